@@ -1,0 +1,58 @@
+"""Download the competition's CSVs with the kaggle CLI.
+
+\b
+Reads  Kaggle credentials (~/.kaggle/access_token, KAGGLE_API_TOKEN, or a legacy kaggle.json)
+Writes OUT_DIR/train.csv, OUT_DIR/test.csv, OUT_DIR/misconception_mapping.csv,
+       OUT_DIR/sample_submission.csv
+
+The archive is downloaded and unpacked into a temp folder beside OUT_DIR and the CSVs are moved
+in only once all are there, so an interrupted download leaves OUT_DIR as it was. --dry-run
+prints the command instead of running it. You must have accepted the competition's rules on
+kaggle.com first, or the CLI answers 403.
+"""
+
+import shlex
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+import click
+
+import common
+
+FILES = ("train.csv", "test.csv", "misconception_mapping.csv", "sample_submission.csv")
+
+
+@click.command(help=__doc__)
+@click.option("--competition", default="eedi-mining-misconceptions-in-mathematics",
+              show_default=True)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--dry-run", is_flag=True, help="Print the kaggle command; download nothing.")
+def main(competition: str, out_dir: Path, dry_run: bool):
+    common.setup_logging()
+    kaggle = shutil.which("kaggle") or str(Path(__file__).resolve().parents[1] / ".venv/bin/kaggle")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:
+        command = [kaggle, "competitions", "download", "-c", competition, "-p", tmp]
+        if dry_run:
+            click.echo(shlex.join(command))
+            return
+        source = common.require_kaggle_credentials()
+        common.log.info("Kaggle credentials from %s", source)
+        with common.step_timer("download", competition=competition):
+            subprocess.run(command, check=True)
+            for archive in Path(tmp).glob("*.zip"):
+                with zipfile.ZipFile(archive) as z:
+                    z.extractall(tmp)
+            missing = [f for f in FILES if not (Path(tmp) / f).is_file()]
+            if missing:
+                raise click.ClickException(f"the download has no {', '.join(missing)}")
+            for f in FILES:
+                (Path(tmp) / f).replace(out_dir / f)
+        common.log.info("wrote %s", ", ".join(str(out_dir / f) for f in FILES))
+
+
+if __name__ == "__main__":
+    main()

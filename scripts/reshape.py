@@ -1,0 +1,58 @@
+"""Reshape Kaggle's wide CSVs into the long tables every later step reads.
+
+\b
+Reads  DATA_DIR/train.csv, DATA_DIR/test.csv, DATA_DIR/misconception_mapping.csv
+Writes OUT_DIR/train_long.parquet     one row per (question, wrong answer), MisconceptionId
+                                      nullable (an empty cell in train.csv)
+       OUT_DIR/test_long.parquet      the same for test, MisconceptionId all <NA>
+       OUT_DIR/misconceptions.parquet MisconceptionId, MisconceptionName, train_count,
+                                      seen_in_train
+
+All three inputs are validated before anything is written: bad input stops with one error
+naming the file, column and row, and leaves no output behind.
+"""
+
+from pathlib import Path
+
+import click
+
+import common
+
+
+@click.command(help=__doc__)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder with Kaggle's train.csv, test.csv, misconception_mapping.csv.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where the three Parquet files go.")
+def main(data_dir: Path, out_dir: Path):
+    common.setup_logging()
+    with common.step_timer("reshape", data_dir=str(data_dir)) as record:
+        mapping = common.read_mapping_csv(data_dir / "misconception_mapping.csv")
+        train = common.read_questions_csv(data_dir / "train.csv", labelled=True,
+                                          known_ids=mapping["MisconceptionId"])
+        test = common.read_questions_csv(data_dir / "test.csv", labelled=False)
+
+        train_long = common.wide_to_long(train)
+        test_long = common.wide_to_long(test)
+        counts = train_long["MisconceptionId"].value_counts()
+        mapping["train_count"] = mapping["MisconceptionId"].map(counts).fillna(0).astype("int64")
+        mapping["seen_in_train"] = mapping["train_count"] > 0
+
+        common.write_parquet(train_long, out_dir / "train_long.parquet")
+        common.write_parquet(test_long, out_dir / "test_long.parquet")
+        common.write_parquet(mapping, out_dir / "misconceptions.parquet")
+
+        labelled = int(train_long["MisconceptionId"].notna().sum())
+        record.update(train_questions=len(train), train_rows=len(train_long),
+                      train_labelled=labelled, test_questions=len(test),
+                      test_rows=len(test_long), misconceptions=len(mapping),
+                      seen_in_train=int(mapping["seen_in_train"].sum()))
+        common.log.info(
+            "train: %d questions -> %d wrong-answer rows (%d with a misconception); "
+            "test: %d questions -> %d rows; %d misconceptions, %d seen in train",
+            len(train), len(train_long), labelled, len(test), len(test_long), len(mapping),
+            record["seen_in_train"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Shared fixtures: a tiny, hand-written dataset in Kaggle's schema, small enough to reason
+about in each test, and a way to run a script's Click command in-process."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+MAPPING = pd.DataFrame({
+    "MisconceptionId": [0, 1, 2, 3, 4, 5],
+    "MisconceptionName": [
+        "Adds the numerators and the denominators when adding fractions",
+        "Carries out operations from left to right regardless of priority order",
+        "Believes angles on a straight line add to 360 degrees",
+        "Thinks subtracting a negative makes the answer more negative",
+        "Multiplies by 10 by adding a zero to the end of a decimal",
+        "Finds 10% by dividing by 100",
+    ],
+})
+
+
+def _question(qid, construct, subject, correct, text, answers, misconceptions=None):
+    row = {"QuestionId": qid, "ConstructId": construct[0], "ConstructName": construct[1],
+           "SubjectId": subject[0], "SubjectName": subject[1], "CorrectAnswer": correct,
+           "QuestionText": text}
+    row.update({f"Answer{x}Text": a for x, a in zip("ABCD", answers)})
+    if misconceptions is not None:
+        row.update({f"Misconception{x}Id": m for x, m in zip("ABCD", misconceptions)})
+    return row
+
+
+TRAIN = pd.DataFrame([
+    _question(10, (100, "Add fractions"), (1, "Fractions"), "A", r"\( \frac{1}{3}+\frac{1}{4} \)",
+              [r"\( \frac{7}{12} \)", r"\( \frac{2}{7} \)", r"\( \frac{1}{7} \)", "Not enough information"],
+              ["", "0", "", "5"]),
+    _question(11, (101, "Use the order of operations"), (2, "BIDMAS"), "C", r"\( 2+3 \times 4 \)",
+              ["20", "24", "14", "9"], ["1", "1", "", ""]),
+    _question(12, (102, "Angles on a straight line"), (3, "Angles"), "B", "Find the missing angle: 110 and x",
+              ["250", "70", "110", "90"], ["2", "", "", ""]),
+    _question(13, (103, "Subtract negatives"), (4, "Negative Numbers"), "D", r"\( 3-(-2) \)",
+              ["1", "-5", "-1", "5"], ["3", "3", "", ""]),
+])
+TEST = pd.DataFrame([
+    _question(20, (104, "Multiply decimals by 10"), (5, "Place Value"), "C", r"\( 0.3 \times 10 \)",
+              ["0.30", "30", "3", "0.03"]),
+    _question(21, (100, "Add fractions"), (1, "Fractions"), "A", r"\( \frac{1}{2}+\frac{1}{5} \)",
+              [r"\( \frac{7}{10} \)", r"\( \frac{2}{7} \)", r"\( \frac{1}{10} \)", "1"]),
+])
+
+
+def write_dataset(folder: Path, train=TRAIN, test=TEST, mapping=MAPPING) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    train.to_csv(folder / "train.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)
+    mapping.to_csv(folder / "misconception_mapping.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def kaggle_dir(tmp_path) -> Path:
+    """A folder with a valid train.csv (4 questions), test.csv (2) and mapping (6 ids)."""
+    return write_dataset(tmp_path / "kaggle")
+
+
+@pytest.fixture
+def run_cli():
+    """run_cli(main, [args]) -> click Result; exceptions other than Click's propagate."""
+    def run(command, args):
+        return CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)
+    return run

@@ -1,0 +1,147 @@
+"""The Make chain end to end on small generated datasets: the user's interface
+(`make submission evaluate DATA_DIR=<dir>`), incremental re-runs, DATA_DIR switches, config
+changes, bad input and the run log. Runs Make as a user would, with this interpreter."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import common
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make(tmp_path, *args):
+    """Run make in the repo with outputs redirected into tmp_path."""
+    command = ["make", "-C", str(REPO), *args, f"RUNS_ROOT={tmp_path / 'runs'}",
+               f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def run_dir(tmp_path, data_dir) -> Path:
+    out = make(tmp_path, "-s", "print-RUN", f"DATA_DIR={data_dir}")
+    return REPO / out.stdout.strip()
+
+
+def generate(folder: Path, seed: int, n_train=80, n_test=10) -> Path:
+    subprocess.run([sys.executable, str(REPO / "scripts/make_sample.py"), "--out-dir", str(folder),
+                    "--n-train", str(n_train), "--n-test", str(n_test), "--seed", str(seed)],
+                   check=True, capture_output=True)
+    return folder
+
+
+def mtimes(folder: Path) -> dict:
+    return {p.relative_to(folder): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file() and p.name != "run_log.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One full run of `make submission evaluate` on a generated dataset."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    data = generate(tmp / "data", seed=0)
+    result = make(tmp, "submission", "evaluate", f"DATA_DIR={data}")
+    assert result.returncode == 0, result.stderr
+    return tmp, data, result
+
+
+def test_submission_is_valid_and_better_than_chance(built):
+    tmp, data, _ = built
+    submission = pd.read_csv(tmp / "submission.csv")
+    test_rows = common.wide_to_long(common.read_questions_csv(data / "test.csv", labelled=False))
+    assert list(submission.columns) == ["QuestionId_Answer", "MisconceptionId"]
+    assert sorted(submission["QuestionId_Answer"]) == sorted(test_rows["QuestionId_Answer"])
+    lists = submission["MisconceptionId"].str.split().map(lambda ids: [int(i) for i in ids])
+    assert lists.map(lambda ids: len(set(ids)) == 25).all()
+
+    # the sample's test labels let us score it: TF-IDF must beat chance by far
+    labels = pd.read_csv(data / "test_labels.csv").dropna()
+    gold = dict(zip(labels["QuestionId_Answer"], labels["MisconceptionId"].astype(int)))
+    predicted = dict(zip(submission["QuestionId_Answer"], lists))
+    ap = [1 / (predicted[qa].index(g) + 1) if g in predicted[qa] else 0 for qa, g in gold.items()]
+    n_ids = len(pd.read_csv(data / "misconception_mapping.csv"))
+    chance = sum(1 / r for r in range(1, 26)) / n_ids
+    assert np.mean(ap) > 3 * chance
+
+
+def test_evaluate_prints_cv_table_and_logs_every_step(built):
+    tmp, data, result = built
+    assert "map@25" in result.stdout and "fold4" in result.stdout and "unseen" in result.stdout
+    run = run_dir(tmp, data)
+    cv = json.loads(next(run.glob("cv-*.json")).read_text())
+    assert 0 < cv["tfidf"]["all"]["map@25"] <= 1
+    log = [json.loads(line) for line in (run / "run_log.jsonl").read_text().splitlines()]
+    steps = {r["step"] for r in log}
+    assert {"reshape", "folds", "retrieve_tfidf", "evaluate", "submission"} <= steps
+    assert all(r["status"] == "ok" and r["seconds"] >= 0 for r in log)
+
+
+def test_rerun_does_no_work_and_input_change_rebuilds(built):
+    tmp, data, _ = built
+    run = run_dir(tmp, data)
+    before = mtimes(run)
+    again = make(tmp, "submission", "evaluate", f"DATA_DIR={data}")
+    assert again.returncode == 0
+    assert "scripts/" not in again.stdout  # no step ran
+    assert mtimes(run) == before
+
+    # a new train.csv rebuilds everything downstream of it; test-only outputs stay
+    (data / "train.csv").touch()
+    rebuilt = make(tmp, "evaluate", f"DATA_DIR={data}")
+    assert rebuilt.returncode == 0
+    after = mtimes(run)
+    assert after[Path("train_long.parquet")] > before[Path("train_long.parquet")]
+    assert after[Path("rankings/train_tfidf.parquet")] > before[Path("rankings/train_tfidf.parquet")]
+
+
+def test_config_change_rebuilds_only_what_it_affects(built):
+    tmp, data, _ = built
+    run = run_dir(tmp, data)
+    assert make(tmp, "retrieve", f"DATA_DIR={data}", "TOP_K=30").returncode == 0
+    ranking = pd.read_parquet(run / "rankings/train_tfidf.parquet")
+    assert ranking.groupby("QuestionId_Answer").size().eq(30).all()
+    before = mtimes(run)
+    assert make(tmp, "retrieve", f"DATA_DIR={data}", "TOP_K=30").returncode == 0
+    assert mtimes(run) == before  # same value: nothing rebuilt
+    assert make(tmp, "retrieve", f"DATA_DIR={data}").returncode == 0  # back to the default
+
+
+def test_switching_data_dir_never_reuses_outputs(built, tmp_path):
+    tmp, data, _ = built
+    assert make(tmp, "submission", f"DATA_DIR={data}").returncode == 0  # up to date first
+    first_run = mtimes(run_dir(tmp, data))
+    other = generate(tmp_path / "other", seed=1, n_test=7)
+    result = make(tmp, "submission", f"DATA_DIR={other}")
+    assert result.returncode == 0, result.stderr
+    assert run_dir(tmp, other) != run_dir(tmp, data)
+    submission = pd.read_csv(tmp / "submission.csv")
+    assert len(submission) == 7 * 3  # the other dataset's test, not the first one's 10 * 3
+    # and back: the first dataset's finished outputs are reused, its submission restored
+    back = make(tmp, "submission", f"DATA_DIR={data}")
+    assert "scripts/" not in back.stdout
+    assert mtimes(run_dir(tmp, data)) == first_run
+    assert len(pd.read_csv(tmp / "submission.csv")) == 10 * 3
+
+
+def test_bad_input_stops_make_with_the_error_and_no_target(tmp_path):
+    data = generate(tmp_path / "data", seed=2)
+    wide = pd.read_csv(data / "train.csv", dtype=str, keep_default_na=False)
+    wide.loc[5, "CorrectAnswer"] = "X"
+    wide.to_csv(data / "train.csv", index=False)
+    result = make(tmp_path, "submission", f"DATA_DIR={data}")
+    assert result.returncode != 0
+    assert "train.csv, column CorrectAnswer, row 6: 'X' is not one of A, B, C, D" in result.stderr
+    run = run_dir(tmp_path, data)
+    assert not (run / "train_long.parquet").exists()
+    assert not (tmp_path / "submission.csv").exists()
+
+
+def test_missing_data_dir_says_where_data_should_be(tmp_path):
+    result = make(tmp_path, "reshape", f"DATA_DIR={tmp_path / 'nowhere'}")
+    assert result.returncode != 0
+    assert "nowhere/train.csv not found" in result.stderr and "make download" in result.stderr
