@@ -354,6 +354,13 @@ def read_ranking(path) -> pd.DataFrame:
         i = int(np.flatnonzero(bad)[0])
         raise DataError(path, "rank", i + 1,
                         f"{df['QuestionId_Answer'].iloc[i]}: ranks must run 1, 2, 3, ... per row")
+    same_row = df["QuestionId_Answer"].to_numpy()[1:] == df["QuestionId_Answer"].to_numpy()[:-1]
+    rises = same_row & (df["score"].to_numpy()[1:] > df["score"].to_numpy()[:-1])
+    if rises.any():
+        i = int(np.flatnonzero(rises)[0]) + 1
+        raise DataError(path, "score", i + 1,
+                        f"{df['QuestionId_Answer'].iloc[i]}: rank {df['rank'].iloc[i]} scores "
+                        f"higher than rank {df['rank'].iloc[i] - 1} (scores must not rise with rank)")
     return df
 
 
@@ -403,8 +410,11 @@ def kaggle_credentials_source(env=None, home=None) -> str | None:
     for name in ("access_token", "access_token.txt"):  # kagglesdk reads only ~/.kaggle's
         if (home / ".kaggle" / name).is_file():
             return str(home / ".kaggle" / name)
-    config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else []
-    config_dirs += [home / ".kaggle", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
+    if env.get("KAGGLE_CONFIG_DIR"):  # when set, the CLI reads kaggle.json from there only
+        config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])]
+    else:
+        config_dirs = [home / ".kaggle",
+                       Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
     for folder in config_dirs:
         if (folder / "kaggle.json").is_file():
             return str(folder / "kaggle.json")

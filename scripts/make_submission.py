@@ -54,7 +54,8 @@ def validate_submission(submission: pd.DataFrame, expected_rows, known_ids, wher
         values = [int(x) for x in str(ids).split()]
         if len(values) != K or len(set(values)) != K:
             raise common.DataError(where, "MisconceptionId", i,
-                                   f"{qa} has {len(set(values))} distinct ids, needs {K}")
+                                   f"{qa} has {len(values)} ids ({len(set(values))} distinct), "
+                                   f"needs {K} distinct")
         unknown = [v for v in values if v not in known]
         if unknown:
             raise common.DataError(where, "MisconceptionId", i,

@@ -57,6 +57,12 @@ def write_dataset(folder: Path, train=TRAIN, test=TEST, mapping=MAPPING) -> Path
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_run_log(monkeypatch):
+    """`make test` exports RUN_LOG; tests must not append to a real run's log."""
+    monkeypatch.delenv("RUN_LOG", raising=False)
+
+
 @pytest.fixture
 def kaggle_dir(tmp_path) -> Path:
     """A folder with a valid train.csv (4 questions), test.csv (2) and mapping (6 ids)."""

@@ -1,0 +1,83 @@
+"""scripts/common.py's `atomic_write` (all or nothing, no temp files left, ordinary file
+permissions) and `step_timer` (one JSON line per step in $RUN_LOG, failures logged and
+re-raised)."""
+
+import json
+import os
+
+import pytest
+
+import common
+
+
+def test_atomic_write_success_leaves_only_the_target(tmp_path):
+    target = tmp_path / "out" / "result.txt"  # parent folder is created
+    with common.atomic_write(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("done\n")
+        assert not target.exists()  # nothing visible until the block succeeds
+    assert target.read_text() == "done\n"
+    assert [p.name for p in target.parent.iterdir()] == ["result.txt"]
+
+
+def test_atomic_write_failure_creates_no_target_and_no_temp(tmp_path):
+    target = tmp_path / "result.txt"
+    with pytest.raises(RuntimeError):
+        with common.atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed half-way")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_failure_keeps_previous_content(tmp_path):
+    target = tmp_path / "result.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with common.atomic_write(target) as tmp:
+            tmp.write_text("new but unfinished")
+            raise RuntimeError
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomic_write_permissions_follow_umask(tmp_path, umask):
+    target = tmp_path / "result.txt"
+    previous = os.umask(umask)
+    try:
+        with common.atomic_write(target) as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_step_timer_appends_one_json_line_per_step(tmp_path, monkeypatch):
+    log = tmp_path / "run" / "run_log.jsonl"
+    monkeypatch.setenv("RUN_LOG", str(log))
+    with common.step_timer("folds", by="QuestionId") as record:
+        record["rows"] = 12
+    with common.step_timer("second"):
+        pass
+    first, second = read_log(log)
+    assert first["step"] == "folds" and first["status"] == "ok"
+    assert first["by"] == "QuestionId" and first["rows"] == 12
+    assert isinstance(first["seconds"], (int, float)) and first["seconds"] >= 0
+    assert second["step"] == "second" and second["status"] == "ok"
+
+
+def test_step_timer_logs_a_failed_step_and_reraises(tmp_path, monkeypatch):
+    log = tmp_path / "run_log.jsonl"
+    monkeypatch.setenv("RUN_LOG", str(log))
+    with pytest.raises(ValueError, match="bad input"):
+        with common.step_timer("submission"):
+            raise ValueError("bad input")
+    (entry,) = read_log(log)
+    assert entry["step"] == "submission"
+    assert entry["status"].startswith("failed") and "ValueError" in entry["status"]
+    assert entry["seconds"] >= 0
