@@ -5,7 +5,10 @@
 #   DATA_DIR/{train,test,misconception_mapping}.csv     Kaggle's files (or the embedded sample)
 #     -> reshape.py      RUN/{train,test}_long.parquet, RUN/misconceptions.parquet
 #     -> make_folds.py   RUN/folds-<key>-<n>-<seed>.parquet        (make folds)
-#     -> retrieve_*.py   RUN/rankings/{train,test}_<retriever>.parquet
+#     -> retrieve_tfidf.py   RUN/rankings/{train,test}_tfidf.parquet
+#     -> retrieve_embed.py   RUN/rankings/{train,test}_<model>-zs.parquet     (zero-shot)
+#     -> train_retriever.py  models/<dataset>/<model>/<cv>/fold<k>/, .../all/  (make train-retriever)
+#     -> retrieve_embed.py   RUN/rankings/train_<model>-ft.parquet (out-of-fold), test_<model>-ft
 #     -> evaluate.py     RUN/cv-*.json + table on stdout            (make evaluate)
 #     -> make_submission.py  submissions/submission.csv             (make submission)
 #
@@ -32,11 +35,22 @@ SAMPLE_ARGS ?= --n-train 400 --n-test 60 --seed 0
 FOLD_BY     ?= QuestionId
 N_FOLDS     ?= 5
 FOLD_SEED   ?= 42
-RETRIEVER   ?= tfidf
+# Retriever to fine-tune: a registry name (scripts/registry.py: minilm, bge-large, e5-mistral,
+# qwen14b-emb) or an HF id / local folder.
+MODEL       ?= minilm
+# The ranking the submission is made from: tfidf, <model>-zs (zero-shot), <model>-ft (fine-tuned).
+RETRIEVER   ?= $(MODEL)-ft
 TOP_K       ?= 100
 # Rankings of train that `make evaluate` scores side by side.
-EVALUATE    ?= $(RETRIEVER)
+EVALUATE    ?= tfidf $(MODEL)-zs $(MODEL)-ft
+# Fine-tuning settings passed to train_retriever.py; empty = the registry's. The embedded
+# sample trains 1 epoch so the demo stays short; real data gets the registry's settings.
+TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1)
+# Hard negatives for fine-tuning are mined from this ranking of train, in this window of ranks.
+NEGATIVES   ?= zs
+NEGATIVE_ARGS ?= --negative-ranks 1:50
 RUNS_ROOT   ?= data/runs
+MODELS_ROOT ?= models
 SUBMISSION  ?= submissions/submission.csv
 PYTHON      ?= python3
 PY          ?= .venv/bin/python
@@ -48,6 +62,7 @@ COMPETITION := eedi-mining-misconceptions-in-mathematics
 # DATA_DIR never reuses another dataset's outputs, and switching back reuses its own.
 DATA_KEY := $(notdir $(abspath $(DATA_DIR)))-$(shell printf %s '$(abspath $(DATA_DIR))' | md5sum | cut -c1-8)
 RUN      := $(RUNS_ROOT)/$(DATA_KEY)
+MODELS   := $(MODELS_ROOT)/$(DATA_KEY)
 # Every script appends its step, wall time and status here (scripts/common.py: step_timer).
 export RUN_LOG := $(abspath $(RUN))/run_log.jsonl
 
@@ -56,8 +71,12 @@ TRAIN_LONG     := $(RUN)/train_long.parquet
 TEST_LONG      := $(RUN)/test_long.parquet
 MISCONCEPTIONS := $(RUN)/misconceptions.parquet
 FOLDS          := $(RUN)/folds-$(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED).parquet
-CV_NAME        := $(RUN)/cv-$(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED)-$(subst $() ,+,$(EVALUATE))
+CV_TAG         := $(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED)
+FOLD_IDS       := $(shell seq 0 $$(($(N_FOLDS) - 1)))
+CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
 COMMON         := scripts/common.py
+EMBED_CODE     := scripts/retrieve_embed.py scripts/embedding.py scripts/registry.py $(COMMON)
+TRAIN_CODE     := scripts/train_retriever.py scripts/embedding.py scripts/registry.py $(COMMON)
 
 # $(call config,NAME): a file holding $(NAME) that is rewritten only when the value changes, so
 # a target depending on it rebuilds when e.g. TOP_K changes, and only then.
@@ -67,7 +86,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-gpu download sample reshape folds retrieve evaluate submission test clean FORCE
+.PHONY: help all setup setup-gpu download sample reshape folds retrieve train-retriever cv evaluate submission test clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -93,8 +112,12 @@ folds: $(FOLDS)  ## assign CV folds grouped by FOLD_BY; print fold sizes and uns
 
 retrieve: $(RUN)/rankings/train_$(RETRIEVER).parquet $(RUN)/rankings/test_$(RETRIEVER).parquet  ## rank misconceptions for train and test with RETRIEVER
 
+train-retriever: $(if $(FOLD),$(MODELS)/$(MODEL)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(MODELS)/$(MODEL)/$(CV_TAG)/fold$(k)/train.json) $(MODELS)/$(MODEL)/all/train.json)  ## fine-tune MODEL: one per fold + one on all train (FOLD=k: just that fold)
+
 evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE, per fold, seen/unseen
 	@cat $(CV_NAME).txt
+
+cv: evaluate  ## the same as evaluate: build every out-of-fold ranking in EVALUATE and score it
 
 submission: $(RUN)/submission_$(RETRIEVER).csv  ## write submissions/submission.csv for DATA_DIR/test.csv
 	@mkdir -p $(dir $(SUBMISSION))
@@ -140,9 +163,42 @@ $(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call 
 	$(PY) scripts/retrieve_tfidf.py --queries $< --misconceptions $(MISCONCEPTIONS) \
 	  --top-k $(TOP_K) --out $@
 
+# Embedding retrievers. Zero-shot: the model as it is; it saw no labels, so ranking all of train
+# with it is already out-of-fold.
+$(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+$(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+
+# Fine-tuned: one model per fold, trained on the other folds, ranks that fold (out-of-fold CV);
+# one model trained on all of train ranks test. Hard negatives come from the model's own
+# zero-shot ranking of train. A killed training resumes from its last checkpoint on re-run.
+define fold_model_rule
+$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call config,NEGATIVE_ARGS) $(TRAIN_CODE) | $(SETUP)
+	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
+	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(NEGATIVE_ARGS) $(TRAIN_ARGS) --out $$(@D)
+endef
+$(foreach k,$(FOLD_IDS),$(eval $(call fold_model_rule,$(k))))
+
+$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call config,NEGATIVE_ARGS) $(TRAIN_CODE) | $(SETUP)
+	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$*-$(NEGATIVES).parquet \
+	  $(NEGATIVE_ARGS) $(TRAIN_ARGS) --out $(@D)
+
+$(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+$(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+
 $(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(COMMON) | $(SETUP)
 	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
+	  $(foreach r,$(filter %-ft,$(EVALUATE)),--trained $(r)='$(MODELS)/$(r:-ft=)/$(CV_TAG)/fold{fold}') \
 	  --out-json $(CV_NAME).json --out-table $(CV_NAME).txt > /dev/null
 
 $(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv scripts/make_submission.py $(COMMON) | $(SETUP)

@@ -429,3 +429,33 @@ def require_kaggle_credentials() -> str:
             "save it as ~/.kaggle/access_token (or set KAGGLE_API_TOKEN, or KAGGLE_USERNAME and "
             "KAGGLE_KEY, or put kaggle.json in ~/.kaggle)")
     return source
+
+
+def mine_hard_negatives(ranking: pd.DataFrame, gold: pd.Series, n: int,
+                        ranks: tuple[int, int] = (1, 50), margin: float | None = None,
+                        seed: int = 0) -> dict[str, list[int]]:
+    """Hard negatives per labelled row, from a previous ranking (the contract).
+
+    In:  ranking; gold: MisconceptionId per QuestionId_Answer (labelled rows); n per row;
+         ranks: the window (first, last) of ranks to draw from; margin: where the gold is in
+         the ranking, drop candidates scoring above gold_score - margin (they look as right as
+         the gold: likely false negatives, near-duplicate names); None keeps them.
+    Out: {QuestionId_Answer: up to n MisconceptionIds, never the gold}, drawn at random
+         (seeded) from the window, so repeated epochs do not see only the top-1 confusions.
+    """
+    rng = np.random.default_rng(seed)
+    window = ranking[(ranking["rank"] >= ranks[0]) & (ranking["rank"] <= ranks[1])]
+    window = window[window["QuestionId_Answer"].isin(gold.index)]
+    gold_of = window["QuestionId_Answer"].map(gold)
+    gold_score = ranking.merge(
+        pd.DataFrame({"QuestionId_Answer": gold.index, "MisconceptionId": gold.to_numpy()}),
+        on=["QuestionId_Answer", "MisconceptionId"]).set_index("QuestionId_Answer")["score"]
+    keep = window["MisconceptionId"].to_numpy() != gold_of.to_numpy()
+    if margin is not None:
+        limit = window["QuestionId_Answer"].map(gold_score - margin)  # NaN: gold not ranked
+        keep &= ~(window["score"].to_numpy() > limit.to_numpy())
+    negatives = {}
+    for qa, ids in window[keep].groupby("QuestionId_Answer", sort=False)["MisconceptionId"]:
+        ids = ids.to_numpy()
+        negatives[qa] = [int(i) for i in rng.choice(ids, size=min(n, len(ids)), replace=False)]
+    return negatives

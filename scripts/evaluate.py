@@ -6,6 +6,8 @@ Reads  TRAIN    train_long.parquet (the gold MisconceptionId; rows without one a
                 as Kaggle skips them)
        FOLDS    the folds Parquet (make_folds.py)
        RANKING  one or more NAME=PATH rankings of train (the ranking contract)
+       TRAINED  (optional) NAME=DIR with {fold}: the fold models behind ranking NAME; their
+                train.json adds each fold's training seconds to the table
 Writes OUT_JSON {name: {slice: {rows, map@25, recall@1, ...}}}
        OUT_TABLE the same as a text table, also printed on stdout
 
@@ -14,6 +16,7 @@ have a gold misconception that occurs in the other folds' rows (what a model tra
 folds could have learnt); "unseen" rows do not: the case of 38% of Kaggle's test misconceptions.
 """
 
+import json
 from pathlib import Path
 
 import click
@@ -53,6 +56,20 @@ def evaluate_ranking(ranking: pd.DataFrame, labelled: pd.DataFrame) -> dict:
     return {name: slice_metrics(r) for name, r in slices.items()}
 
 
+def add_training_time(metrics: dict, model_dir: str) -> None:
+    """Put each fold model's training seconds (its train.json) beside its fold's metrics,
+    and their sum beside "all", so CV tables show what each number cost."""
+    total = 0.0
+    for name, m in metrics.items():
+        if name.startswith("fold"):
+            stats = Path(model_dir.format(fold=name[len("fold"):])) / "train.json"
+            if stats.is_file():
+                m["train_s"] = json.loads(stats.read_text())["train_seconds"]
+                total += m["train_s"]
+    if total:
+        metrics["all"]["train_s"] = round(total, 1)
+
+
 def format_table(results: dict) -> str:
     """One line per (ranking, slice); rankings side by side, slices in a fixed order."""
     lines = []
@@ -60,6 +77,8 @@ def format_table(results: dict) -> str:
         for slice_name, m in by_slice.items():
             lines.append({"ranking": name, "slice": slice_name, **m})
     df = pd.DataFrame(lines)
+    if "train_s" in df:  # seconds read better as whole numbers, blanks where not trained
+        df["train_s"] = df["train_s"].map(lambda x: "" if pd.isna(x) else f"{x:.0f}")
     return df.to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
@@ -70,10 +89,12 @@ def format_table(results: dict) -> str:
               required=True, help="Folds Parquet from make_folds.py.")
 @click.option("--ranking", "rankings", multiple=True, required=True, metavar="NAME=PATH",
               help="A ranking of train to score; repeat to compare several side by side.")
+@click.option("--trained", multiple=True, metavar="NAME=DIR",
+              help="Fold models of ranking NAME, DIR containing {fold}: adds training time.")
 @click.option("--out-json", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--out-table", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def main(train_path: Path, folds_path: Path, rankings: tuple[str], out_json: Path,
-         out_table: Path):
+def main(train_path: Path, folds_path: Path, rankings: tuple[str], trained: tuple[str],
+         out_json: Path, out_table: Path):
     common.setup_logging()
     with common.step_timer("evaluate", rankings=list(rankings)) as record:
         train = pd.read_parquet(train_path)
@@ -94,6 +115,11 @@ def main(train_path: Path, folds_path: Path, rankings: tuple[str], out_json: Pat
                 raise click.BadParameter(f"{spec!r} is not NAME=PATH", param_hint="--ranking")
             results[name] = evaluate_ranking(common.read_ranking(path), labelled)
             record[f"{name}_map@25"] = round(results[name]["all"]["map@25"], 4)
+
+        for spec in trained:
+            name, _, model_dir = spec.partition("=")
+            if name in results:
+                add_training_time(results[name], model_dir)
 
         table = format_table(results)
         header = (f"CV on {len(labelled)} labelled rows of {len(train)} "

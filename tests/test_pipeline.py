@@ -16,9 +16,11 @@ import common
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make(tmp_path, *args):
-    """Run make in the repo with outputs redirected into tmp_path."""
-    command = ["make", "-C", str(REPO), *args, f"RUNS_ROOT={tmp_path / 'runs'}",
+def make(tmp_path, *args, retriever="tfidf"):
+    """Run make in the repo with outputs redirected into tmp_path. The Make mechanics are
+    tested with the TF-IDF retriever (seconds); test_finetune_chain trains real models."""
+    command = ["make", "-C", str(REPO), f"RETRIEVER={retriever}", f"EVALUATE={retriever}", *args,
+               f"RUNS_ROOT={tmp_path / 'runs'}", f"MODELS_ROOT={tmp_path / 'models'}",
                f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]
     return subprocess.run(command, capture_output=True, text=True)
 
@@ -145,3 +147,25 @@ def test_missing_data_dir_says_where_data_should_be(tmp_path):
     result = make(tmp_path, "reshape", f"DATA_DIR={tmp_path / 'nowhere'}")
     assert result.returncode != 0
     assert "nowhere/train.csv not found" in result.stderr and "make download" in result.stderr
+
+
+def test_finetune_chain_beats_zero_shot_out_of_fold(tmp_path):
+    """make evaluate with the embedding retrievers: zero-shot MiniLM ranks train, one MiniLM
+    per fold is fine-tuned on the other fold with mined hard negatives, ranks its held-out fold,
+    and that out-of-fold ranking beats zero-shot. Then the all-train model ranks test."""
+    data = generate(tmp_path / "data", seed=3, n_train=120, n_test=5)
+    args = [f"DATA_DIR={data}", "N_FOLDS=2", "MODEL=minilm", "EVALUATE=minilm-zs minilm-ft",
+            "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"]
+    result = make(tmp_path, "evaluate", "submission", *args, retriever="minilm-ft")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = run_dir(tmp_path, data)
+    cv = json.loads(next(run.glob("cv-*.json")).read_text())
+    zero_shot, fine_tuned = cv["minilm-zs"]["all"]["map@25"], cv["minilm-ft"]["all"]["map@25"]
+    assert fine_tuned > zero_shot + 0.05, (zero_shot, fine_tuned)
+    assert cv["minilm-ft"]["all"]["train_s"] > 0 and "train_s" in cv["minilm-ft"]["fold1"]
+
+    models = tmp_path / "models" / run.name / "minilm"
+    assert sorted(p.name for p in (models / "QuestionId-2-42").iterdir()) == ["fold0", "fold1"]
+    assert (models / "all" / "train.json").is_file()
+    assert not list(models.rglob("*.checkpoints"))
+    assert len(pd.read_csv(tmp_path / "submission.csv")) == 5 * 3

