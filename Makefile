@@ -86,11 +86,11 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-gpu download sample reshape folds retrieve train-retriever cv evaluate submission test clean FORCE
+.PHONY: help all setup setup-gpu download sample reshape folds retrieve train-retriever cv evaluate submission bench-retriever test clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
-	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 	@echo "data: $(DATA_DIR)  ->  outputs: $(RUN)"
 
 all: evaluate submission  ## the whole pipeline: setup, data, CV table, submission.csv
@@ -123,6 +123,9 @@ submission: $(RUN)/submission_$(RETRIEVER).csv  ## write submissions/submission.
 	@mkdir -p $(dir $(SUBMISSION))
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
 	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv (retriever: $(RETRIEVER))"
+
+bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
+	$(PY) scripts/bench_retriever.py --model $(MODEL) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS)
 
 test: | $(SETUP)  ## run the test suite
 	$(PY) -m pytest -q tests
