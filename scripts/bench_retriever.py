@@ -39,8 +39,8 @@ import train_retriever
 def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_size):
     common.setup_logging()
     spec = embedding.embedder_spec(model_name).replace(batch_size=batch_size)
-    rows = pd.read_parquet(train_path)
-    rows = rows[rows["MisconceptionId"].notna()].head(max(n_texts, spec.batch_size * (train_steps + 2)))
+    all_rows = pd.read_parquet(train_path)
+    rows = all_rows[all_rows["MisconceptionId"].notna()].head(max(n_texts, spec.batch_size * (train_steps + 2)))
     mis = pd.read_parquet(misconceptions)
     names = dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
     queries = [spec.query_prefix + common.query_text(r) for r in rows.head(n_texts).to_dict("records")]
@@ -67,7 +67,7 @@ def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_siz
             step_seconds.append(time.perf_counter() - start)
     train_rate = spec.batch_size * train_steps / (step_seconds[1] - step_seconds[0])
 
-    labelled = int(pd.read_parquet(train_path)["MisconceptionId"].notna().sum())
+    labelled = int(all_rows["MisconceptionId"].notna().sum())
     # 5 fold models see 4/5 of the pairs each, the all-train model all of them
     epochs_of_pairs = spec.epochs * labelled * (5 * 4 / 5 + 1)
     click.echo(f"model {model_name} on {device}, batch {spec.batch_size}, "
@@ -79,8 +79,7 @@ def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_siz
     click.echo(f"{'encode queries / train (ratio)':<34}{rates['queries'] / train_rate:>12.1f}")
     click.echo(f"projected: 5 folds + all-train, {spec.epochs:g} epochs of {labelled} pairs "
                f"= {epochs_of_pairs / train_rate / 60:.0f} min of training; ranking all "
-               f"{len(pd.read_parquet(train_path))} train rows "
-               f"= {len(pd.read_parquet(train_path)) / rates['queries'] / 60:.1f} min")
+               f"{len(all_rows)} train rows = {len(all_rows) / rates['queries'] / 60:.1f} min")
 
 
 if __name__ == "__main__":

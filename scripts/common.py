@@ -364,6 +364,19 @@ def read_ranking(path) -> pd.DataFrame:
     return df
 
 
+def fold_of(rows: pd.DataFrame, folds_path) -> pd.Series:
+    """Each row's fold (int64, aligned with rows) from a folds Parquet. A row without one
+    means the folds are stale (built from another train.csv): an error, never a silent
+    'not in fold k' that would leak held-out rows into training."""
+    folds = pd.read_parquet(folds_path).set_index("QuestionId_Answer")["fold"]
+    fold = rows["QuestionId_Answer"].map(folds)
+    if fold.isna().any():
+        qa = rows.loc[fold.isna(), "QuestionId_Answer"].iloc[0]
+        raise DataError(folds_path, "QuestionId_Answer", None,
+                        f"row {qa} has no fold: rebuild the folds (make folds)")
+    return fold.astype("int64")
+
+
 # --------------------------------------------------------------------------- metrics
 
 def gold_ranks(ranking: pd.DataFrame, gold: pd.Series) -> pd.Series:
@@ -373,11 +386,17 @@ def gold_ranks(ranking: pd.DataFrame, gold: pd.Series) -> pd.Series:
          (labelled rows only).
     Out: Series float indexed like `gold`. Every metric below is a function of it.
     """
+    rank_of = gold_hits(ranking, gold)["rank"].astype(float)
+    return rank_of.reindex(gold.index, fill_value=np.inf)
+
+
+def gold_hits(ranking: pd.DataFrame, gold: pd.Series) -> pd.DataFrame:
+    """The ranking's entries that are a row's gold misconception, indexed by
+    QuestionId_Answer (rows whose gold is not ranked are absent)."""
     pairs = pd.DataFrame({"QuestionId_Answer": gold.index,
                           "MisconceptionId": np.asarray(gold, dtype=np.int64)})
-    hits = ranking.merge(pairs, on=["QuestionId_Answer", "MisconceptionId"])
-    rank_of = hits.set_index("QuestionId_Answer")["rank"].astype(float)
-    return rank_of.reindex(gold.index, fill_value=np.inf)
+    return ranking.merge(pairs, on=["QuestionId_Answer", "MisconceptionId"]).set_index(
+        "QuestionId_Answer")
 
 
 def map_at_k(ranks: pd.Series, k: int = SUBMISSION_TOP_K) -> float:
@@ -447,9 +466,7 @@ def mine_hard_negatives(ranking: pd.DataFrame, gold: pd.Series, n: int,
     window = ranking[(ranking["rank"] >= ranks[0]) & (ranking["rank"] <= ranks[1])]
     window = window[window["QuestionId_Answer"].isin(gold.index)]
     gold_of = window["QuestionId_Answer"].map(gold)
-    gold_score = ranking.merge(
-        pd.DataFrame({"QuestionId_Answer": gold.index, "MisconceptionId": gold.to_numpy()}),
-        on=["QuestionId_Answer", "MisconceptionId"]).set_index("QuestionId_Answer")["score"]
+    gold_score = gold_hits(ranking, gold)["score"]
     keep = window["MisconceptionId"].to_numpy() != gold_of.to_numpy()
     if margin is not None:
         limit = window["QuestionId_Answer"].map(gold_score - margin)  # NaN: gold not ranked

@@ -98,12 +98,7 @@ def main(train_path: Path, folds_path: Path, rankings: tuple[str], trained: tupl
     common.setup_logging()
     with common.step_timer("evaluate", rankings=list(rankings)) as record:
         train = pd.read_parquet(train_path)
-        folds = pd.read_parquet(folds_path)[["QuestionId_Answer", "fold"]]
-        labelled = train.merge(folds, on="QuestionId_Answer", how="left")
-        if labelled["fold"].isna().any():
-            qa = labelled.loc[labelled["fold"].isna(), "QuestionId_Answer"].iloc[0]
-            raise common.DataError(folds_path, "QuestionId_Answer", None,
-                                   f"row {qa} of {train_path} has no fold: rebuild the folds")
+        labelled = train.assign(fold=common.fold_of(train, folds_path))
         labelled = labelled[labelled["MisconceptionId"].notna()].reset_index(drop=True)
         labelled["MisconceptionId"] = labelled["MisconceptionId"].astype(np.int64)
         labelled["seen"] = seen_in_other_folds(labelled)

@@ -64,12 +64,7 @@ def main(model_name, queries, misconceptions, folds_path, top_k, batch_size, cac
         if not per_fold:
             ranking = rank_with(model_name, rows, mis, top_k, cache_dir, batch_size)
         else:
-            folds = pd.read_parquet(folds_path).set_index("QuestionId_Answer")["fold"]
-            fold_of = rows["QuestionId_Answer"].map(folds)
-            if fold_of.isna().any():
-                qa = rows.loc[fold_of.isna(), "QuestionId_Answer"].iloc[0]
-                raise common.DataError(folds_path, "QuestionId_Answer", None,
-                                       f"{qa} of {queries} has no fold: rebuild the folds")
+            fold_of = common.fold_of(rows, folds_path)
             ranking = pd.concat([
                 rank_with(model_name.format(fold=k), rows[fold_of == k], mis, top_k,
                           cache_dir, batch_size)

@@ -160,8 +160,7 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
         if fold is not None:
             if folds_path is None:
                 raise click.UsageError("--fold needs --folds")
-            folds = pd.read_parquet(folds_path).set_index("QuestionId_Answer")["fold"]
-            rows = rows[rows["QuestionId_Answer"].map(folds) != fold]
+            rows = rows[common.fold_of(rows, folds_path) != fold]
         mis = pd.read_parquet(misconceptions)
         names = dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
 

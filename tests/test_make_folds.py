@@ -103,3 +103,14 @@ def test_cli_with_too_few_groups_fails_and_writes_nothing(tmp_path, run_cli):
     assert result.exit_code == 1
     assert "QuestionId" in result.output
     assert not out.exists() and not report.exists()
+
+
+def test_fold_of_aligns_folds_and_refuses_stale_folds(tmp_path):
+    """Every consumer (evaluate, OOF ranking, fold training) reads folds through fold_of: a row
+    missing from the folds file must stop it, not count as 'outside fold k'."""
+    import common
+    rows = pd.DataFrame({"QuestionId_Answer": ["2_B", "1_A", "3_C"]})
+    pd.DataFrame({"QuestionId_Answer": ["1_A", "2_B"], "fold": [0, 1]}).to_parquet(tmp_path / "f.parquet")
+    assert common.fold_of(rows.iloc[:2], tmp_path / "f.parquet").tolist() == [1, 0]
+    with pytest.raises(common.DataError, match="3_C has no fold"):
+        common.fold_of(rows, tmp_path / "f.parquet")
