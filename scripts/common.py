@@ -277,6 +277,20 @@ def wide_to_long(wide: pd.DataFrame) -> pd.DataFrame:
                  "CorrectAnswerText", "AnswerText", "MisconceptionId"]]
 
 
+def query_parts(row) -> tuple[str, str, str]:
+    """query_text cut in three: (text before the question, the question, text after it).
+
+    The LLM reranker's prompt truncates only the middle part when a prompt is too long, so
+    the subject, construct and both answers always survive.
+    """
+    return (f"Subject: {row['SubjectName']}\n"
+            f"Construct: {row['ConstructName']}\n"
+            f"Question: ",
+            str(row["QuestionText"]),
+            f"\nCorrect answer: {row['CorrectAnswerText']}\n"
+            f"Wrong answer: {row['AnswerText']}")
+
+
 def query_text(row) -> str:
     """The text that stands for one (question, wrong answer) row, for every retriever.
 
@@ -290,11 +304,7 @@ def query_text(row) -> str:
 
     `row` is anything indexable by the long table's column names (a Series, a dict).
     """
-    return (f"Subject: {row['SubjectName']}\n"
-            f"Construct: {row['ConstructName']}\n"
-            f"Question: {row['QuestionText']}\n"
-            f"Correct answer: {row['CorrectAnswerText']}\n"
-            f"Wrong answer: {row['AnswerText']}")
+    return "".join(query_parts(row))
 
 
 # --------------------------------------------------------------------------- rankings

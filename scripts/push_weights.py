@@ -1,0 +1,348 @@
+"""Publish a trained model's weights as a Kaggle dataset, for a Kaggle notebook to attach.
+
+\b
+Reads  MODEL_DIR/<cv-tag>/fold<k>/   the fold models (complete ones only: with train.json)
+       MODEL_DIR/all/                the all-train model (the one a submission uses)
+       CV_JSON                       (optional) evaluate.py's cv-*.json, copied in; their
+                                     MAP@25s go into the version message
+       Kaggle credentials (~/.kaggle/access_token, KAGGLE_API_TOKEN, or a legacy kaggle.json)
+Writes STAGING/                      the dataset as uploaded: <cv-tag>/fold<k>/, all/, the cv
+                                     JSONs, README.md, dataset-metadata.json
+       MODEL_DIR/pushed.json         after a successful upload: dataset id, time, git sha,
+                                     message; a dataset it lists gets a new version next time
+
+The first push of a dataset runs `kaggle datasets create -p STAGING --dir-mode zip` (a private
+dataset); later ones `kaggle datasets version -p STAGING -m MESSAGE --dir-mode zip`. Each
+folder is uploaded as one zip (without --dir-mode the CLI skips folders). Training leftovers
+(*.checkpoints, *.tmp*) and incomplete models are never uploaded. STAGING is assembled in a
+temp folder beside it and renamed into place; files are hard-linked where possible.
+
+--dry-run stages the dataset, then prints the kaggle command and the files it would upload,
+and uploads nothing; with --dataset USER/SLUG it needs no credentials. The kaggle executable
+is $KAGGLE_CLI if set, else the one beside this Python, else the one on PATH.
+"""
+
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+import common
+
+REPO = Path(__file__).resolve().parents[1]
+MARKER = "pushed.json"
+METADATA = "dataset-metadata.json"
+FOLD_DIR = re.compile(r"fold\d+")
+SLUG = re.compile(r"[a-z0-9-]{6,50}")
+CLI_ERROR = re.compile(r"^Dataset (version )?creation error", re.MULTILINE)
+
+
+def is_leftover(name: str) -> bool:
+    """Training leftovers that must never be uploaded: optimizer checkpoints, temp outputs."""
+    return name.endswith(".checkpoints") or ".tmp" in name
+
+
+def complete_models(model_dir: Path, cv_tag: str | None) -> tuple[list[Path], list[Path]]:
+    """(complete, incomplete) model folders, relative to model_dir: <tag>/fold<k> of cv_tag
+    (of every tag when None) and all/. Complete means train.json is there (written last)."""
+    candidates = []
+    tags = ([model_dir / cv_tag] if cv_tag else
+            sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name != "all"
+                   and not is_leftover(p.name)))
+    for tag in tags:
+        if tag.is_dir():
+            folds = [p for p in tag.iterdir() if p.is_dir() and FOLD_DIR.fullmatch(p.name)]
+            candidates += sorted(folds, key=lambda p: int(p.name[len("fold"):]))
+    candidates.append(model_dir / "all")
+    complete = [p.relative_to(model_dir) for p in candidates if (p / "train.json").is_file()]
+    incomplete = [p.relative_to(model_dir) for p in candidates
+                  if p.is_dir() and not (p / "train.json").is_file()]
+    return complete, incomplete
+
+
+def kaggle_username(env=None, home=None) -> str | None:
+    """The Kaggle user name from KAGGLE_USERNAME or kaggle.json's "username" (looked up where
+    the CLI looks, as in common.kaggle_credentials_source). Never reads out the key.
+    An API token alone (access_token) does not name its user: None."""
+    env = os.environ if env is None else env
+    home = Path.home() if home is None else Path(home)
+    if env.get("KAGGLE_USERNAME"):
+        return env["KAGGLE_USERNAME"]
+    if env.get("KAGGLE_CONFIG_DIR"):
+        config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])]
+    else:
+        config_dirs = [home / ".kaggle",
+                       Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
+    for folder in config_dirs:
+        path = folder / "kaggle.json"
+        if path.is_file():
+            try:
+                username = json.loads(path.read_text()).get("username")
+            except (ValueError, AttributeError):
+                raise click.ClickException(f"{path}: not a JSON object") from None
+            if username:
+                return str(username)
+    return None
+
+
+def dataset_id(dataset: str | None, model: str) -> str:
+    """USER/SLUG from --dataset (SLUG or USER/SLUG; default eedi-<model>), validated."""
+    if dataset and "/" in dataset:
+        user, _, slug = dataset.partition("/")
+    else:
+        slug = dataset or re.sub(r"[^a-z0-9]+", "-", f"eedi-{model}".lower()).strip("-")
+        user = kaggle_username()
+        if not user:
+            raise click.ClickException(
+                "cannot tell your Kaggle user name (an API token alone does not say it): pass "
+                f"--dataset USER/{slug} (make push-weights DATASET=USER/{slug}), or set "
+                "KAGGLE_USERNAME, or use a kaggle.json with a \"username\"")
+    if not user or "/" in slug or not re.fullmatch(r"[A-Za-z0-9_-]+", user):
+        raise click.BadParameter(f"{dataset!r} is not SLUG or USER/SLUG", param_hint="--dataset")
+    if not SLUG.fullmatch(slug):
+        raise click.BadParameter(
+            f"dataset slug {slug!r} must be 6-50 characters of a-z, 0-9 and '-' (Kaggle's rule)",
+            param_hint="--dataset")
+    return f"{user}/{slug}"
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "nogit"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "nogit"
+
+
+def cv_scores(cv_jsons: list[Path]) -> dict[str, dict[str, float]]:
+    """{file name: {ranking: overall MAP@25}} from evaluate.py's JSON
+    ({ranking: {slice: {"map@25": ...}}}); entries of another shape are left out."""
+    scores = {}
+    for path in cv_jsons:
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as e:
+            raise common.DataError(path, None, None, f"not JSON ({e})") from None
+        found = {}
+        if isinstance(data, dict):
+            for name, slices in data.items():
+                value = slices.get("all", {}).get("map@25") if isinstance(slices, dict) else None
+                if isinstance(value, (int, float)):
+                    found[name] = float(value)
+        scores[path.name] = found
+    return scores
+
+
+def default_message(sha: str, model: str, scores: dict[str, dict[str, float]]) -> str:
+    """"<sha> <model> CV MAP@25 tfidf=0.1686 minilm-ft=0.2501" (each ranking once, first
+    file wins); without CV scores just "<sha> <model>"."""
+    best = {}
+    for found in scores.values():
+        for name, value in found.items():
+            best.setdefault(name, value)
+    cv = " ".join(f"{name}={value:.4f}" for name, value in best.items())
+    return f"{sha} {model}" + (f" CV MAP@25 {cv}" if cv else "")
+
+
+def readme(dataset: str, model_dir: Path, models: list[Path], scores, sha: str,
+           message: str) -> str:
+    lines = [f"# {dataset}", "",
+             f"Weights of `{model_dir.name}` from the Eedi misconceptions pipeline "
+             f"(git {sha}), pushed by scripts/push_weights.py.", "",
+             "Each folder is a complete model (its train.json has the training settings and "
+             "stats): `<cv-tag>/fold<k>/` was trained on the other folds, `all/` on all of "
+             "train (the one a submission uses).", "", "## Models", ""]
+    lines += [f"- `{m.as_posix()}/`" for m in models]
+    if scores:
+        lines += ["", "## CV MAP@25", ""]
+        for name, found in scores.items():
+            lines += [f"- `{name}`: " + (", ".join(f"{r} {v:.4f}" for r, v in found.items())
+                                          or "(no MAP@25 found)")]
+    lines += ["", f"Version message: {message}", ""]
+    return "\n".join(lines)
+
+
+def link_or_copy(src, dst):
+    """Hard-link (no extra disk for multi-GB weights; the CLI only reads), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def stage(staging: Path, model_dir: Path, models: list[Path], cv_jsons: list[Path],
+          metadata: dict, readme_text: str) -> None:
+    """Build the dataset folder in a temp folder beside STAGING, then swap it in."""
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", suffix=".tmp", dir=staging.parent))
+    old = None
+    try:
+        for rel in models:
+            shutil.copytree(model_dir / rel, tmp / rel, copy_function=link_or_copy,
+                            ignore=lambda _, names: [n for n in names if is_leftover(n)])
+        for path in cv_jsons:
+            link_or_copy(path, tmp / path.name)
+        (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
+        (tmp / "README.md").write_text(readme_text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
+        if staging.exists():
+            old = staging.parent / f".{staging.name}.{os.getpid()}.old.tmp"
+            staging.rename(old)
+        tmp.rename(staging)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def listing(folder: Path) -> str:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    width = max(len(f"{p.stat().st_size:,}") for p in files)
+    lines = [f"{p.stat().st_size:>{width},}  {p.relative_to(folder).as_posix()}" for p in files]
+    total = sum(p.stat().st_size for p in files)
+    return "\n".join(lines + [f"{total:>{width},}  total, {len(files)} files in {folder}"])
+
+
+def kaggle_executable() -> str:
+    if os.environ.get("KAGGLE_CLI"):
+        return os.environ["KAGGLE_CLI"]
+    beside = Path(sys.executable).parent / "kaggle"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("kaggle") or "kaggle"
+
+
+def run_kaggle(command: list[str]) -> None:
+    """Run the CLI, its output shown on stderr as it comes. kaggle 2.x exits 0 on some
+    failures ("Dataset creation error: ..."), so those lines count as failure too."""
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    except OSError as e:
+        raise click.ClickException(
+            f"cannot run the kaggle CLI {command[0]!r}: {e.strerror} (set KAGGLE_CLI)") from None
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        click.echo(line, nl=False, err=True)
+    rc = proc.wait()
+    if rc != 0:
+        raise click.ClickException(f"kaggle {shlex.join(command[1:3])} failed (exit code {rc}); "
+                                   f"not recorded as pushed")
+    error = CLI_ERROR.search("".join(out))
+    if error:
+        line = "".join(out)[error.start():].splitlines()[0].strip()
+        hint = ("; if the dataset exists already (pushed from elsewhere), re-run with "
+                "--action version" if command[2] == "create" else "")
+        raise click.ClickException(f"kaggle {shlex.join(command[1:3])} failed: {line}{hint}")
+
+
+@click.command(help=__doc__)
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              required=True, help="models/<data-key>/<model>/ (train_retriever.py's output).")
+@click.option("--cv-tag", help="Fold set to include, e.g. QuestionId-5-42 [default: all found].")
+@click.option("--cv-json", "cv_jsons", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="evaluate.py's cv-*.json to include; repeat for several.")
+@click.option("--dataset", help="SLUG or USER/SLUG [default: eedi-<model>, user from the "
+              "Kaggle credentials].")
+@click.option("--title", help="Dataset title, 6-50 characters [default: Eedi <model> weights].")
+@click.option("--license", "license_name", default="CC0-1.0", show_default=True)
+@click.option("--staging", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the dataset folder is assembled [default: MODEL_DIR.dataset beside "
+              "MODEL_DIR].")
+@click.option("--message", help="Version notes [default: '<git sha> <model> CV MAP@25 ...'].")
+@click.option("--action", type=click.Choice(["auto", "create", "version"]), default="auto",
+              show_default=True, help="auto: create unless MODEL_DIR/pushed.json lists the "
+              "dataset; version: for a dataset created elsewhere.")
+@click.option("--dry-run", is_flag=True, help="Stage, print the kaggle command and the files; "
+              "upload nothing.")
+def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: str | None,
+         title: str | None, license_name: str, staging: Path | None, message: str | None,
+         action: str, dry_run: bool):
+    common.setup_logging()
+    model_dir = model_dir.resolve()
+    model = model_dir.name
+    staging = (staging or model_dir.parent / f"{model}.dataset").resolve()
+    if staging == model_dir or model_dir in staging.parents or staging in model_dir.parents:
+        raise click.BadParameter(f"{staging} overlaps the model folder", param_hint="--staging")
+    if staging.exists() and (not staging.is_dir() or (any(staging.iterdir())
+                                                      and not (staging / METADATA).is_file())):
+        raise click.BadParameter(f"{staging} exists and is not a staged dataset (no {METADATA}): "
+                                 "refusing to replace it", param_hint="--staging")
+    names = [p.name for p in cv_jsons]
+    if len(set(names)) < len(names) or {METADATA, "README.md"} & set(names):
+        raise click.BadParameter(f"file names must be distinct ({', '.join(names)})",
+                                 param_hint="--cv-json")
+
+    models, incomplete = complete_models(model_dir, cv_tag)
+    if not models:
+        raise click.ClickException(
+            f"{model_dir}: no complete model folder (one with train.json) in "
+            f"{cv_tag or '<cv-tag>'}/fold<k>/ or all/: train it first (make train-retriever)")
+    for rel in incomplete:
+        common.log.warning("skipping %s: no train.json (training unfinished)", model_dir / rel)
+    if not (model_dir / "all" / "train.json").is_file():
+        common.log.warning("%s has no complete all/ model: a submission needs it", model_dir)
+
+    ref = dataset_id(dataset, model)
+    if title is None:
+        title = f"Eedi {model} weights" if len(model) <= 37 else f"Eedi {model}"[:50]
+    if not 6 <= len(title) <= 50:
+        raise click.BadParameter(f"{title!r} has {len(title)} characters; Kaggle wants 6-50",
+                                 param_hint="--title")
+    if not dry_run:
+        source = common.require_kaggle_credentials()  # before anything is staged or sent
+        common.log.info("Kaggle credentials from %s", source)
+
+    marker = model_dir / MARKER
+    try:
+        pushed = json.loads(marker.read_text()) if marker.is_file() else {}
+    except ValueError as e:
+        raise common.DataError(marker, None, None, f"not JSON ({e}): fix or delete it") from None
+    known = set(pushed.get("datasets", [])) | {pushed.get("dataset")}
+    if action == "auto":
+        action = "version" if ref in known else "create"
+    sha = git_sha()
+    scores = cv_scores(list(cv_jsons))
+    message = message or default_message(sha, model, scores)
+    command = [kaggle_executable(), "datasets", action, "-p", str(staging)]
+    command += ["-m", message] if action == "version" else []
+    command += ["--dir-mode", "zip"]
+
+    with common.step_timer("push-weights", model=str(model_dir), dataset=ref, action=action,
+                           dry_run=dry_run) as record:
+        metadata = {"title": title, "id": ref, "licenses": [{"name": license_name}]}
+        stage(staging, model_dir, models, list(cv_jsons), metadata,
+              readme(ref, model_dir, models, scores, sha, message))
+        common.log.info("staged %s for %s (%s): %s", staging, ref, action,
+                        ", ".join(m.as_posix() for m in models))
+        record["models"] = [m.as_posix() for m in models]
+        if dry_run:
+            click.echo(shlex.join(command))
+            click.echo(listing(staging))
+            return
+        run_kaggle(command)
+        now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        common.write_json({"dataset": ref, "action": action, "time": now, "git": sha,
+                           "message": message, "models": record["models"],
+                           "datasets": sorted((known - {None}) | {ref})},
+                          marker)
+        common.log.info("pushed %s as https://www.kaggle.com/datasets/%s; wrote %s",
+                        model_dir, ref, marker)
+
+
+if __name__ == "__main__":
+    main()

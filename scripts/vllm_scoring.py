@@ -1,0 +1,184 @@
+"""Yes/No reranker scoring with vLLM: prefix caching, the adapter as a LoRARequest.
+
+Importable only in the .venv-vllm environment (`make setup-vllm`: vLLM pins its own torch and
+transformers, so it cannot share .venv). Takes the token ids that reranker.PromptBuilder
+builds, so prompts are identical to the HF engine's, and returns the same score:
+logprob("Yes") - logprob("No") after prefix + suffix, which equals logit("Yes") - logit("No")
+(log-softmax subtracts one constant from every logit of a position).
+
+    scorer = VllmScorer("models/base/smollm2-135m-instruct", max_length=256, max_lora_rank=16)
+    [scores] = scorer.score([(prefix_ids, [suffix_ids, ...])], yes_no=(yes_id, no_id),
+                            adapter="models/rerankers/smollm135m/all")
+
+One prompt per (row, candidate), all in one generate() call: vLLM commits a prompt's full KV
+blocks when it schedules them, so every candidate of a row reuses its shared prefix, within the
+same step too. vLLM wants the engine created under `if __name__ == "__main__":` (workers are
+spawned); the CLI below is a ready-made subprocess for tests and benchmarks:
+
+    .venv-vllm/bin/python scripts/vllm_scoring.py --rows rows.json --model M --max-length 256 \\
+        --adapter A --out scores.json
+
+rows.json: {"yes_no": [yes, no], "rows": [[prefix_ids, [suffix_ids, ...]], ...]}.
+scores.json: {"startup_s": s, "runs": [{"adapter": null | A, "seconds": s, "scores": [[...]]}]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+# vLLM's LoRA slots come in these ranks only (vllm.config.lora.MaxLoRARanks)
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def cpu_environment() -> None:
+    """vLLM's CPU backend binds its OpenMP threads to cores and reserves one for itself by
+    default; on a small machine use every core the process may run on (unless set already).
+    Set before the engine starts: its worker processes inherit the environment."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    contiguous = cores == list(range(cores[0], cores[-1] + 1))
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND",
+                          f"{cores[0]}-{cores[-1]}" if contiguous else ",".join(map(str, cores)))
+
+
+def lora_rank(adapter: str) -> int:
+    """The rank r of a peft LoRA folder (adapter_config.json)."""
+    return int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"])
+
+
+def slot_rank(rank: int) -> int:
+    """The smallest rank vLLM allocates LoRA slots for that holds `rank`."""
+    for allowed in LORA_RANKS:
+        if rank <= allowed:
+            return allowed
+    raise click.ClickException(f"LoRA rank {rank} is above vLLM's largest, {LORA_RANKS[-1]}")
+
+
+class VllmScorer:
+    """One vLLM engine over a base model; score() runs it with or without a LoRA adapter.
+
+    max_lora_rank: None = no LoRA (an adapter passed to score() is then an error); else the
+    largest adapter rank to be served (rounded up to a rank vLLM supports). dtype "auto":
+    fp32 on CPU (the HF engine's CPU dtype, so scores match it), bf16 on CUDA.
+    kv_cache_gib: the KV cache's size on CPU (vLLM's default there is a share of RAM).
+    """
+
+    def __init__(self, base_model: str, max_length: int, max_lora_rank: int | None = None,
+                 dtype: str = "auto", kv_cache_gib: float = 1.0, seed: int = 0):
+        import torch
+        from vllm import LLM
+
+        cuda = torch.cuda.is_available()
+        if dtype == "auto":
+            dtype = "bfloat16" if cuda else "float32"
+        kwargs = {}
+        if not cuda:
+            cpu_environment()
+            # eager: the CPU backend's default torch.compile warm-up takes minutes; 32-token
+            # KV blocks (its default is 128) so more of each shared prefix is cached and reused
+            kwargs.update(enforce_eager=True, block_size=32,
+                          kv_cache_memory_bytes=int(kv_cache_gib * 2**30))
+        if max_lora_rank is not None:
+            kwargs.update(enable_lora=True, max_lora_rank=slot_rank(max_lora_rank), max_loras=1)
+        self.max_length = max_length
+        self.max_lora_rank = None if max_lora_rank is None else slot_rank(max_lora_rank)
+        self._lora_ids: dict[str, int] = {}
+        started = time.perf_counter()
+        self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, tensor_parallel_size=1,
+                       max_model_len=max_length + 8,  # + the one generated token
+                       enable_prefix_caching=True, **kwargs)
+        self.startup_s = time.perf_counter() - started
+
+    def _lora_request(self, adapter: str | None):
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+        path = str(Path(adapter).resolve())
+        if self.max_lora_rank is None:
+            raise click.ClickException(f"{adapter}: this VllmScorer was created without LoRA "
+                                       f"(max_lora_rank=None); cannot serve an adapter")
+        if lora_rank(path) > self.max_lora_rank:
+            raise click.ClickException(f"{adapter}: LoRA rank {lora_rank(path)} > the engine's "
+                                       f"max_lora_rank {self.max_lora_rank}")
+        if path not in self._lora_ids:
+            self._lora_ids[path] = len(self._lora_ids) + 1  # ids start at 1
+        lora_id = self._lora_ids[path]
+        return LoRARequest(f"adapter{lora_id}", lora_id, path)
+
+    def score(self, rows: list[tuple[list[int], list[list[int]]]], yes_no: tuple[int, int],
+              adapter: str | None = None, progress: bool = False) -> list[np.ndarray]:
+        """rows: [(prefix ids, [suffix ids per candidate])] -> one float32 array per row:
+        logprob(Yes) - logprob(No) after prefix + suffix (= the logit difference)."""
+        from vllm import SamplingParams
+
+        yes, no = map(int, yes_no)
+        prompts = []
+        for prefix, suffixes in rows:
+            for suffix in suffixes:
+                ids = [int(t) for t in prefix] + [int(t) for t in suffix]
+                if len(ids) > self.max_length:
+                    raise click.ClickException(f"a prompt of {len(ids)} tokens is longer than "
+                                               f"max_length {self.max_length}")
+                prompts.append({"prompt_token_ids": ids})
+        out = [np.empty(len(s), dtype=np.float32) for _, s in rows]
+        if not prompts:
+            return out
+        # logprob_token_ids: exactly these two tokens' raw logprobs (the default
+        # logprobs_mode "raw_logprobs": before any processor or temperature), always present,
+        # unlike top-k logprobs; greedy, one token, no detokenising
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[yes, no],
+                                detokenize=False)
+        results = self.llm.generate(prompts, params, use_tqdm=progress,
+                                    lora_request=self._lora_request(adapter))
+        margins = []
+        for result in results:
+            logprobs = result.outputs[0].logprobs[0]
+            if yes not in logprobs or no not in logprobs:
+                raise RuntimeError(f"vLLM returned logprobs for {sorted(logprobs)}, not for "
+                                   f"Yes/No {yes}/{no}")
+            margins.append(logprobs[yes].logprob - logprobs[no].logprob)
+        k = 0
+        for r, (_, suffixes) in enumerate(rows):
+            out[r][:] = margins[k:k + len(suffixes)]
+            k += len(suffixes)
+        return out
+
+
+@click.command()
+@click.option("--rows", "rows_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help='JSON: {"yes_no": [yes, no], "rows": [[prefix, [suffix, ...]]]}')
+@click.option("--model", required=True, help="Base model: HF folder or id.")
+@click.option("--max-length", type=click.IntRange(1), required=True)
+@click.option("--adapter", "adapters", multiple=True,
+              help="peft LoRA folder to score with (repeatable); each is one more run.")
+@click.option("--base/--no-base", default=True, show_default=True,
+              help="Also score with the base model (no adapter).")
+@click.option("--dtype", default="auto", show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def main(rows_path: Path, model: str, max_length: int, adapters: tuple[str, ...], base: bool,
+         dtype: str, out_path: Path) -> None:
+    """Score token-id rows with vLLM, with the base model and/or adapters; write JSON."""
+    spec = json.loads(rows_path.read_text())
+    rows = [(prefix, suffixes) for prefix, suffixes in spec["rows"]]
+    rank = max((lora_rank(a) for a in adapters), default=None)
+    scorer = VllmScorer(model, max_length, max_lora_rank=rank, dtype=dtype)
+    runs = []
+    for adapter in ([None] if base else []) + list(adapters):
+        started = time.perf_counter()
+        scores = scorer.score(rows, spec["yes_no"], adapter=adapter)
+        seconds = time.perf_counter() - started
+        runs.append({"adapter": adapter, "seconds": seconds, "pairs": sum(map(len, scores)),
+                     "scores": [s.tolist() for s in scores]})
+        click.echo(f"{adapter or 'base'}: {runs[-1]['pairs']} pairs in {seconds:.2f} s", err=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps({"startup_s": scorer.startup_s, "runs": runs}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""vLLM engine parity: scripts/vllm_scoring.py gives the HF engine's Yes/No scores, with and
+without a LoRA adapter, on SmolLM2-135M-Instruct (fp32 on CPU).
+
+Runs only in .venv-vllm (`make test-vllm`); the main suite skips it. The HF reference is
+computed by the MAIN venv's stack (.venv: its torch/transformers/peft, which train and score in
+the pipeline) in a subprocess, which also builds the prompts and a LoRA adapter with non-zero
+B weights; vLLM then scores the same token ids in another subprocess (vLLM spawns workers, so
+its engine is created under `__main__`), one engine for both the base and the adapter.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vllm")
+
+REPO = Path(__file__).resolve().parent.parent
+MAIN_PYTHON = REPO / ".venv" / "bin" / "python"
+TOLERANCE = 1e-3
+
+# Runs in the main venv: rows (3 x 5 candidates) -> rows.json, a seeded LoRA with non-zero B
+# -> adapter/, HF scores (naive and prefix reuse; base and adapter) -> hf.json.
+HF_REFERENCE = r'''
+import dataclasses, json, sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from peft import LoraConfig, get_peft_model
+
+import reranker
+
+out = Path(sys.argv[1])
+ROWS = [
+    {"QuestionId_Answer": "1_B", "SubjectName": "Adding and Subtracting Fractions",
+     "ConstructName": "Add proper fractions with different denominators",
+     "QuestionText": r"Calculate \( \frac{1}{3}+\frac{1}{4} \)",
+     "CorrectAnswerText": r"\( \frac{7}{12} \)", "AnswerText": r"\( \frac{2}{7} \)"},
+    {"QuestionId_Answer": "2_A", "SubjectName": "BIDMAS",
+     "ConstructName": "Use the order of operations to carry out calculations involving powers",
+     "QuestionText": r"\( 2+3 \times 4^{2}= \)",
+     "CorrectAnswerText": "50", "AnswerText": "400"},
+    {"QuestionId_Answer": "3_D", "SubjectName": "Angles on a Straight Line",
+     "ConstructName": "Find missing angles on a straight line",
+     "QuestionText": "Two angles on a straight line are 110 degrees and x. What is x?",
+     "CorrectAnswerText": "70", "AnswerText": "250"},
+]
+CANDIDATES = [
+    "Adds the numerators and the denominators when adding fractions",
+    "Carries out operations from left to right regardless of priority order",
+    "Believes angles on a straight line add to 360 degrees",
+    "Thinks subtracting a negative makes the answer more negative",
+    "Multiplies by 10 by adding a zero to the end of a decimal",
+]
+
+torch.manual_seed(0)
+spec = dataclasses.replace(reranker.reranker_spec("smollm135m"), adapter=None)
+base = reranker.base_model_path(spec)  # converts the GGUF once if missing
+prompts = reranker.PromptBuilder(reranker.load_tokenizer(spec), spec.max_length)
+rows = [prompts.encode(row, CANDIDATES) for row in ROWS]
+(out / "rows.json").write_text(json.dumps(
+    {"yes_no": list(prompts.yes_no), "pad_id": prompts.pad_id, "max_length": spec.max_length,
+     "base": base, "candidates": CANDIDATES, "query_rows": ROWS, "rows": rows}))
+
+def score(model):
+    naive = reranker.score_naive(model, [p + s for p, ss in rows for s in ss], prompts.yes_no,
+                                 prompts.pad_id)
+    reuse = reranker.score_prefix_reuse(model, rows, prompts.yes_no, prompts.pad_id)
+    return {"naive": naive.reshape(len(rows), -1).tolist(),
+            "reuse": [r.tolist() for r in reuse]}
+
+model = reranker.load_model(spec)
+scores = {"base": score(model)}
+# init_lora_weights=False: A and B both random (B is zero by default, a no-op adapter)
+lora = LoraConfig(r=8, lora_alpha=8, init_lora_weights=False,
+                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                  "up_proj", "down_proj"])
+get_peft_model(model, lora).save_pretrained(out / "adapter")
+del model
+scores["adapter"] = score(reranker.load_model(dataclasses.replace(spec, adapter=str(out / "adapter"))))
+(out / "hf.json").write_text(json.dumps(scores))
+'''
+
+
+def _run(args, cwd=REPO, timeout=600):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, f"{args[:3]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """(rows spec, HF scores, vLLM scores, adapter folder) for 3 rows x 5 candidates."""
+    if not MAIN_PYTHON.exists():
+        pytest.skip(f"{MAIN_PYTHON} missing: `make setup` builds the main venv (HF reference)")
+    work = tmp_path_factory.mktemp("vllm_parity")
+    _run([MAIN_PYTHON, "-c", HF_REFERENCE, work])
+    spec = json.loads((work / "rows.json").read_text())
+    hf = json.loads((work / "hf.json").read_text())
+    _run([sys.executable, REPO / "scripts" / "vllm_scoring.py", "--rows", work / "rows.json",
+          "--model", spec["base"], "--max-length", spec["max_length"],
+          "--adapter", work / "adapter", "--out", work / "vllm.json"])
+    runs = json.loads((work / "vllm.json").read_text())["runs"]
+    vllm = {"base" if run["adapter"] is None else "adapter": run["scores"] for run in runs}
+    return spec, hf, vllm, work / "adapter"
+
+
+def test_prompts_same_ids_in_both_venvs(scored):
+    """The vllm venv's transformers tokenises the prompt exactly as the main venv's does."""
+    import reranker
+    spec = scored[0]
+    prompts = reranker.PromptBuilder(reranker.load_tokenizer(reranker.reranker_spec(spec["base"])),
+                                     spec["max_length"])
+    assert list(prompts.yes_no) == spec["yes_no"]
+    for row, (prefix, suffixes) in zip(spec["query_rows"], spec["rows"]):
+        assert prompts.encode(row, spec["candidates"]) == (prefix, suffixes)
+
+
+@pytest.mark.parametrize("case", ["base", "adapter"])
+def test_vllm_matches_hf(scored, case):
+    _, hf, vllm, _ = scored
+    got = np.array(vllm[case])
+    assert got.shape == (3, 5)
+    for method in ("naive", "reuse"):
+        np.testing.assert_allclose(got, np.array(hf[case][method]), atol=TOLERANCE, rtol=0)
+
+
+def test_adapter_changes_scores(scored):
+    """Guards the parity test: an ignored LoRARequest would give the base scores."""
+    _, hf, vllm, _ = scored
+    assert np.abs(np.array(hf["adapter"]["naive"]) - np.array(hf["base"]["naive"])).max() > 0.1
+    assert np.abs(np.array(vllm["adapter"]) - np.array(vllm["base"])).max() > 0.1
