@@ -209,3 +209,12 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     assert result.stderr.count("rerank ok") == 2 and "merge_rankings ok" in result.stderr
     pd.testing.assert_frame_equal(common.read_ranking(test_ranking), whole, atol=1e-4)
     assert not list(test_ranking.parent.glob("*.shard*"))
+
+    result = make(tmp_path, "push-weights", f"MODEL={tiny_llama_dir.name}", "DRY_RUN=1",
+                  "DATASET=someone/eedi-tiny-reranker", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "datasets create -p" in result.stdout and "--dir-mode zip" in result.stdout
+    for part in ("QuestionId-2-42/fold0/adapter_model.safetensors", "all/adapter_model.safetensors",
+                 "dataset-metadata.json", f"cv-QuestionId-2-42-tfidf+{reranked}.json"):
+        assert part in result.stdout
+    assert not (adapters / "pushed.json").exists()
