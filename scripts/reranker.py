@@ -245,6 +245,25 @@ def yes_no_margin(model, input_ids, attention_mask, yes_no, position_ids=None,
     return last[:, yes_no[0]] - last[:, yes_no[1]]
 
 
+def prefix_reuse_margin(model, prefix_ids, prefix_mask, suffix_ids, suffix_mask, owner,
+                        yes_no) -> torch.Tensor:
+    """logit(Yes) - logit(No) of each suffix, continuing the prefix of row owner[i].
+
+    The prefixes (right-padded) run once with the KV cache on; the cache is gathered once per
+    suffix and the suffixes (left-padded) run on top of it, with position ids that continue
+    each prefix. Differentiable: training uses it too (without gradient checkpointing, which
+    turns the cache off).
+    """
+    cache = model(input_ids=prefix_ids, attention_mask=prefix_mask,
+                  position_ids=_positions(prefix_mask), use_cache=True,
+                  logits_to_keep=1).past_key_values
+    cache.batch_select_indices(owner)
+    mask = torch.cat([prefix_mask[owner], suffix_mask], dim=1)
+    positions = _positions(suffix_mask, start=prefix_mask.sum(-1)[owner])
+    return yes_no_margin(model, suffix_ids, mask, yes_no, position_ids=positions,
+                         past_key_values=cache)
+
+
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -294,18 +313,11 @@ def score_prefix_reuse(model, rows: list[tuple[list[int], list[list[int]]]], yes
         if not batch:
             continue
         prefix_ids, prefix_mask = pad([rows[r][0] for r in batch], pad_id, "right")
-        prefix_ids, prefix_mask = prefix_ids.to(device), prefix_mask.to(device)
-        cache = model(input_ids=prefix_ids, attention_mask=prefix_mask,
-                      position_ids=_positions(prefix_mask), use_cache=True,
-                      logits_to_keep=1).past_key_values
-        owner = torch.tensor([b for b, r in enumerate(batch) for _ in rows[r][1]], device=device)
-        cache.batch_select_indices(owner)
         suffix_ids, suffix_mask = pad([s for r in batch for s in rows[r][1]], pad_id, "left")
-        suffix_ids, suffix_mask = suffix_ids.to(device), suffix_mask.to(device)
-        mask = torch.cat([prefix_mask[owner], suffix_mask], dim=1)
-        positions = _positions(suffix_mask, start=prefix_mask.sum(-1)[owner])
-        scores = yes_no_margin(model, suffix_ids, mask, yes_no, position_ids=positions,
-                               past_key_values=cache).cpu().numpy()
+        owner = torch.tensor([b for b, r in enumerate(batch) for _ in rows[r][1]])
+        scores = prefix_reuse_margin(model, prefix_ids.to(device), prefix_mask.to(device),
+                                     suffix_ids.to(device), suffix_mask.to(device),
+                                     owner.to(device), yes_no).cpu().numpy()
         k = 0
         for r in batch:
             n = len(rows[r][1])

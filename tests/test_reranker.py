@@ -179,6 +179,36 @@ def test_lora_steps_lower_the_loss_and_the_adapter_reloads_identically(tmp_path,
         reranker.score_naive(model, seqs, prompts.yes_no, prompts.pad_id), atol=1e-4)
 
 
+def test_shared_prefix_training_gives_the_naive_margins_and_gradients(spec, prompts, kaggle_dir):
+    rows = common.wide_to_long(common.read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    groups = train_reranker.training_groups(rows.dropna(subset=["MisconceptionId"]), NAMES, {},
+                                            spec.negatives, prompts, seed=0)[:3]
+    torch.manual_seed(0)  # a random (non-zero) adapter, so every LoRA weight gets a gradient
+    model = reranker.load_model(spec.replace(lora=dict(TINY_LORA, init_lora_weights=False)),
+                                trainable=True)
+    model.train()
+    results = []
+    for shared in (False, True):
+        batch = train_reranker.GroupCollator(prompts.pad_id, shared_prefix=shared)(groups)
+        labels = batch.pop("labels")
+        if shared:
+            assert batch["prefix_ids"].shape[0] == 3 and batch["suffix_ids"].shape[0] == 9
+            margin = reranker.prefix_reuse_margin(model, yes_no=prompts.yes_no, **batch)
+        else:
+            margin = reranker.yes_no_margin(model, batch["input_ids"], batch["attention_mask"],
+                                            prompts.yes_no)
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(margin.view(3, 3), torch.zeros(3, dtype=torch.long)).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        results.append((margin.detach(), grads, labels))
+    (naive, naive_grads, labels), (shared, shared_grads, _) = results
+    assert labels.tolist() == [1.0, 0.0, 0.0] * 3
+    torch.testing.assert_close(shared, naive, atol=1e-4, rtol=1e-4)
+    assert len(naive_grads) > 0 and all(g.abs().sum() > 0 for g in naive_grads.values())
+    for name, grad in naive_grads.items():
+        torch.testing.assert_close(shared_grads[name], grad, atol=1e-4, rtol=1e-3)
+
+
 def test_rerun_resumes_from_the_last_checkpoint(tmp_path, spec, prompts, kaggle_dir, monkeypatch):
     rows = common.wide_to_long(common.read_questions_csv(kaggle_dir / "train.csv", labelled=True))
     groups = train_reranker.training_groups(rows.dropna(subset=["MisconceptionId"]), NAMES, {},
