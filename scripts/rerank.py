@@ -137,7 +137,9 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
             groups = {int(k): list(ids) for k, ids in fold.groupby(fold).groups.items()}
         else:
             groups = {None: rerank_ids}
-        first_spec = reranker.reranker_spec(model_arg.format(fold=min(groups)) if per_fold else model_arg)
+        # (a shard may hold no rows to rerank: it still needs a spec for top_n and the prompt)
+        first_spec = reranker.reranker_spec(model_arg.format(fold=min(groups, default=0))
+                                            if per_fold else model_arg)
         top_n = top_n or first_spec.top_n
         prompts = reranker.PromptBuilder(reranker.load_tokenizer(first_spec), first_spec.max_length,
                                          model_arg)
@@ -149,6 +151,8 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         for k, ids in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])):
             spec = reranker.reranker_spec(model_arg.format(fold=k) if per_fold else model_arg)
             ids = [qa for qa in ids if qa in candidates.index]
+            if not ids:
+                continue
             common.log.info("reranking %d rows x top %d with %s%s (%s)", len(ids), top_n,
                             spec.model, f" + {spec.adapter}" if spec.adapter else "", engine)
             rows = [prompts.encode(queries.loc[qa], [names[m] for m in candidates[qa]]) for qa in ids]
