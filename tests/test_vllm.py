@@ -137,3 +137,39 @@ def test_adapter_changes_scores(scored):
     _, hf, vllm, _ = scored
     assert np.abs(np.array(hf["adapter"]["naive"]) - np.array(hf["base"]["naive"])).max() > 0.1
     assert np.abs(np.array(vllm["adapter"]) - np.array(vllm["base"])).max() > 0.1
+
+
+def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
+    """rerank.py --engine vllm (this venv) and --engine hf (the main venv) on the same ranking,
+    with the adapter as a trained reranker folder (its reranker.json): the same reranked order
+    and scores, and the candidates below top N untouched."""
+    import pandas as pd
+
+    import common
+    import reranker
+    spec, _, _, adapter = scored
+    trained = reranker.reranker_spec("smollm135m").replace(
+        lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./")
+    reranker.save_spec(trained, adapter)  # adapter/ is now what train_reranker.py writes
+    queries = pd.DataFrame(spec["query_rows"])
+    names = spec["candidates"] + ["Rounds to the nearest ten", "Confuses area and perimeter"]
+    common.write_parquet(queries, tmp_path / "queries.parquet")
+    common.write_parquet(pd.DataFrame({"MisconceptionId": range(len(names)),
+                                       "MisconceptionName": names}), tmp_path / "mis.parquet")
+    order = np.random.default_rng(0).permuted(np.tile(np.arange(len(names)), (3, 1)), axis=1)
+    ranking = common.ranking_from_topk(queries["QuestionId_Answer"], order,
+                                       np.tile(np.linspace(1, 0, len(names)), (3, 1)))
+    common.write_parquet(ranking, tmp_path / "ranking.parquet")
+    args = ["--model", adapter, "--ranking", tmp_path / "ranking.parquet",
+            "--queries", tmp_path / "queries.parquet", "--misconceptions", tmp_path / "mis.parquet",
+            "--top-n", 5]
+    _run([sys.executable, REPO / "scripts" / "rerank.py", *args, "--engine", "vllm",
+          "--out", tmp_path / "vllm.parquet"])
+    _run([MAIN_PYTHON, REPO / "scripts" / "rerank.py", *args, "--engine", "hf",
+          "--out", tmp_path / "hf.parquet"])
+    got, want = (common.read_ranking(tmp_path / f"{e}.parquet") for e in ("vllm", "hf"))
+    assert got["MisconceptionId"].tolist() == want["MisconceptionId"].tolist()
+    np.testing.assert_allclose(got["score"], want["score"], atol=TOLERANCE)
+    below = got[got["rank"] > 5].sort_values(["QuestionId_Answer", "rank"])
+    original = ranking[ranking["rank"] > 5].sort_values(["QuestionId_Answer", "rank"])
+    assert below["MisconceptionId"].tolist() == original["MisconceptionId"].tolist()
