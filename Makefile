@@ -61,7 +61,7 @@ TOP_K       ?= 100
 RERANKED    := $(RETRIEVER).rr-$(notdir $(RERANKER))
 FINAL       := $(if $(filter none,$(RERANKER)),$(RETRIEVER),$(RERANKED))
 # Rankings of train that `make evaluate` scores side by side (before and after reranking).
-EVALUATE    ?= tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED))
+EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)))
 # Fine-tuning settings passed to train_retriever.py; empty = the registry's. The embedded
 # sample trains 1 epoch so the demo stays short; real data gets the registry's settings.
 TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1)
