@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 import numpy as np
 import pandas as pd
+import torch
 
 import common
 import reranker
@@ -76,7 +77,7 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
                            "max |score - naive|": float(np.abs(scores - naive).max())}
                           for name, (sec, scores) in results.items()])
     click.echo(f"{model_name} on {os.cpu_count()} CPU cores / "
-               f"{'CUDA' if reranker.torch.cuda.is_available() else 'no GPU'}: "
+               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: "
                f"{len(bench)} rows x {candidates} candidates, {tokens / pairs:.0f} tokens per prompt")
     click.echo(table.to_string(index=False))
 
