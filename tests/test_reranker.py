@@ -94,9 +94,19 @@ def test_truncation_cuts_only_the_question(prompts):
     assert NAMES[1] in decode(builder, suffixes[1]) and reranker.INSTRUCTION in decode(builder, suffixes[1])
 
 
+def test_very_long_answers_are_cut_when_the_question_is_not_enough(prompts):
+    row = dict(ROW, QuestionText="Short?", AnswerText="a very long wrong answer " * 30)
+    builder = reranker.PromptBuilder(prompts.tokenizer, max_length=150)
+    prefix, [suffix] = builder.encode(row, [NAMES[0]])
+    assert len(prefix) + len(suffix) == 150
+    head = decode(builder, prefix)
+    assert "Short?" not in head and "Wrong answer: a very long" in head
+    assert head.endswith("Misconception:") and NAMES[0] in decode(builder, suffix)
+
+
 def test_too_short_max_length_is_a_clear_error(prompts):
-    builder = reranker.PromptBuilder(prompts.tokenizer, max_length=100)
-    with pytest.raises(click.ClickException, match="row 10_B.*max_length 100"):
+    builder = reranker.PromptBuilder(prompts.tokenizer, max_length=60)
+    with pytest.raises(click.ClickException, match="row 10_B.*max_length 60"):
         builder.encode(ROW, [NAMES[0]])
 
 
