@@ -389,6 +389,24 @@ def fold_of(rows: pd.DataFrame, folds_path) -> pd.Series:
 
 # --------------------------------------------------------------------------- metrics
 
+def training_rows(train_path, folds_path=None, fold: int | None = None) -> pd.DataFrame:
+    """The labelled rows of train_long.parquet a model may train on: all of them, or (a CV
+    model) those outside fold `fold` of the folds file."""
+    rows = pd.read_parquet(train_path)
+    rows = rows[rows["MisconceptionId"].notna()]
+    if fold is not None:
+        if folds_path is None:
+            raise click.UsageError("--fold needs --folds")
+        rows = rows[fold_of(rows, folds_path) != fold]
+    return rows
+
+
+def misconception_names(path) -> dict[int, str]:
+    """misconceptions.parquet -> {MisconceptionId: MisconceptionName}."""
+    mis = pd.read_parquet(path)
+    return dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
+
+
 def gold_ranks(ranking: pd.DataFrame, gold: pd.Series) -> pd.Series:
     """The rank of each row's gold misconception in `ranking` (inf where it is not ranked).
 

@@ -192,14 +192,8 @@ def main(model_name, train_path, misconceptions, ranking_path, folds_path, fold,
         spec = reranker.reranker_spec(model_name).replace(
             negatives=n_negatives, negative_ranks=negative_ranks, loss=loss, epochs=epochs,
             batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_length=max_length)
-        rows = pd.read_parquet(train_path)
-        rows = rows[rows["MisconceptionId"].notna()]
-        if fold is not None:
-            if folds_path is None:
-                raise click.UsageError("--fold needs --folds")
-            rows = rows[common.fold_of(rows, folds_path) != fold]
-        mis = pd.read_parquet(misconceptions)
-        names = dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
+        rows = common.training_rows(train_path, folds_path, fold)
+        names = common.misconception_names(misconceptions)
         first, last = (int(x) for x in spec.negative_ranks.split(":"))
         gold = rows.set_index("QuestionId_Answer")["MisconceptionId"].astype(int)
         negatives = common.mine_hard_negatives(common.read_ranking(ranking_path), gold,

@@ -155,14 +155,8 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
     with common.step_timer("train_retriever", model=model_name, fold=fold) as record:
         spec = embedding.embedder_spec(model_name).replace(
             epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, hard_negatives=n_negatives)
-        rows = pd.read_parquet(train_path)
-        rows = rows[rows["MisconceptionId"].notna()]
-        if fold is not None:
-            if folds_path is None:
-                raise click.UsageError("--fold needs --folds")
-            rows = rows[common.fold_of(rows, folds_path) != fold]
-        mis = pd.read_parquet(misconceptions)
-        names = dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
+        rows = common.training_rows(train_path, folds_path, fold)
+        names = common.misconception_names(misconceptions)
 
         negatives = {}
         if negatives_path is not None and spec.hard_negatives > 0:
