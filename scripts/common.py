@@ -387,8 +387,6 @@ def fold_of(rows: pd.DataFrame, folds_path) -> pd.Series:
     return fold.astype("int64")
 
 
-# --------------------------------------------------------------------------- metrics
-
 def training_rows(train_path, folds_path=None, fold: int | None = None) -> pd.DataFrame:
     """The labelled rows of train_long.parquet a model may train on: all of them, or (a CV
     model) those outside fold `fold` of the folds file."""
@@ -406,6 +404,8 @@ def misconception_names(path) -> dict[int, str]:
     mis = pd.read_parquet(path)
     return dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
 
+
+# --------------------------------------------------------------------------- metrics
 
 def gold_ranks(ranking: pd.DataFrame, gold: pd.Series) -> pd.Series:
     """The rank of each row's gold misconception in `ranking` (inf where it is not ranked).

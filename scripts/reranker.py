@@ -188,8 +188,7 @@ class PromptBuilder:
 
         The question text is cut (at its end) to make the longest candidate fit; if that is not
         enough, the end of the answers too. Subject, construct, candidate and instruction are
-        never cut. A leading space stays with
-        the word after it, as BPE tokenisers expect.
+        never cut. A leading space stays with the word after it, as BPE tokenisers expect.
         """
         before, question, after = common.query_parts(row)
         head = self._ids(self.head + TASK + before.rstrip(" "))
