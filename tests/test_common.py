@@ -1,10 +1,12 @@
 """scripts/common.py's `atomic_write` (all or nothing, no temp files left, ordinary file
-permissions) and `step_timer` (one JSON line per step in $RUN_LOG, failures logged and
-re-raised)."""
+permissions), `step_timer` (one JSON line per step in $RUN_LOG, failures logged and
+re-raised), and the trainers' shared row selection (`training_rows`, `misconception_names`)."""
 
 import json
 import os
 
+import click
+import pandas as pd
 import pytest
 
 import common
@@ -81,3 +83,37 @@ def test_step_timer_logs_a_failed_step_and_reraises(tmp_path, monkeypatch):
     assert entry["step"] == "submission"
     assert entry["status"].startswith("failed") and "ValueError" in entry["status"]
     assert entry["seconds"] >= 0
+
+
+
+# --------------------------------------------------------------------------- training rows
+
+def write_rows_and_folds(tmp_path, folds: dict[str, int]):
+    """train_long.parquet with one unlabelled row (1_B), and a folds file from `folds`."""
+    rows = pd.DataFrame({"QuestionId_Answer": ["1_A", "1_B", "2_A", "3_C"],
+                         "MisconceptionId": [7.0, None, 8.0, 9.0]})
+    common.write_parquet(rows, tmp_path / "train_long.parquet")
+    common.write_parquet(pd.DataFrame({"QuestionId_Answer": list(folds), "fold": list(folds.values())}),
+                         tmp_path / "folds.parquet")
+    return tmp_path / "train_long.parquet", tmp_path / "folds.parquet"
+
+
+def test_training_rows_are_labelled_and_outside_the_held_out_fold(tmp_path):
+    train, folds = write_rows_and_folds(tmp_path, {"1_A": 0, "1_B": 0, "2_A": 1, "3_C": 1})
+    assert list(common.training_rows(train)["QuestionId_Answer"]) == ["1_A", "2_A", "3_C"]
+    assert list(common.training_rows(train, folds, 0)["QuestionId_Answer"]) == ["2_A", "3_C"]
+    assert list(common.training_rows(train, folds, 1)["QuestionId_Answer"]) == ["1_A"]
+
+
+def test_training_rows_refuse_a_fold_without_folds_or_stale_folds(tmp_path):
+    train, folds = write_rows_and_folds(tmp_path, {"1_A": 0, "1_B": 0, "2_A": 1})  # no 3_C
+    with pytest.raises(click.UsageError, match="--fold needs --folds"):
+        common.training_rows(train, None, 0)
+    with pytest.raises(common.DataError, match="3_C has no fold"):
+        common.training_rows(train, folds, 0)
+
+
+def test_misconception_names_maps_ids_to_names(tmp_path):
+    common.write_parquet(pd.DataFrame({"MisconceptionId": [3, 5], "MisconceptionName": ["x", "y"]}),
+                         tmp_path / "mis.parquet")
+    assert common.misconception_names(tmp_path / "mis.parquet") == {3: "x", 5: "y"}
