@@ -16,6 +16,7 @@
 #     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
 #
 # Every ranking follows one contract (README): QuestionId_Answer, MisconceptionId, score, rank.
+# Each script is a thin Click command over the library in scripts/eedi/ (one concept a module).
 # Each target depends on its real inputs and on the code that makes it, so re-running skips
 # finished work; each script writes to a temp file and renames it, so a killed step leaves no
 # target that looks complete. Needs GNU Make >= 4.3 (grouped targets `&:`).
@@ -38,7 +39,7 @@ SAMPLE_ARGS ?= --n-train 400 --n-test 60 --seed 0
 FOLD_BY     ?= QuestionId
 N_FOLDS     ?= 5
 FOLD_SEED   ?= 42
-# The embedding model to fine-tune as retriever: a registry name (scripts/registry.py: minilm,
+# The embedding model to fine-tune as retriever: a registry name (scripts/eedi/registry.py: minilm,
 # bge-large, e5-mistral, qwen14b-emb) or an HF id / local folder.
 EMBEDDER    ?= minilm
 # The LLM reranker: a registry name (qwen32b, qwen14b, qwen72b, gemma9b, smollm135m) or none.
@@ -56,20 +57,22 @@ endif
 # The retriever ranking that is reranked (or submitted when RERANKER=none): tfidf,
 # <embedder>-zs (zero-shot), <embedder>-ft (fine-tuned).
 RETRIEVER   ?= $(EMBEDDER)-ft
-TOP_K       ?= 100
+# Candidates kept per row by retrieval; empty = the library's default (scripts/eedi/defaults.py).
+TOP_K       ?=
 # The reranked ranking's name, and the ranking the submission is made from.
 RERANKED    := $(RETRIEVER).rr-$(notdir $(RERANKER))
 FINAL       := $(if $(filter none,$(RERANKER)),$(RETRIEVER),$(RERANKED))
 # Rankings of train that `make evaluate` scores side by side (before and after reranking).
 EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)))
-# Fine-tuning settings passed to train_retriever.py; empty = the registry's. The embedded
-# sample trains 1 epoch so the demo stays short; real data gets the registry's settings.
+# Fine-tuning settings passed to train_retriever.py; empty = the registry's (epochs, batch size,
+# --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch so the
+# demo stays short; real data gets the registry's settings.
 TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1)
-# Hard negatives for fine-tuning are mined from this ranking of train, in this window of ranks.
+# The retriever's hard negatives are mined from its own ranking of train of this kind (zs:
+# zero-shot). The reranker's come from RETRIEVER's out-of-fold ranking.
 NEGATIVES   ?= zs
-NEGATIVE_ARGS ?= --negative-ranks 1:50
-# Reranker training settings passed to train_reranker.py (empty = the registry's); the sample
-# gets a few steps so a CPU demo of the reranker stays short.
+# Reranker training settings passed to train_reranker.py (same option names as TRAIN_ARGS; empty
+# = the registry's); the sample gets a few steps so a CPU demo of the reranker stays short.
 TRAIN_RERANKER_ARGS ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
 # Reranking: candidates per row (empty = the registry's top_n), engine (hf | vllm), and how
 # many GPUs share the rows (one shard per GPU, run in parallel, then merged).
@@ -89,14 +92,13 @@ PYTHON      ?= python3
 PY          ?= .venv/bin/python
 # Order-only prerequisite of every Python step; tests set SETUP= to use their own interpreter.
 SETUP       ?= .venv/.installed
-COMPETITION := eedi-mining-misconceptions-in-mathematics
 
 # One folder of outputs per DATA_DIR (its name + a hash of its absolute path): switching
 # DATA_DIR never reuses another dataset's outputs, and switching back reuses its own.
 DATA_KEY := $(notdir $(abspath $(DATA_DIR)))-$(shell printf %s '$(abspath $(DATA_DIR))' | md5sum | cut -c1-8)
 RUN      := $(RUNS_ROOT)/$(DATA_KEY)
 MODELS   := $(MODELS_ROOT)/$(DATA_KEY)
-# Every script appends its step, wall time and status here (scripts/common.py: step_timer).
+# Every script appends its step, wall time and status here (scripts/eedi/run_log.py).
 export RUN_LOG := $(abspath $(RUN))/run_log.jsonl
 
 RAW            := $(addprefix $(DATA_DIR)/,train.csv test.csv misconception_mapping.csv)
@@ -107,11 +109,16 @@ FOLDS          := $(RUN)/folds-$(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED).parquet
 CV_TAG         := $(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED)
 FOLD_IDS       := $(shell seq 0 $$(($(N_FOLDS) - 1)))
 CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
-COMMON         := scripts/common.py
-EMBED_CODE     := scripts/retrieve_embed.py scripts/embedding.py scripts/registry.py $(COMMON)
-TRAIN_CODE     := scripts/train_retriever.py scripts/embedding.py scripts/registry.py $(COMMON)
-RERANK_CODE    := scripts/rerank.py scripts/reranker.py scripts/registry.py $(COMMON)
-RERANK_TRAIN_CODE := scripts/train_reranker.py scripts/reranker.py scripts/registry.py $(COMMON)
+# The library modules each kind of stage runs (a target rebuilds when its code changes, and
+# only then: editing the reranker never retrains the retriever).
+lib            = $(foreach m,$(1),scripts/eedi/$(m).py)
+COMMON         := $(call lib,__init__ errors files run_log defaults kaggle_csv long_table ranking folds metrics)
+MODEL_LIB      := $(COMMON) $(call lib,registry model_folder cli negatives)
+EMBED_CODE     := scripts/retrieve_embed.py $(MODEL_LIB) $(call lib,embedding)
+TRAIN_CODE     := scripts/train_retriever.py $(MODEL_LIB) $(call lib,embedding retriever_training)
+RERANKER_LIB   := $(MODEL_LIB) $(call lib,prompt reranker yes_no_scoring)
+RERANK_CODE    := scripts/rerank.py $(RERANKER_LIB) $(call lib,reranking vllm_scoring vllm_env)
+RERANK_TRAIN_CODE := scripts/train_reranker.py $(RERANKER_LIB) $(call lib,reranker_training)
 RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
 
 # $(call config,NAME): a file holding $(NAME) that is rewritten only when the value changes, so
@@ -137,7 +144,7 @@ setup-gpu: .venv/.installed  ## add the CUDA-only extras (bitsandbytes) to .venv
 	.venv/bin/pip install -r requirements-gpu.txt
 
 download:  ## fetch Kaggle's CSVs into data/kaggle (needs Kaggle credentials)
-	$(PY) scripts/download_data.py --competition $(COMPETITION) --out-dir $(KAGGLE_DIR)
+	$(PY) scripts/download_data.py --out-dir $(KAGGLE_DIR)
 
 sample: $(SAMPLE_DIR)/train.csv  ## generate the embedded sample data (SAMPLE_ARGS sets its size)
 
@@ -192,8 +199,7 @@ clean:  ## delete generated outputs (keeps .venv and data/kaggle)
 setup-vllm: .venv-vllm/.installed  ## create .venv-vllm for ENGINE=vllm (once)
 
 test-vllm: .venv-vllm/.installed | $(SETUP)  ## vLLM vs transformers score parity on SmolLM2 (base + LoRA)
-	VLLM_CPU_NUM_OF_RESERVED_CPU=0 VLLM_CPU_OMP_THREADS_BIND=0-$$(($$(nproc) - 1)) \
-	  .venv-vllm/bin/python -m pytest -q tests/test_vllm.py
+	.venv-vllm/bin/python -m pytest -q tests/test_vllm.py
 
 # vllm-cpu pulls torchvision/torchaudio/torchcodec, which break `import vllm` on CPU: removed
 # after every install (see requirements-vllm.txt).
@@ -229,41 +235,41 @@ $(FOLDS) $(FOLDS:.parquet=.txt) &: $(TRAIN_LONG) scripts/make_folds.py $(COMMON)
 	  --seed $(FOLD_SEED) --out $(FOLDS) --report $(FOLDS:.parquet=.txt)
 
 # TF-IDF uses no labels: one ranking of all train rows is already out-of-fold.
-$(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call config,TOP_K) scripts/retrieve_tfidf.py $(COMMON) | $(SETUP)
+$(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call config,TOP_K) scripts/retrieve_tfidf.py $(COMMON) $(call lib,tfidf) | $(SETUP)
 	$(PY) scripts/retrieve_tfidf.py --queries $< --misconceptions $(MISCONCEPTIONS) \
-	  --top-k $(TOP_K) --out $@
+	  $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
 # Embedding retrievers. Zero-shot: the model as it is; it saw no labels, so ranking all of train
 # with it is already out-of-fold.
 $(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
 # Fine-tuned: one model per fold, trained on the other folds, ranks that fold (out-of-fold CV);
 # one model trained on all of train ranks test. Hard negatives come from the model's own
 # zero-shot ranking of train. A killed training resumes from its last checkpoint on re-run.
 define fold_model_rule
-$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call config,NEGATIVE_ARGS) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
-	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(NEGATIVE_ARGS) $(TRAIN_ARGS) --out $$(@D)
+	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(TRAIN_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call fold_model_rule,$(k))))
 
-$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call config,NEGATIVE_ARGS) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$*-$(NEGATIVES).parquet \
-	  $(NEGATIVE_ARGS) $(TRAIN_ARGS) --out $(@D)
+	  $(TRAIN_ARGS) --out $(@D)
 
 $(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
-	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --top-k $(TOP_K) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
 # LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives
 # from RETRIEVER's out-of-fold ranking, reranks its fold (out-of-fold CV); one adapter trained
@@ -273,14 +279,14 @@ ifneq ($(RERANKER),none)
 define reranker_fold_rule
 $(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(RERANK_TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  --folds $(FOLDS) --fold $(1) $(TRAIN_RERANKER_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
 $(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(RERANK_TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  $(TRAIN_RERANKER_ARGS) --out $(@D)
 
 # $(call rerank,QUERIES,MODEL-ARGS): rerank.py on the first prerequisite (a ranking); with
@@ -310,14 +316,12 @@ $(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parq
 	$(call rerank,$(TEST_LONG),$(RERANKER_DIR)/all)
 endif
 
-$(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(COMMON) | $(SETUP)
+$(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(MODEL_LIB) | $(SETUP)
 	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
-	  $(foreach r,$(filter %-ft,$(EVALUATE)),--trained $(r)='$(MODELS)/$(r:-ft=)/$(CV_TAG)/fold{fold}') \
-	  $(foreach r,$(filter %.rr-$(notdir $(RERANKER)),$(EVALUATE)),--trained $(r)='$(RERANKER_DIR)/$(CV_TAG)/fold{fold}') \
 	  --out-json $(CV_NAME).json --out-table $(CV_NAME).txt > /dev/null
 
-$(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv scripts/make_submission.py $(COMMON) | $(SETUP)
+$(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv scripts/make_submission.py $(COMMON) $(call lib,submission) | $(SETUP)
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Note: this submission is for the embedded sample's test.csv." >&2; fi
 	$(PY) scripts/make_submission.py --ranking $< --test-csv $(DATA_DIR)/test.csv \
 	  --mapping $(DATA_DIR)/misconception_mapping.csv --out $@

@@ -25,8 +25,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-import common
-import reranker
+from eedi.long_table import misconception_names
+from eedi.prompt import PromptBuilder
+from eedi.ranking import read_ranking
+from eedi.reranker import base_model_path, load_model, load_tokenizer, reranker_spec
+from eedi.reranking import top_candidates
+from eedi.run_log import log, setup_logging
+from eedi.vllm_env import cpu_environment
+from eedi.yes_no_scoring import score_naive, score_prefix_reuse
 
 
 @click.command(help=__doc__)
@@ -39,33 +45,30 @@ import reranker
 @click.option("--vllm-python", type=click.Path(dir_okay=False, path_type=Path),
               help="The .venv-vllm interpreter: also time the vllm engine.")
 def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidates, vllm_python):
-    common.setup_logging()
-    spec = reranker.reranker_spec(model_name)
-    prompts = reranker.PromptBuilder(reranker.load_tokenizer(spec), spec.max_length, model_name)
+    setup_logging()
+    spec = reranker_spec(model_name)
+    prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
     rows = pd.read_parquet(train_path).set_index("QuestionId_Answer", drop=False)
-    ranking = common.read_ranking(ranking_path)
-    top = ranking[ranking["rank"] <= candidates].sort_values(["QuestionId_Answer", "rank"])
-    lists = top.groupby("QuestionId_Answer")["MisconceptionId"].agg(list)
+    lists = top_candidates(read_ranking(ranking_path), candidates).sort_index()
     picked = lists.index[np.linspace(0, len(lists) - 1, n_rows + 1).astype(int)]  # +1 warm-up
-    mis = pd.read_parquet(misconceptions)
-    names = dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
+    names = misconception_names(misconceptions)
     encoded = [prompts.encode(rows.loc[qa], [names[m] for m in lists[qa]]) for qa in picked]
     warm, bench = encoded[:1], encoded[1:]
     pairs = sum(len(s) for _, s in bench)
     tokens = sum(len(p) + len(x) for p, s in bench for x in s)
-    common.log.info("%d rows x %d candidates = %d pairs, %.0f tokens per prompt, model %s",
+    log.info("%d rows x %d candidates = %d pairs, %.0f tokens per prompt, model %s",
                     len(bench), candidates, pairs, tokens / pairs, model_name)
 
-    model = reranker.load_model(spec)
+    model = load_model(spec)
     flat = lambda rs: [p + x for p, s in rs for x in s]
     results = {}
-    reranker.score_naive(model, flat(warm), prompts.yes_no, prompts.pad_id, batch_size=candidates)
+    score_naive(model, flat(warm), prompts.yes_no, prompts.pad_id, batch_size=candidates)
     start = time.perf_counter()
-    naive = reranker.score_naive(model, flat(bench), prompts.yes_no, prompts.pad_id, batch_size=candidates)
+    naive = score_naive(model, flat(bench), prompts.yes_no, prompts.pad_id, batch_size=candidates)
     results["hf naive"] = (time.perf_counter() - start, naive)
-    reranker.score_prefix_reuse(model, warm, prompts.yes_no, prompts.pad_id, pairs_per_batch=candidates)
+    score_prefix_reuse(model, warm, prompts.yes_no, prompts.pad_id, pairs_per_batch=candidates)
     start = time.perf_counter()
-    reused = reranker.score_prefix_reuse(model, bench, prompts.yes_no, prompts.pad_id,
+    reused = score_prefix_reuse(model, bench, prompts.yes_no, prompts.pad_id,
                                          pairs_per_batch=candidates)
     results["hf prefix-reuse"] = (time.perf_counter() - start, np.concatenate(reused))
     if vllm_python:
@@ -83,16 +86,14 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
 
 
 def run_vllm(python: Path, spec, warm, bench, yes_no) -> tuple[float, np.ndarray]:
-    """Time vllm_scoring.py in .venv-vllm on the same token ids (it warms up on `warm` first)."""
+    """Time vllm_score.py in .venv-vllm on the same token ids (it warms up on `warm` first)."""
     with tempfile.TemporaryDirectory() as tmp:
         request = Path(tmp) / "rows.json"
         request.write_text(json.dumps({"warmup": warm, "rows": bench, "yes_no": list(yes_no)}))
-        env = dict(os.environ, VLLM_CPU_NUM_OF_RESERVED_CPU="0",
-                   VLLM_CPU_OMP_THREADS_BIND=f"0-{os.cpu_count() - 1}")
-        subprocess.run([str(python), str(Path(__file__).with_name("vllm_scoring.py")),
-                        "--model", reranker.base_model_path(spec), "--max-length", str(spec.max_length),
+        subprocess.run([str(python), str(Path(__file__).with_name("vllm_score.py")),
+                        "--model", base_model_path(spec), "--max-length", str(spec.max_length),
                         "--rows", str(request), "--out", str(Path(tmp) / "scores.json")],
-                       check=True, env=env, stdout=sys.stderr)
+                       check=True, env=cpu_environment(), stdout=sys.stderr)
         out = json.loads((Path(tmp) / "scores.json").read_text())
     return out["seconds"], np.concatenate([np.array(s, dtype=np.float32) for s in out["scores"]])
 

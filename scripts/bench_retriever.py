@@ -20,9 +20,11 @@ import click
 import pandas as pd
 import torch
 
-import common
-import embedding
-import train_retriever
+from eedi.embedding import embedder_spec, encode, load_embedder
+from eedi.long_table import misconception_names, query_text
+from eedi.negatives import top_up
+from eedi.retriever_training import train, training_examples
+from eedi.run_log import setup_logging
 
 
 @click.command(help=__doc__)
@@ -37,33 +39,34 @@ import train_retriever
               help="Training steps timed (after 2 warm-up steps).")
 @click.option("--batch-size", type=click.IntRange(2), help="[registry's]")
 def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_size):
-    common.setup_logging()
-    spec = embedding.embedder_spec(model_name).replace(batch_size=batch_size)
+    setup_logging()
+    spec = embedder_spec(model_name).replace(batch_size=batch_size)
     all_rows = pd.read_parquet(train_path)
     rows = all_rows[all_rows["MisconceptionId"].notna()].head(max(n_texts, spec.batch_size * (train_steps + 2)))
-    mis = pd.read_parquet(misconceptions)
-    names = dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
-    queries = [spec.query_prefix + common.query_text(r) for r in rows.head(n_texts).to_dict("records")]
-    name_texts = mis["MisconceptionName"].tolist()[:n_texts]
+    names = misconception_names(misconceptions)
+    queries = [spec.query_prefix + query_text(r) for r in rows.head(n_texts).to_dict("records")]
+    name_texts = list(names.values())[:n_texts]
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
 
-    model = embedding.load_embedder(spec)
-    embedding.encode(model, queries[:16], progress=False)  # warm-up
+    model = load_embedder(spec)
+    encode(model, queries[:16], progress=False)  # warm-up
     rates = {}
     for label, texts in (("queries", queries), ("misconception names", name_texts)):
         start = time.perf_counter()
-        embedding.encode(model, texts, progress=False)
+        encode(model, texts, progress=False)
         rates[label] = len(texts) / (time.perf_counter() - start)
 
     # training: time (2 + N) steps and (2) steps on the same examples; the difference is N
     # steady-state steps
-    examples = train_retriever.training_examples(rows, names, {}, spec.hard_negatives,
-                                                 spec.query_prefix, seed=0)
+    # random negatives (no ranking to mine from) cost the same as mined ones
+    gold = rows.set_index("QuestionId_Answer")["MisconceptionId"].astype(int)
+    negatives = top_up({}, gold, spec.n_negatives, names, seed=0)
+    examples = training_examples(rows, names, negatives, spec.query_prefix)
     step_seconds = []
     for steps in (2, 2 + train_steps):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            train_retriever.train(spec, examples, Path(tmp) / "ckpt", max_steps=steps, seed=0)
+            train(spec, examples, Path(tmp) / "ckpt", max_steps=steps, seed=0)
             step_seconds.append(time.perf_counter() - start)
     train_rate = spec.batch_size * train_steps / (step_seconds[1] - step_seconds[0])
 
@@ -71,7 +74,7 @@ def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_siz
     # 5 fold models see 4/5 of the pairs each, the all-train model all of them
     epochs_of_pairs = spec.epochs * labelled * (5 * 4 / 5 + 1)
     click.echo(f"model {model_name} on {device}, batch {spec.batch_size}, "
-               f"{spec.hard_negatives} hard negative(s), max_length {spec.max_length}")
+               f"{spec.n_negatives} hard negative(s), max_length {spec.max_length}")
     click.echo(f"{'measure':<34}{'value':>12}")
     for label, rate in rates.items():
         click.echo(f"{'encode ' + label + ' (texts/s)':<34}{rate:>12.1f}")

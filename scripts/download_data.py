@@ -12,37 +12,34 @@ kaggle.com first, or the CLI answers 403.
 """
 
 import shlex
-import shutil
-import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 
 import click
 
-import common
+from eedi.defaults import COMPETITION
+from eedi.kaggle_cli import kaggle_executable, require_credentials, run_kaggle
+from eedi.run_log import log, setup_logging, step_timer
 
 FILES = ("train.csv", "test.csv", "misconception_mapping.csv", "sample_submission.csv")
 
 
 @click.command(help=__doc__)
-@click.option("--competition", default="eedi-mining-misconceptions-in-mathematics",
-              show_default=True)
+@click.option("--competition", default=COMPETITION, show_default=True)
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--dry-run", is_flag=True, help="Print the kaggle command; download nothing.")
 def main(competition: str, out_dir: Path, dry_run: bool):
-    common.setup_logging()
-    kaggle = shutil.which("kaggle") or str(Path(__file__).resolve().parents[1] / ".venv/bin/kaggle")
+    setup_logging()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:
-        command = [kaggle, "competitions", "download", "-c", competition, "-p", tmp]
+        command = [kaggle_executable(), "competitions", "download", "-c", competition, "-p", tmp]
         if dry_run:
             click.echo(shlex.join(command))
             return
-        source = common.require_kaggle_credentials()
-        common.log.info("Kaggle credentials from %s", source)
-        with common.step_timer("download", competition=competition):
-            subprocess.run(command, check=True)
+        log.info("Kaggle credentials from %s", require_credentials())
+        with step_timer("download", competition=competition):
+            run_kaggle(command)
             for archive in Path(tmp).glob("*.zip"):
                 with zipfile.ZipFile(archive) as z:
                     z.extractall(tmp)
@@ -51,7 +48,7 @@ def main(competition: str, out_dir: Path, dry_run: bool):
                 raise click.ClickException(f"the download has no {', '.join(missing)}")
             for f in FILES:
                 (Path(tmp) / f).replace(out_dir / f)
-        common.log.info("wrote %s", ", ".join(str(out_dir / f) for f in FILES))
+        log.info("wrote %s", ", ".join(str(out_dir / f) for f in FILES))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ split by whether the gold misconception is seen in the other folds.
 Reads  TRAIN    train_long.parquet (the gold MisconceptionId; rows without one are skipped,
                 as Kaggle skips them)
        FOLDS    the folds Parquet (make_folds.py)
-       RANKING  one or more NAME=PATH rankings of train (the ranking contract)
-       TRAINED  (optional) NAME=DIR with {fold}: the fold models behind ranking NAME; their
-                train.json adds each fold's training seconds to the table
+       RANKING  one or more NAME=PATH rankings of train (the ranking contract); where a
+                ranking names its fold models (retrieve_embed.py, rerank.py), each model's
+                train.json adds its training seconds to the table
 Writes OUT_JSON {name: {slice: {rows, map@25, recall@1, ...}}}
        OUT_TABLE the same as a text table, also printed on stdout
 
@@ -23,46 +23,31 @@ import click
 import numpy as np
 import pandas as pd
 
-import common
-
-RECALL_KS = (1, 5, 25, 50, 100)
-
-
-def seen_in_other_folds(labelled: pd.DataFrame) -> pd.Series:
-    """For each labelled row: does its MisconceptionId occur in a row of another fold?"""
-    folds_per_id = labelled.groupby("MisconceptionId")["fold"].agg(set)
-    return pd.Series(
-        [len(folds_per_id[m] - {f}) > 0 for m, f in zip(labelled["MisconceptionId"],
-                                                        labelled["fold"])],
-        index=labelled.index)
+from eedi.files import write_json, write_text
+from eedi.folds import FOLD_FIELD, fold_of, seen_in_other_folds
+from eedi.metrics import cv_metrics
+from eedi.model_folder import STATS_FILE
+from eedi.ranking import ranking_models, read_ranking
+from eedi.run_log import setup_logging, step_timer
 
 
-def slice_metrics(ranks: pd.Series) -> dict:
-    """All metrics of one slice of rows, from the gold ranks alone."""
-    out = {"rows": int(len(ranks)), "map@25": common.map_at_k(ranks)}
-    out.update({f"recall@{k}": common.recall_at_k(ranks, k) for k in RECALL_KS})
-    return out
+def labelled_rows(train_path, folds_path) -> pd.DataFrame:
+    """The labelled rows of train with their fold and whether their gold is seen."""
+    train = pd.read_parquet(train_path)
+    labelled = train.assign(fold=fold_of(train, folds_path))
+    labelled = labelled[labelled["MisconceptionId"].notna()].reset_index(drop=True)
+    labelled["MisconceptionId"] = labelled["MisconceptionId"].astype(np.int64)
+    labelled["seen"] = seen_in_other_folds(labelled["MisconceptionId"], labelled["fold"])
+    return labelled
 
 
-def evaluate_ranking(ranking: pd.DataFrame, labelled: pd.DataFrame) -> dict:
-    """{slice name: metrics} for slices all, fold0..foldN-1, seen, unseen."""
-    ranks = common.gold_ranks(ranking, labelled.set_index("QuestionId_Answer")["MisconceptionId"])
-    ranks.index = labelled.index
-    slices = {"all": ranks}
-    for fold in sorted(labelled["fold"].unique()):
-        slices[f"fold{fold}"] = ranks[labelled["fold"] == fold]
-    slices["seen"] = ranks[labelled["seen"]]
-    slices["unseen"] = ranks[~labelled["seen"]]
-    return {name: slice_metrics(r) for name, r in slices.items()}
-
-
-def add_training_time(metrics: dict, model_dir: str) -> None:
+def add_training_time(metrics: dict, models: str) -> None:
     """Put each fold model's training seconds (its train.json) beside its fold's metrics,
     and their sum beside "all", so CV tables show what each number cost."""
     total = 0.0
     for name, m in metrics.items():
         if name.startswith("fold"):
-            stats = Path(model_dir.format(fold=name[len("fold"):])) / "train.json"
+            stats = Path(models.format(fold=name[len("fold"):])) / STATS_FILE
             if stats.is_file():
                 m["train_s"] = json.loads(stats.read_text())["train_seconds"]
                 total += m["train_s"]
@@ -82,6 +67,13 @@ def format_table(results: dict) -> str:
     return df.to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
+def parse_named(spec: str, option: str) -> tuple[str, Path]:
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise click.BadParameter(f"{spec!r} is not NAME=PATH", param_hint=option)
+    return name, Path(path)
+
+
 @click.command(help=__doc__)
 @click.option("--train", "train_path", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="train_long.parquet from reshape.py.")
@@ -89,38 +81,28 @@ def format_table(results: dict) -> str:
               required=True, help="Folds Parquet from make_folds.py.")
 @click.option("--ranking", "rankings", multiple=True, required=True, metavar="NAME=PATH",
               help="A ranking of train to score; repeat to compare several side by side.")
-@click.option("--trained", multiple=True, metavar="NAME=DIR",
-              help="Fold models of ranking NAME, DIR containing {fold}: adds training time.")
 @click.option("--out-json", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--out-table", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def main(train_path: Path, folds_path: Path, rankings: tuple[str], trained: tuple[str],
-         out_json: Path, out_table: Path):
-    common.setup_logging()
-    with common.step_timer("evaluate", rankings=list(rankings)) as record:
-        train = pd.read_parquet(train_path)
-        labelled = train.assign(fold=common.fold_of(train, folds_path))
-        labelled = labelled[labelled["MisconceptionId"].notna()].reset_index(drop=True)
-        labelled["MisconceptionId"] = labelled["MisconceptionId"].astype(np.int64)
-        labelled["seen"] = seen_in_other_folds(labelled)
-
+def main(train_path: Path, folds_path: Path, rankings: tuple[str], out_json: Path,
+         out_table: Path):
+    setup_logging()
+    with step_timer("evaluate", rankings=list(rankings)) as record:
+        labelled = labelled_rows(train_path, folds_path)
+        n_rows = len(pd.read_parquet(train_path, columns=["QuestionId_Answer"]))
         results = {}
         for spec in rankings:
-            name, sep, path = spec.partition("=")
-            if not sep or not name or not path:
-                raise click.BadParameter(f"{spec!r} is not NAME=PATH", param_hint="--ranking")
-            results[name] = evaluate_ranking(common.read_ranking(path), labelled)
+            name, path = parse_named(spec, "--ranking")
+            results[name] = cv_metrics(read_ranking(path), labelled)
+            models = ranking_models(path)
+            if models and FOLD_FIELD in models:
+                add_training_time(results[name], models)
             record[f"{name}_map@25"] = round(results[name]["all"]["map@25"], 4)
 
-        for spec in trained:
-            name, _, model_dir = spec.partition("=")
-            if name in results:
-                add_training_time(results[name], model_dir)
-
         table = format_table(results)
-        header = (f"CV on {len(labelled)} labelled rows of {len(train)} "
+        header = (f"CV on {len(labelled)} labelled rows of {n_rows} "
                   f"({int((~labelled['seen']).sum())} unseen in other folds)\n")
-        common.write_json(results, out_json)
-        common.write_text(header + table + "\n", out_table)
+        write_json(results, out_json)
+        write_text(header + table + "\n", out_table)
         click.echo(header + table)
 
 

@@ -31,7 +31,10 @@ from typing import Callable
 import click
 import pandas as pd
 
-import common
+from eedi.defaults import SUBMISSION_TOP_K
+from eedi.files import write_csv
+from eedi.kaggle_csv import LETTERS, MAPPING_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS
+from eedi.run_log import log, setup_logging, step_timer
 
 SLIP_RATE = 0.36  # chance a question has one careless wrong answer: ~12% of wrong answers
 TEST_ONLY_SHARE = 0.15  # share of the used misconceptions that occur in test only
@@ -455,7 +458,7 @@ def make_question(rng, t: Template, ids: dict[str, int], held_out: list[str], mu
         if slip is not None:
             options.append((slip, ""))  # a careless error: no misconception, like Kaggle's blanks
         rng.shuffle(options)
-        letter = common.LETTERS[[text for text, _ in options].index(correct)]
+        letter = LETTERS[[text for text, _ in options].index(correct)]
         return t.question(q), letter, options
     raise RuntimeError(f"template {t.construct!r}: no distinct answers in {MAX_DRAWS} draws")
 
@@ -463,7 +466,7 @@ def make_question(rng, t: Template, ids: dict[str, int], held_out: list[str], mu
 def generate(n_train: int, n_test: int, seed: int) -> dict[str, pd.DataFrame]:
     rng = random.Random(seed)
     ids = misconception_ids()
-    assert len(ids) >= common.SUBMISSION_TOP_K, "sample_submission lists the first 25 ids"
+    assert len(ids) >= SUBMISSION_TOP_K, "sample_submission lists the first 25 ids"
     used = [name for name in ids if name not in UNUSED_MISCONCEPTIONS]
     held_out = pick_held_out(rng, used, max(MIN_TEST_ONLY, round(TEST_ONLY_SHARE * len(used))))
     assert len(held_out) >= MIN_TEST_ONLY, "too few templates with a spare misconception"
@@ -480,7 +483,7 @@ def generate(n_train: int, n_test: int, seed: int) -> dict[str, pd.DataFrame]:
         subject_ids.setdefault(t.subject, 100 + len(subject_ids))
 
     train, test, submission, labels = [], [], [], []
-    top_ids = " ".join(str(i) for i in range(common.SUBMISSION_TOP_K))
+    top_ids = " ".join(str(i) for i in range(SUBMISSION_TOP_K))
     for qid in range(n_train + n_test):
         is_test = qid >= n_train
         must = forced_at.get(qid - n_train) if is_test else None
@@ -495,16 +498,16 @@ def generate(n_train: int, n_test: int, seed: int) -> dict[str, pd.DataFrame]:
             train.append(row + [m for _, m in options])
             continue
         test.append(row)
-        for x, (_, m) in zip(common.LETTERS, options):
+        for x, (_, m) in zip(LETTERS, options):
             if x != letter:
                 submission.append([f"{qid}_{x}", top_ids])
                 labels.append([f"{qid}_{x}", m])
     label_columns = ["QuestionId_Answer", "MisconceptionId"]
     return {
-        "train.csv": pd.DataFrame(train, columns=common.TRAIN_COLUMNS),
-        "test.csv": pd.DataFrame(test, columns=common.TEST_COLUMNS),
+        "train.csv": pd.DataFrame(train, columns=TRAIN_COLUMNS),
+        "test.csv": pd.DataFrame(test, columns=TEST_COLUMNS),
         "misconception_mapping.csv": pd.DataFrame(
-            [[i, name] for name, i in ids.items()], columns=common.MAPPING_COLUMNS),
+            [[i, name] for name, i in ids.items()], columns=MAPPING_COLUMNS),
         "sample_submission.csv": pd.DataFrame(submission, columns=label_columns),
         "test_labels.csv": pd.DataFrame(labels, columns=label_columns),
     }
@@ -526,12 +529,12 @@ def main(out_dir: Path, n_train: int, n_test: int, seed: int):
     of each wrong answer of test, empty for none) so the sample's test can be scored.
     Same arguments, byte-identical files.
     """
-    common.setup_logging()
-    with common.step_timer("make_sample", n_train=n_train, n_test=n_test, seed=seed) as record:
+    setup_logging()
+    with step_timer("make_sample", n_train=n_train, n_test=n_test, seed=seed) as record:
         tables = generate(n_train, n_test, seed)
         for name, df in tables.items():
-            common.write_csv(df, out_dir / name)
-            common.log.info("wrote %s (%d rows)", out_dir / name, len(df))
+            write_csv(df, out_dir / name)
+            log.info("wrote %s (%d rows)", out_dir / name, len(df))
         record["misconceptions"] = len(tables["misconception_mapping.csv"])
 
 

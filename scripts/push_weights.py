@@ -29,20 +29,22 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-import common
+from eedi.errors import DataError
+from eedi.files import write_json
+from eedi.kaggle_cli import kaggle_executable, kaggle_username, require_credentials, run_kaggle
+from eedi.model_folder import STATS_FILE
+from eedi.registry import REPO
+from eedi.run_log import log, setup_logging, step_timer
 
-REPO = Path(__file__).resolve().parents[1]
 MARKER = "pushed.json"
 METADATA = "dataset-metadata.json"
 FOLD_DIR = re.compile(r"fold\d+")
 SLUG = re.compile(r"[a-z0-9-]{6,50}")
-CLI_ERROR = re.compile(r"^Dataset (version )?creation error", re.MULTILINE)
 
 
 def is_leftover(name: str) -> bool:
@@ -62,35 +64,10 @@ def complete_models(model_dir: Path, cv_tag: str | None) -> tuple[list[Path], li
             folds = [p for p in tag.iterdir() if p.is_dir() and FOLD_DIR.fullmatch(p.name)]
             candidates += sorted(folds, key=lambda p: int(p.name[len("fold"):]))
     candidates.append(model_dir / "all")
-    complete = [p.relative_to(model_dir) for p in candidates if (p / "train.json").is_file()]
+    complete = [p.relative_to(model_dir) for p in candidates if (p / STATS_FILE).is_file()]
     incomplete = [p.relative_to(model_dir) for p in candidates
-                  if p.is_dir() and not (p / "train.json").is_file()]
+                  if p.is_dir() and not (p / STATS_FILE).is_file()]
     return complete, incomplete
-
-
-def kaggle_username(env=None, home=None) -> str | None:
-    """The Kaggle user name from KAGGLE_USERNAME or kaggle.json's "username" (looked up where
-    the CLI looks, as in common.kaggle_credentials_source). Never reads out the key.
-    An API token alone (access_token) does not name its user: None."""
-    env = os.environ if env is None else env
-    home = Path.home() if home is None else Path(home)
-    if env.get("KAGGLE_USERNAME"):
-        return env["KAGGLE_USERNAME"]
-    if env.get("KAGGLE_CONFIG_DIR"):
-        config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])]
-    else:
-        config_dirs = [home / ".kaggle",
-                       Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
-    for folder in config_dirs:
-        path = folder / "kaggle.json"
-        if path.is_file():
-            try:
-                username = json.loads(path.read_text()).get("username")
-            except (ValueError, AttributeError):
-                raise click.ClickException(f"{path}: not a JSON object") from None
-            if username:
-                return str(username)
-    return None
 
 
 def dataset_id(dataset: str | None, model: str) -> str:
@@ -131,7 +108,7 @@ def cv_scores(cv_jsons: list[Path]) -> dict[str, dict[str, float]]:
         try:
             data = json.loads(path.read_text())
         except ValueError as e:
-            raise common.DataError(path, None, None, f"not JSON ({e})") from None
+            raise DataError(path, None, None, f"not JSON ({e})") from None
         found = {}
         if isinstance(data, dict):
             for name, slices in data.items():
@@ -215,40 +192,6 @@ def listing(folder: Path) -> str:
     return "\n".join(lines + [f"{total:>{width},}  total, {len(files)} files in {folder}"])
 
 
-def kaggle_executable() -> str:
-    if os.environ.get("KAGGLE_CLI"):
-        return os.environ["KAGGLE_CLI"]
-    beside = Path(sys.executable).parent / "kaggle"
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("kaggle") or "kaggle"
-
-
-def run_kaggle(command: list[str]) -> None:
-    """Run the CLI, its output shown on stderr as it comes. kaggle 2.x exits 0 on some
-    failures ("Dataset creation error: ..."), so those lines count as failure too."""
-    try:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    except OSError as e:
-        raise click.ClickException(
-            f"cannot run the kaggle CLI {command[0]!r}: {e.strerror} (set KAGGLE_CLI)") from None
-    out = []
-    for line in proc.stdout:
-        out.append(line)
-        click.echo(line, nl=False, err=True)
-    rc = proc.wait()
-    if rc != 0:
-        raise click.ClickException(f"kaggle {shlex.join(command[1:3])} failed (exit code {rc}); "
-                                   f"not recorded as pushed")
-    error = CLI_ERROR.search("".join(out))
-    if error:
-        line = "".join(out)[error.start():].splitlines()[0].strip()
-        hint = ("; if the dataset exists already (pushed from elsewhere), re-run with "
-                "--action version" if command[2] == "create" else "")
-        raise click.ClickException(f"kaggle {shlex.join(command[1:3])} failed: {line}{hint}")
-
-
 @click.command(help=__doc__)
 @click.option("--model-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               required=True, help="models/<data-key>/<model>/ (train_retriever.py's output).")
@@ -272,7 +215,7 @@ def run_kaggle(command: list[str]) -> None:
 def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: str | None,
          title: str | None, license_name: str, staging: Path | None, message: str | None,
          action: str, dry_run: bool):
-    common.setup_logging()
+    setup_logging()
     model_dir = model_dir.resolve()
     model = model_dir.name
     staging = (staging or model_dir.parent / f"{model}.dataset").resolve()
@@ -293,9 +236,9 @@ def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: st
             f"{model_dir}: no complete model folder (one with train.json) in "
             f"{cv_tag or '<cv-tag>'}/fold<k>/ or all/: train it first (make train-retriever)")
     for rel in incomplete:
-        common.log.warning("skipping %s: no train.json (training unfinished)", model_dir / rel)
+        log.warning("skipping %s: no train.json (training unfinished)", model_dir / rel)
     if not (model_dir / "all" / "train.json").is_file():
-        common.log.warning("%s has no complete all/ model: a submission needs it", model_dir)
+        log.warning("%s has no complete all/ model: a submission needs it", model_dir)
 
     ref = dataset_id(dataset, model)
     if title is None:
@@ -304,14 +247,14 @@ def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: st
         raise click.BadParameter(f"{title!r} has {len(title)} characters; Kaggle wants 6-50",
                                  param_hint="--title")
     if not dry_run:
-        source = common.require_kaggle_credentials()  # before anything is staged or sent
-        common.log.info("Kaggle credentials from %s", source)
+        source = require_credentials()  # before anything is staged or sent
+        log.info("Kaggle credentials from %s", source)
 
     marker = model_dir / MARKER
     try:
         pushed = json.loads(marker.read_text()) if marker.is_file() else {}
     except ValueError as e:
-        raise common.DataError(marker, None, None, f"not JSON ({e}): fix or delete it") from None
+        raise DataError(marker, None, None, f"not JSON ({e}): fix or delete it") from None
     known = set(pushed.get("datasets", [])) | {pushed.get("dataset")}
     if action == "auto":
         action = "version" if ref in known else "create"
@@ -322,25 +265,26 @@ def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: st
     command += ["-m", message] if action == "version" else []
     command += ["--dir-mode", "zip"]
 
-    with common.step_timer("push-weights", model=str(model_dir), dataset=ref, action=action,
+    with step_timer("push-weights", model=str(model_dir), dataset=ref, action=action,
                            dry_run=dry_run) as record:
         metadata = {"title": title, "id": ref, "licenses": [{"name": license_name}]}
         stage(staging, model_dir, models, list(cv_jsons), metadata,
               readme(ref, model_dir, models, scores, sha, message))
-        common.log.info("staged %s for %s (%s): %s", staging, ref, action,
+        log.info("staged %s for %s (%s): %s", staging, ref, action,
                         ", ".join(m.as_posix() for m in models))
         record["models"] = [m.as_posix() for m in models]
         if dry_run:
             click.echo(shlex.join(command))
             click.echo(listing(staging))
             return
-        run_kaggle(command)
+        run_kaggle(command, hint="; if the dataset exists already (pushed from elsewhere), "
+                   "re-run with --action version" if action == "create" else "")
         now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        common.write_json({"dataset": ref, "action": action, "time": now, "git": sha,
+        write_json({"dataset": ref, "action": action, "time": now, "git": sha,
                            "message": message, "models": record["models"],
                            "datasets": sorted((known - {None}) | {ref})},
                           marker)
-        common.log.info("pushed %s as https://www.kaggle.com/datasets/%s; wrote %s",
+        log.info("pushed %s as https://www.kaggle.com/datasets/%s; wrote %s",
                         model_dir, ref, marker)
 
 

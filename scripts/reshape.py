@@ -16,7 +16,10 @@ from pathlib import Path
 
 import click
 
-import common
+from eedi.files import write_parquet
+from eedi.kaggle_csv import read_mapping_csv, read_questions_csv
+from eedi.long_table import misconception_table, wide_to_long
+from eedi.run_log import log, setup_logging, step_timer
 
 
 @click.command(help=__doc__)
@@ -25,33 +28,30 @@ import common
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where the three Parquet files go.")
 def main(data_dir: Path, out_dir: Path):
-    common.setup_logging()
-    with common.step_timer("reshape", data_dir=str(data_dir)) as record:
-        mapping = common.read_mapping_csv(data_dir / "misconception_mapping.csv")
-        train = common.read_questions_csv(data_dir / "train.csv", labelled=True,
-                                          known_ids=mapping["MisconceptionId"])
-        test = common.read_questions_csv(data_dir / "test.csv", labelled=False)
+    setup_logging()
+    with step_timer("reshape", data_dir=str(data_dir)) as record:
+        mapping = read_mapping_csv(data_dir / "misconception_mapping.csv")
+        train = read_questions_csv(data_dir / "train.csv", labelled=True,
+                                   known_ids=mapping["MisconceptionId"])
+        test = read_questions_csv(data_dir / "test.csv", labelled=False)
 
-        train_long = common.wide_to_long(train)
-        test_long = common.wide_to_long(test)
-        counts = train_long["MisconceptionId"].value_counts()
-        mapping["train_count"] = mapping["MisconceptionId"].map(counts).fillna(0).astype("int64")
-        mapping["seen_in_train"] = mapping["train_count"] > 0
+        train_long = wide_to_long(train)
+        test_long = wide_to_long(test)
+        misconceptions = misconception_table(mapping, train_long)
 
-        common.write_parquet(train_long, out_dir / "train_long.parquet")
-        common.write_parquet(test_long, out_dir / "test_long.parquet")
-        common.write_parquet(mapping, out_dir / "misconceptions.parquet")
+        write_parquet(train_long, out_dir / "train_long.parquet")
+        write_parquet(test_long, out_dir / "test_long.parquet")
+        write_parquet(misconceptions, out_dir / "misconceptions.parquet")
 
         labelled = int(train_long["MisconceptionId"].notna().sum())
         record.update(train_questions=len(train), train_rows=len(train_long),
                       train_labelled=labelled, test_questions=len(test),
-                      test_rows=len(test_long), misconceptions=len(mapping),
-                      seen_in_train=int(mapping["seen_in_train"].sum()))
-        common.log.info(
-            "train: %d questions -> %d wrong-answer rows (%d with a misconception); "
-            "test: %d questions -> %d rows; %d misconceptions, %d seen in train",
-            len(train), len(train_long), labelled, len(test), len(test_long), len(mapping),
-            record["seen_in_train"])
+                      test_rows=len(test_long), misconceptions=len(misconceptions),
+                      seen_in_train=int(misconceptions["seen_in_train"].sum()))
+        log.info("train: %d questions -> %d wrong-answer rows (%d with a misconception); "
+                 "test: %d questions -> %d rows; %d misconceptions, %d seen in train",
+                 len(train), len(train_long), labelled, len(test), len(test_long),
+                 len(misconceptions), record["seen_in_train"])
 
 
 if __name__ == "__main__":

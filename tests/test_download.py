@@ -1,15 +1,16 @@
-"""scripts/download_data.py and common.kaggle_credentials_source: --dry-run prints the kaggle
+"""scripts/download_data.py and credentials_source: --dry-run prints the kaggle
 command and needs neither credentials nor network; without credentials the download stops
 with a clear message and writes nothing; each credential source is found, never echoing the
-secret. `subprocess.run` is replaced so no test can reach the network."""
+secret. `subprocess.run`/`Popen` are replaced so no test can reach the network."""
 
 import json
 import shlex
 
 import pytest
 
-import common
 import download_data
+from eedi import kaggle_cli
+from eedi.kaggle_cli import credentials_source
 
 SECRET = "s3cr3t-DO-NOT-PRINT-5f1e"
 CREDENTIAL_VARS = ["KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR",
@@ -26,7 +27,8 @@ def no_credentials(tmp_path, monkeypatch):
 
     def no_network(*args, **kwargs):
         raise AssertionError(f"subprocess.run called: {args}")
-    monkeypatch.setattr(download_data.subprocess, "run", no_network)
+    monkeypatch.setattr(kaggle_cli.subprocess, "run", no_network)
+    monkeypatch.setattr(kaggle_cli.subprocess, "Popen", no_network)
     return home
 
 
@@ -61,13 +63,13 @@ def kaggle_json(path):
 
 
 def test_no_source_in_empty_env_and_home(tmp_path):
-    assert common.kaggle_credentials_source(env={}, home=tmp_path) is None
+    assert credentials_source(env={}, home=tmp_path) is None
 
 
 @pytest.mark.parametrize("env", [{"KAGGLE_USERNAME": "someone"}, {"KAGGLE_KEY": SECRET},
                                  {"KAGGLE_API_TOKEN": ""}])
 def test_half_or_empty_env_credentials_are_not_enough(tmp_path, env):
-    assert common.kaggle_credentials_source(env=env, home=tmp_path) is None
+    assert credentials_source(env=env, home=tmp_path) is None
 
 
 @pytest.mark.parametrize("env, name", [
@@ -75,21 +77,21 @@ def test_half_or_empty_env_credentials_are_not_enough(tmp_path, env):
     ({"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": SECRET}, "KAGGLE_KEY"),
 ])
 def test_env_credentials_are_found_without_the_secret(tmp_path, env, name):
-    source = common.kaggle_credentials_source(env=env, home=tmp_path)
+    source = credentials_source(env=env, home=tmp_path)
     assert source is not None and name in source
     assert SECRET not in source
 
 
 def test_access_token_file_in_home(tmp_path):
     token = put(tmp_path / ".kaggle" / "access_token")
-    source = common.kaggle_credentials_source(env={}, home=tmp_path)
+    source = credentials_source(env={}, home=tmp_path)
     assert source == str(token) and SECRET not in source
 
 
 def test_kaggle_json_in_kaggle_config_dir(tmp_path):
     config = tmp_path / "elsewhere"
     path = kaggle_json(config / "kaggle.json")
-    source = common.kaggle_credentials_source(env={"KAGGLE_CONFIG_DIR": str(config)},
+    source = credentials_source(env={"KAGGLE_CONFIG_DIR": str(config)},
                                               home=tmp_path / "home")
     assert source == str(path) and SECRET not in source
 
@@ -97,27 +99,27 @@ def test_kaggle_json_in_kaggle_config_dir(tmp_path):
 def test_kaggle_config_dir_is_the_only_place_for_kaggle_json_when_set(tmp_path):
     """The CLI reads kaggle.json only from KAGGLE_CONFIG_DIR when it is set."""
     kaggle_json(tmp_path / ".kaggle" / "kaggle.json")
-    source = common.kaggle_credentials_source(
+    source = credentials_source(
         env={"KAGGLE_CONFIG_DIR": str(tmp_path / "empty")}, home=tmp_path)
     assert source is None
 
 
 def test_kaggle_json_in_home(tmp_path):
     path = kaggle_json(tmp_path / ".kaggle" / "kaggle.json")
-    source = common.kaggle_credentials_source(env={}, home=tmp_path)
+    source = credentials_source(env={}, home=tmp_path)
     assert source == str(path) and SECRET not in source
 
 
 def test_kaggle_json_in_xdg_config_home(tmp_path):
     xdg = tmp_path / "xdg"
     path = kaggle_json(xdg / "kaggle" / "kaggle.json")
-    source = common.kaggle_credentials_source(env={"XDG_CONFIG_HOME": str(xdg)},
+    source = credentials_source(env={"XDG_CONFIG_HOME": str(xdg)},
                                               home=tmp_path / "home")
     assert source == str(path) and SECRET not in source
     # without XDG_CONFIG_HOME that folder is not looked at
-    assert common.kaggle_credentials_source(env={}, home=tmp_path / "home") is None
+    assert credentials_source(env={}, home=tmp_path / "home") is None
 
 
 def test_kaggle_json_in_default_xdg_folder(tmp_path):
     path = kaggle_json(tmp_path / ".config" / "kaggle" / "kaggle.json")
-    assert common.kaggle_credentials_source(env={}, home=tmp_path) == str(path)
+    assert credentials_source(env={}, home=tmp_path) == str(path)

@@ -14,11 +14,16 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, BertModel
 
-import common
-import embedding
+from eedi import embedding
 import retrieve_embed
 from conftest import MAPPING
-from registry import RETRIEVERS, Retriever
+from eedi.registry import RETRIEVERS, Retriever
+from eedi.files import write_parquet
+from eedi.kaggle_csv import read_questions_csv
+from eedi.long_table import query_text
+from eedi.long_table import wide_to_long
+from eedi.model_folder import save_spec
+from eedi.ranking import read_ranking
 
 TEXTS = ["Adds fractions", "Believes angles on a straight line add to 360 degrees, not 180"]
 
@@ -87,12 +92,12 @@ def test_embedder_spec_registry_name_and_unknown_id(tmp_path, monkeypatch):
 def test_embedder_spec_reads_a_saved_folder_with_paths_relative_to_it(tmp_path):
     spec = Retriever(model="./", adapter="./adapter", pooling="cls", query_prefix="Q: ",
                      max_length=64, lora=dict(r=4, target_modules=["q_proj"]))
-    embedding.save_spec(spec, tmp_path / "trained")
+    save_spec(spec, tmp_path / "trained")
     (tmp_path / "trained").rename(tmp_path / "moved")  # the folder can move
     folder = tmp_path / "moved"
     assert embedding.embedder_spec(str(folder)) == spec.replace(
         model=str(folder), adapter=str(folder / "adapter"))
-    embedding.save_spec(Retriever(model="/abs/base", adapter="./", epochs=3), folder)
+    save_spec(Retriever(model="/abs/base", adapter="./", epochs=3), folder)
     assert embedding.embedder_spec(str(folder)) == Retriever(model="/abs/base",
                                                              adapter=str(folder), epochs=3)
 
@@ -100,15 +105,16 @@ def test_embedder_spec_reads_a_saved_folder_with_paths_relative_to_it(tmp_path):
 def test_queries_get_the_prefix_and_names_do_not(tmp_path, tiny_bert_dir, kaggle_dir, monkeypatch):
     prefix = "Instruct: X\nQuery: "
     spec = Retriever(model=str(tiny_bert_dir), query_prefix=prefix)
-    embedding.save_spec(spec, tmp_path / "spec")
-    rows = common.wide_to_long(common.read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    save_spec(spec, tmp_path / "spec")
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
     seen, real_encode = [], embedding.encode
     monkeypatch.setattr(embedding, "encode", lambda m, texts, *a, **k: (
         seen.append(list(texts)), real_encode(m, texts, *a, **k))[1])
-    ranking = retrieve_embed.rank_with(str(tmp_path / "spec"), rows, MAPPING, 25, None, 8)
+    loaded = embedding.embedder_spec(str(tmp_path / "spec"))
+    ranking = embedding.rank_rows(loaded, embedding.load_embedder(loaded), rows, MAPPING, 25, None, 8)
     names, queries = seen
     assert names == MAPPING["MisconceptionName"].tolist()
-    assert queries == [prefix + common.query_text(r) for _, r in rows.iterrows()]
+    assert queries == [prefix + query_text(r) for _, r in rows.iterrows()]
     # the ranking's scores are the cosines of the prefixed queries with the plain names
     sims = np.sort(real_encode(embedding.load_embedder(spec), queries, progress=False)
                    @ real_encode(embedding.load_embedder(spec), names, progress=False).T)[:, ::-1]
@@ -156,20 +162,20 @@ def test_cli_out_of_fold_ranks_each_fold_with_its_own_model(tmp_path, tiny_bert_
     shutil.copytree(tiny_bert_dir, tmp_path / "m/fold1")
     torch.manual_seed(1)  # fold 1: the same architecture, other random weights
     BertModel(BertModel.from_pretrained(tiny_bert_dir).config).save_pretrained(tmp_path / "m/fold1")
-    rows = common.wide_to_long(common.read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
     fold = (rows["QuestionId"] >= 12).astype(int)  # questions 10, 11: fold 0; 12, 13: fold 1
-    common.write_parquet(pd.DataFrame({"QuestionId_Answer": rows["QuestionId_Answer"], "fold": fold}),
+    write_parquet(pd.DataFrame({"QuestionId_Answer": rows["QuestionId_Answer"], "fold": fold}),
                          tmp_path / "folds.parquet")
-    common.write_parquet(MAPPING, tmp_path / "mis.parquet")
+    write_parquet(MAPPING, tmp_path / "mis.parquet")
 
     def rank(model, part, folds=()):
-        common.write_parquet(part, tmp_path / "q.parquet")
+        write_parquet(part, tmp_path / "q.parquet")
         result = run_cli(retrieve_embed.main, [
             "--model", tmp_path / model, "--queries", tmp_path / "q.parquet", *folds,
             "--misconceptions", tmp_path / "mis.parquet", "--top-k", 25,
             "--cache-dir", tmp_path / "cache", "--out", tmp_path / "r.parquet"])
         assert result.exit_code == 0, result.output
-        return common.read_ranking(tmp_path / "r.parquet")
+        return read_ranking(tmp_path / "r.parquet")
 
     oof = rank("m/fold{fold}", rows, ["--folds", tmp_path / "folds.parquet"])
     assert sorted(oof["QuestionId_Answer"].unique()) == sorted(rows["QuestionId_Answer"])
@@ -184,10 +190,10 @@ def test_cli_out_of_fold_ranks_each_fold_with_its_own_model(tmp_path, tiny_bert_
 
 
 def test_cli_fold_pattern_and_folds_go_together(tmp_path, kaggle_dir, run_cli):
-    rows = common.wide_to_long(common.read_questions_csv(kaggle_dir / "train.csv", labelled=True))
-    common.write_parquet(rows, tmp_path / "q.parquet")
-    common.write_parquet(MAPPING, tmp_path / "mis.parquet")
-    common.write_parquet(rows[["QuestionId_Answer"]].assign(fold=0), tmp_path / "folds.parquet")
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    write_parquet(rows, tmp_path / "q.parquet")
+    write_parquet(MAPPING, tmp_path / "mis.parquet")
+    write_parquet(rows[["QuestionId_Answer"]].assign(fold=0), tmp_path / "folds.parquet")
     base = ["--queries", tmp_path / "q.parquet", "--misconceptions", tmp_path / "mis.parquet",
             "--out", tmp_path / "r.parquet"]
     assert run_cli(retrieve_embed.main, ["--model", tmp_path / "m/fold{fold}", *base]).exit_code == 2

@@ -6,6 +6,10 @@ import pandas as pd
 import pytest
 
 import make_folds
+from eedi.errors import DataError
+from eedi.folds import assign_folds
+from eedi.folds import fold_of
+from eedi.folds import fold_report
 
 N_QUESTIONS = 30
 
@@ -26,7 +30,7 @@ def synthetic_long(n_questions=N_QUESTIONS) -> pd.DataFrame:
 @pytest.mark.parametrize("by", ["QuestionId", "ConstructId", "SubjectId"])
 def test_each_group_lies_in_one_fold_and_every_fold_is_used(by):
     long = synthetic_long()
-    folds = make_folds.assign_folds(long, by, n_folds=5, seed=0)
+    folds = assign_folds(long, by, n_folds=5, seed=0)
     assert len(folds) == len(long) and folds.index.equals(long.index)
     assert (long.assign(fold=folds).groupby(by)["fold"].nunique() == 1).all()
     assert set(folds) == set(range(5))
@@ -34,9 +38,9 @@ def test_each_group_lies_in_one_fold_and_every_fold_is_used(by):
 
 def test_same_seed_same_folds_other_seed_other_partition():
     long = synthetic_long()
-    a = make_folds.assign_folds(long, "QuestionId", 5, seed=1)
-    b = make_folds.assign_folds(long, "QuestionId", 5, seed=1)
-    c = make_folds.assign_folds(long, "QuestionId", 5, seed=2)
+    a = assign_folds(long, "QuestionId", 5, seed=1)
+    b = assign_folds(long, "QuestionId", 5, seed=1)
+    c = assign_folds(long, "QuestionId", 5, seed=2)
     assert a.tolist() == b.tolist()
 
     def partition(folds):  # compare the sets of questions, not the fold numbers
@@ -47,7 +51,7 @@ def test_same_seed_same_folds_other_seed_other_partition():
 def test_fewer_groups_than_folds_is_refused_naming_the_key():
     long = synthetic_long()  # 6 distinct SubjectIds
     with pytest.raises(click.ClickException, match="SubjectId"):
-        make_folds.assign_folds(long, "SubjectId", n_folds=7, seed=0)
+        assign_folds(long, "SubjectId", n_folds=7, seed=0)
 
 
 def test_fold_report_counts_unseen_misconceptions_by_hand():
@@ -58,7 +62,7 @@ def test_fold_report_counts_unseen_misconceptions_by_hand():
         "MisconceptionId": pd.array([7, 8, na, 7, 9, 9, 10, na, 8], dtype="Int64"),
     })
     folds = pd.Series([0, 0, 0, 1, 1, 1, 2, 2, 2])
-    report = make_folds.fold_report(long, folds).set_index("fold")
+    report = fold_report(long, folds).set_index("fold")
     # fold 0 has {7, 8}: both also in other folds          -> 0 unseen of 2 labelled
     # fold 1 has 7, 9, 9: 9 is nowhere else (twice)        -> 2 unseen of 3 labelled
     # fold 2 has 10, 8: 10 is nowhere else                 -> 1 unseen of 2 labelled
@@ -108,9 +112,8 @@ def test_cli_with_too_few_groups_fails_and_writes_nothing(tmp_path, run_cli):
 def test_fold_of_aligns_folds_and_refuses_stale_folds(tmp_path):
     """Every consumer (evaluate, OOF ranking, fold training) reads folds through fold_of: a row
     missing from the folds file must stop it, not count as 'outside fold k'."""
-    import common
     rows = pd.DataFrame({"QuestionId_Answer": ["2_B", "1_A", "3_C"]})
     pd.DataFrame({"QuestionId_Answer": ["1_A", "2_B"], "fold": [0, 1]}).to_parquet(tmp_path / "f.parquet")
-    assert common.fold_of(rows.iloc[:2], tmp_path / "f.parquet").tolist() == [1, 0]
-    with pytest.raises(common.DataError, match="3_C has no fold"):
-        common.fold_of(rows, tmp_path / "f.parquet")
+    assert fold_of(rows.iloc[:2], tmp_path / "f.parquet").tolist() == [1, 0]
+    with pytest.raises(DataError, match="3_C has no fold"):
+        fold_of(rows, tmp_path / "f.parquet")

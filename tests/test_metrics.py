@@ -8,15 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import common
 import evaluate
+from eedi.metrics import gold_ranks
+from eedi.metrics import map_at_k
+from eedi.metrics import recall_at_k
+from eedi.ranking import RANKING_COLUMNS
 
 
 def ranking_of(lists: dict[str, list[int]]) -> pd.DataFrame:
     """{row: [ids best first]} -> the ranking contract."""
     rows = [(qa, mid, -float(r), r) for qa, ids in lists.items()
             for r, mid in enumerate(ids, start=1)]
-    return pd.DataFrame(rows, columns=common.RANKING_COLUMNS)
+    return pd.DataFrame(rows, columns=RANKING_COLUMNS)
 
 
 def test_map_at_25_hand_computed():
@@ -27,12 +30,12 @@ def test_map_at_25_hand_computed():
         "2_C": [8],                       # gold 5 absent -> 0
     })                                    # row 3_D not ranked at all -> 0
     gold = pd.Series({"1_A": 7, "1_B": 9, "2_A": 42, "2_C": 5, "3_D": 11})
-    ranks = common.gold_ranks(ranking, gold)
+    ranks = gold_ranks(ranking, gold)
     assert ranks.tolist() == [1, 3, 31, np.inf, np.inf]
-    assert common.map_at_k(ranks) == pytest.approx((1 + 1 / 3) / 5)
-    assert common.recall_at_k(ranks, 1) == pytest.approx(1 / 5)
-    assert common.recall_at_k(ranks, 25) == pytest.approx(2 / 5)
-    assert common.recall_at_k(ranks, 50) == pytest.approx(3 / 5)
+    assert map_at_k(ranks) == pytest.approx((1 + 1 / 3) / 5)
+    assert recall_at_k(ranks, 1) == pytest.approx(1 / 5)
+    assert recall_at_k(ranks, 25) == pytest.approx(2 / 5)
+    assert recall_at_k(ranks, 50) == pytest.approx(3 / 5)
 
 
 def kaggle_apk(actual, predicted, k=25):
@@ -54,9 +57,9 @@ def test_map_matches_kaggle_reference_on_random_rankings():
         ids = rng.permutation(60)[: rng.integers(1, 60)].tolist()
         lists[f"{i}_A"] = ids
         gold[f"{i}_A"] = int(rng.integers(0, 60))
-    ranks = common.gold_ranks(ranking_of(lists), pd.Series(gold))
+    ranks = gold_ranks(ranking_of(lists), pd.Series(gold))
     expected = np.mean([kaggle_apk([gold[q]], lists[q]) for q in lists])
-    assert common.map_at_k(ranks) == pytest.approx(expected)
+    assert map_at_k(ranks) == pytest.approx(expected)
     assert 0 < expected < 1  # the random case really mixes hits and misses
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from eedi.kaggle_csv import read_questions_csv
+from eedi.long_table import wide_to_long
+from eedi.ranking import read_ranking
 
-import common
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +57,7 @@ def built(tmp_path_factory):
 def test_submission_is_valid_and_better_than_chance(built):
     tmp, data, _ = built
     submission = pd.read_csv(tmp / "submission.csv")
-    test_rows = common.wide_to_long(common.read_questions_csv(data / "test.csv", labelled=False))
+    test_rows = wide_to_long(read_questions_csv(data / "test.csv", labelled=False))
     assert list(submission.columns) == ["QuestionId_Answer", "MisconceptionId"]
     assert sorted(submission["QuestionId_Answer"]) == sorted(test_rows["QuestionId_Answer"])
     lists = submission["MisconceptionId"].str.split().map(lambda ids: [int(i) for i in ids])
@@ -179,7 +181,7 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     data = generate(tmp_path / "data", seed=4, n_train=24, n_test=4)
     reranked = f"tfidf.rr-{tiny_llama_dir.name}"
     args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={tiny_llama_dir}", "TOP_N=3",
-            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --negatives 2",
+            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2",
             f"EVALUATE=tfidf {reranked}"]
     result = make(tmp_path, "evaluate", "submission", *args)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -193,8 +195,8 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     assert (adapters / "all" / "adapter_model.safetensors").is_file()
 
     test_ranking = run / "rankings" / f"test_{reranked}.parquet"
-    whole = common.read_ranking(test_ranking)
-    tfidf = common.read_ranking(run / "rankings" / "test_tfidf.parquet")
+    whole = read_ranking(test_ranking)
+    tfidf = read_ranking(run / "rankings" / "test_tfidf.parquet")
     assert len(whole) == len(tfidf)
     top3 = lambda r: r[r["rank"] <= 3].sort_values(["QuestionId_Answer", "MisconceptionId"])
     assert top3(whole)["MisconceptionId"].tolist() == top3(tfidf)["MisconceptionId"].tolist()
@@ -207,7 +209,7 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CUDA_VISIBLE_DEVICES=$i" in result.stdout and "--shard $i/2" in result.stdout
     assert result.stderr.count("rerank ok") == 2 and "merge_rankings ok" in result.stderr
-    pd.testing.assert_frame_equal(common.read_ranking(test_ranking), whole, atol=1e-4)
+    pd.testing.assert_frame_equal(read_ranking(test_ranking), whole, atol=1e-4)
     assert not list(test_ranking.parent.glob("*.shard*"))
 
     result = make(tmp_path, "push-weights", f"MODEL={tiny_llama_dir.name}", "DRY_RUN=1",

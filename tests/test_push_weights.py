@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import push_weights
+from eedi.kaggle_cli import kaggle_username
 
 SECRET = "s3cr3t-DO-NOT-PRINT-5f1e"
 CREDENTIAL_VARS = ["KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR",
@@ -293,13 +294,13 @@ def test_a_real_push_without_credentials_uploads_nothing(run_cli, home, model_di
 
 def test_user_name_from_kaggle_json(home, monkeypatch):
     put(home / ".kaggle" / "kaggle.json", json.dumps({"username": "jsonuser", "key": SECRET}))
-    assert push_weights.kaggle_username() == "jsonuser"
+    assert kaggle_username() == "jsonuser"
     config = home.parent / "config"
     put(config / "kaggle.json", json.dumps({"username": "configuser", "key": SECRET}))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
-    assert push_weights.kaggle_username() == "configuser"
+    assert kaggle_username() == "configuser"
     monkeypatch.setenv("KAGGLE_USERNAME", "envuser")
-    assert push_weights.kaggle_username() == "envuser"
+    assert kaggle_username() == "envuser"
 
 
 def kaggle_json_credentials(home, monkeypatch):

@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import common
+from eedi.errors import DataError
+from eedi.ranking import RANKING_COLUMNS
+from eedi.ranking import ranking_from_scores
+from eedi.ranking import read_ranking
 
 ROWS = ["1_A", "1_B"]
 IDS = [30, 10, 40, 20]  # deliberately not sorted
@@ -19,8 +22,8 @@ SCORES = np.array([
 
 
 def test_ranking_from_scores_orders_by_score_then_smaller_id():
-    ranking = common.ranking_from_scores(ROWS, IDS, SCORES, top_k=3)
-    assert list(ranking.columns) == common.RANKING_COLUMNS
+    ranking = ranking_from_scores(ROWS, IDS, SCORES, top_k=3)
+    assert list(ranking.columns) == RANKING_COLUMNS
     a = ranking[ranking["QuestionId_Answer"] == "1_A"]
     b = ranking[ranking["QuestionId_Answer"] == "1_B"]
     assert a["MisconceptionId"].tolist() == [20, 40, 30]
@@ -33,7 +36,7 @@ def test_ranking_from_scores_orders_by_score_then_smaller_id():
 
 
 def test_ranking_from_scores_keeps_all_ids_when_top_k_exceeds_them():
-    ranking = common.ranking_from_scores(ROWS, IDS, SCORES, top_k=10)
+    ranking = ranking_from_scores(ROWS, IDS, SCORES, top_k=10)
     assert len(ranking) == len(ROWS) * len(IDS)
     a = ranking[ranking["QuestionId_Answer"] == "1_A"]
     assert a["MisconceptionId"].tolist() == [20, 40, 30, 10]
@@ -41,11 +44,11 @@ def test_ranking_from_scores_keeps_all_ids_when_top_k_exceeds_them():
 
 
 def test_read_ranking_round_trip_sorts_by_row_then_rank(tmp_path):
-    ranking = common.ranking_from_scores(ROWS, IDS, SCORES, top_k=4)
+    ranking = ranking_from_scores(ROWS, IDS, SCORES, top_k=4)
     path = tmp_path / "ranking.parquet"
     ranking.sample(frac=1, random_state=0).to_parquet(path, index=False)  # shuffled on disk
-    back = common.read_ranking(path)
-    assert list(back.columns) == common.RANKING_COLUMNS
+    back = read_ranking(path)
+    assert list(back.columns) == RANKING_COLUMNS
     assert back["QuestionId_Answer"].tolist() == ["1_A"] * 4 + ["1_B"] * 4
     assert back["rank"].tolist() == [1, 2, 3, 4] * 2
     assert back["MisconceptionId"].tolist() == [20, 40, 30, 10, 10, 20, 30, 40]
@@ -60,16 +63,16 @@ def write(tmp_path, **columns) -> str:
 
 def test_read_ranking_missing_column(tmp_path):
     path = write(tmp_path, QuestionId_Answer=["1_A"], MisconceptionId=[3], rank=[1])
-    with pytest.raises(common.DataError) as e:
-        common.read_ranking(path)
+    with pytest.raises(DataError) as e:
+        read_ranking(path)
     assert str(path) in str(e.value) and "column score" in str(e.value)
 
 
 def test_read_ranking_pair_listed_twice(tmp_path):
     path = write(tmp_path, QuestionId_Answer=["1_A", "1_A", "1_B"], MisconceptionId=[3, 3, 3],
                  score=[0.9, 0.8, 0.9], rank=[1, 2, 1])
-    with pytest.raises(common.DataError) as e:
-        common.read_ranking(path)
+    with pytest.raises(DataError) as e:
+        read_ranking(path)
     message = str(e.value)
     assert str(path) in message and "column MisconceptionId" in message
     assert "1_A" in message and "twice" in message
@@ -78,8 +81,8 @@ def test_read_ranking_pair_listed_twice(tmp_path):
 def test_read_ranking_ranks_must_run_one_two_three(tmp_path):
     path = write(tmp_path, QuestionId_Answer=["1_A", "1_A", "1_B", "1_B"],
                  MisconceptionId=[3, 4, 3, 4], score=[0.9, 0.8, 0.9, 0.8], rank=[1, 2, 1, 3])
-    with pytest.raises(common.DataError) as e:
-        common.read_ranking(path)
+    with pytest.raises(DataError) as e:
+        read_ranking(path)
     message = str(e.value)
     assert str(path) in message and "column rank" in message and "1_B" in message
 
@@ -87,8 +90,8 @@ def test_read_ranking_ranks_must_run_one_two_three(tmp_path):
 def test_read_ranking_missing_file_is_a_click_error(tmp_path):
     path = tmp_path / "nowhere.parquet"
     with pytest.raises(click.ClickException) as e:
-        common.read_ranking(path)
-    assert isinstance(e.value, common.DataError) and e.value.exit_code == 1
+        read_ranking(path)
+    assert isinstance(e.value, DataError) and e.value.exit_code == 1
     assert str(path) in str(e.value) and "not found" in str(e.value)
 
 
@@ -96,11 +99,11 @@ def test_read_ranking_scores_must_not_rise_with_rank(tmp_path):
     """Rank 2 scoring above rank 1 means the ranks and scores disagree: reject it."""
     path = write(tmp_path, QuestionId_Answer=["1_A", "1_A", "1_B", "1_B"],
                  MisconceptionId=[3, 4, 3, 4], score=[0.9, 0.8, 0.5, 0.7], rank=[1, 2, 1, 2])
-    with pytest.raises(common.DataError) as e:
-        common.read_ranking(path)
+    with pytest.raises(DataError) as e:
+        read_ranking(path)
     message = str(e.value)
     assert "column score" in message and "1_B" in message and "rank 2" in message
     # equal scores are fine (ties)
     ok = write(tmp_path, QuestionId_Answer=["1_A", "1_A"], MisconceptionId=[3, 4],
                score=[0.5, 0.5], rank=[1, 2])
-    assert len(common.read_ranking(ok)) == 2
+    assert len(read_ranking(ok)) == 2

@@ -5,8 +5,12 @@ every query row and min(top_k, n_misconceptions) ids each."""
 import numpy as np
 import pytest
 
-import common
 import retrieve_tfidf
+from eedi.kaggle_csv import read_mapping_csv
+from eedi.kaggle_csv import read_questions_csv
+from eedi.long_table import wide_to_long
+from eedi.ranking import read_ranking
+from eedi.tfidf import tfidf_scores
 
 NAMES = [
     "Adds the numerators and the denominators when adding fractions",
@@ -17,7 +21,7 @@ NAMES = [
 
 def test_scores_shape_and_range():
     queries = ["What is 3 - (-2)?", "Find the missing angle", "1/3 + 1/4", "hello"]
-    scores = retrieve_tfidf.tfidf_scores(queries, NAMES)
+    scores = tfidf_scores(queries, NAMES)
     assert scores.shape == (4, 3)
     assert np.isfinite(scores).all()
     assert (scores >= 0).all() and (scores <= 1 + 1e-6).all()
@@ -27,15 +31,15 @@ def test_query_quoting_a_name_scores_that_name_highest():
     queries = [f"Question: 3 - (-2)\nWrong answer: 1\n{NAMES[2]}",
                NAMES[1],  # the name itself: cosine 1
                f"Subject: Fractions\n{NAMES[0]}\nWrong answer: 2/7"]
-    scores = retrieve_tfidf.tfidf_scores(queries, NAMES)
+    scores = tfidf_scores(queries, NAMES)
     assert scores.argmax(axis=1).tolist() == [2, 1, 0]
     assert scores[1, 1] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_cli_ranks_every_query_row_against_all_misconceptions(tmp_path, kaggle_dir, run_cli):
-    test_long = common.wide_to_long(
-        common.read_questions_csv(kaggle_dir / "test.csv", labelled=False))
-    mapping = common.read_mapping_csv(kaggle_dir / "misconception_mapping.csv")
+    test_long = wide_to_long(
+        read_questions_csv(kaggle_dir / "test.csv", labelled=False))
+    mapping = read_mapping_csv(kaggle_dir / "misconception_mapping.csv")
     # one wrong answer that quotes misconception 4 word for word: it must come first there
     quoted = mapping.set_index("MisconceptionId").loc[4, "MisconceptionName"]
     test_long.loc[test_long["QuestionId_Answer"] == "21_C", "AnswerText"] = quoted
@@ -48,7 +52,7 @@ def test_cli_ranks_every_query_row_against_all_misconceptions(tmp_path, kaggle_d
                                            "--top-k", 25, "--out", out])
     assert result.exit_code == 0, result.output
 
-    ranking = common.read_ranking(out)  # raises if the contract is broken
+    ranking = read_ranking(out)  # raises if the contract is broken
     assert set(ranking["QuestionId_Answer"]) == set(test_long["QuestionId_Answer"])
     n = len(mapping)  # 6 < 25: every row keeps all of them
     for qa, part in ranking.groupby("QuestionId_Answer"):

@@ -5,8 +5,9 @@
 import pandas as pd
 import pytest
 
-import common
 import make_submission
+from eedi.errors import DataError
+from eedi.submission import validate_submission
 
 # conftest's test.csv: question 20 (correct C) and 21 (correct A)
 WRONG_ANSWERS = ["20_A", "20_B", "20_D", "21_B", "21_C", "21_D"]
@@ -104,7 +105,7 @@ def valid_submission() -> pd.DataFrame:
 
 
 def validate(submission):
-    make_submission.validate_submission(submission, WRONG_ANSWERS, range(N_IDS), where="sub.csv")
+    validate_submission(submission, WRONG_ANSWERS, range(N_IDS), where="sub.csv")
 
 
 def test_validate_accepts_a_valid_submission():
@@ -114,20 +115,20 @@ def test_validate_accepts_a_valid_submission():
 def test_validate_rejects_duplicate_row():
     sub = valid_submission()
     sub = pd.concat([sub, sub.iloc[[2]]], ignore_index=True)
-    with pytest.raises(common.DataError, match="20_D appears twice"):
+    with pytest.raises(DataError, match="20_D appears twice"):
         validate(sub)
 
 
 def test_validate_rejects_wrong_header():
     sub = valid_submission().rename(columns={"MisconceptionId": "MisconceptionIds"})
-    with pytest.raises(common.DataError, match="header"):
+    with pytest.raises(DataError, match="header"):
         validate(sub)
 
 
 def test_validate_rejects_repeated_id_in_a_row():
     sub = valid_submission()
     sub.loc[4, "MisconceptionId"] = " ".join(map(str, list(range(24)) + [5]))  # 25 ids, 24 distinct
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         validate(sub)
     assert "21_C" in str(e.value) and "24 distinct" in str(e.value) and "row 5" in str(e.value)
 
@@ -135,6 +136,6 @@ def test_validate_rejects_repeated_id_in_a_row():
 def test_validate_message_for_too_many_ids_says_what_is_wrong():
     sub = valid_submission()
     sub.loc[0, "MisconceptionId"] = " ".join(map(str, list(range(25)) + [0]))  # 26 ids, 25 distinct
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         validate(sub)
     assert "has 26 ids (25 distinct), needs 25 distinct" in str(e.value)

@@ -1,4 +1,4 @@
-"""vLLM engine parity: scripts/vllm_scoring.py gives the HF engine's Yes/No scores, with and
+"""vLLM engine parity: scripts/vllm_score.py (eedi/vllm_scoring.py) gives the HF engine's Yes/No scores, with and
 without a LoRA adapter, on SmolLM2-135M-Instruct (fp32 on CPU).
 
 Runs only in .venv-vllm (`make test-vllm`); the main suite skips it. The HF reference is
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model
 
-import reranker
+from eedi import model_folder, prompt, reranker, yes_no_scoring
 
 out = Path(sys.argv[1])
 ROWS = [
@@ -61,16 +61,16 @@ CANDIDATES = [
 torch.manual_seed(0)
 spec = dataclasses.replace(reranker.reranker_spec("smollm135m"), adapter=None)
 base = reranker.base_model_path(spec)  # converts the GGUF once if missing
-prompts = reranker.PromptBuilder(reranker.load_tokenizer(spec), spec.max_length)
+prompts = prompt.PromptBuilder(reranker.load_tokenizer(spec), spec.max_length)
 rows = [prompts.encode(row, CANDIDATES) for row in ROWS]
 (out / "rows.json").write_text(json.dumps(
     {"yes_no": list(prompts.yes_no), "pad_id": prompts.pad_id, "max_length": spec.max_length,
      "base": base, "candidates": CANDIDATES, "query_rows": ROWS, "rows": rows}))
 
 def score(model):
-    naive = reranker.score_naive(model, [p + s for p, ss in rows for s in ss], prompts.yes_no,
+    naive = yes_no_scoring.score_naive(model, [p + s for p, ss in rows for s in ss], prompts.yes_no,
                                  prompts.pad_id)
-    reuse = reranker.score_prefix_reuse(model, rows, prompts.yes_no, prompts.pad_id)
+    reuse = yes_no_scoring.score_prefix_reuse(model, rows, prompts.yes_no, prompts.pad_id)
     return {"naive": naive.reshape(len(rows), -1).tolist(),
             "reuse": [r.tolist() for r in reuse]}
 
@@ -104,7 +104,7 @@ def scored(tmp_path_factory):
     _run([MAIN_PYTHON, "-c", HF_REFERENCE, work])
     spec = json.loads((work / "rows.json").read_text())
     hf = json.loads((work / "hf.json").read_text())
-    _run([sys.executable, REPO / "scripts" / "vllm_scoring.py", "--rows", work / "rows.json",
+    _run([sys.executable, REPO / "scripts" / "vllm_score.py", "--rows", work / "rows.json",
           "--model", spec["base"], "--max-length", spec["max_length"],
           "--adapter", work / "adapter", "--out", work / "vllm.json"])
     runs = json.loads((work / "vllm.json").read_text())["runs"]
@@ -114,9 +114,9 @@ def scored(tmp_path_factory):
 
 def test_prompts_same_ids_in_both_venvs(scored):
     """The vllm venv's transformers tokenises the prompt exactly as the main venv's does."""
-    import reranker
+    from eedi import model_folder, prompt, reranker, yes_no_scoring
     spec = scored[0]
-    prompts = reranker.PromptBuilder(reranker.load_tokenizer(reranker.reranker_spec(spec["base"])),
+    prompts = prompt.PromptBuilder(reranker.load_tokenizer(reranker.reranker_spec(spec["base"])),
                                      spec["max_length"])
     assert list(prompts.yes_no) == spec["yes_no"]
     for row, (prefix, suffixes) in zip(spec["query_rows"], spec["rows"]):
@@ -145,21 +145,22 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
     and scores, and the candidates below top N untouched."""
     import pandas as pd
 
-    import common
-    import reranker
+    import eedi.ranking
+    from eedi import files
+    from eedi import model_folder, prompt, reranker, yes_no_scoring
     spec, _, _, adapter = scored
     trained = reranker.reranker_spec("smollm135m").replace(
         lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./")
-    reranker.save_spec(trained, adapter)  # adapter/ is now what train_reranker.py writes
+    model_folder.save_spec(trained, adapter)  # adapter/ is now what train_reranker.py writes
     queries = pd.DataFrame(spec["query_rows"])
     names = spec["candidates"] + ["Rounds to the nearest ten", "Confuses area and perimeter"]
-    common.write_parquet(queries, tmp_path / "queries.parquet")
-    common.write_parquet(pd.DataFrame({"MisconceptionId": range(len(names)),
+    files.write_parquet(queries, tmp_path / "queries.parquet")
+    files.write_parquet(pd.DataFrame({"MisconceptionId": range(len(names)),
                                        "MisconceptionName": names}), tmp_path / "mis.parquet")
     order = np.random.default_rng(0).permuted(np.tile(np.arange(len(names)), (3, 1)), axis=1)
-    ranking = common.ranking_from_topk(queries["QuestionId_Answer"], order,
+    ranking = eedi.ranking.ranking_from_topk(queries["QuestionId_Answer"], order,
                                        np.tile(np.linspace(1, 0, len(names)), (3, 1)))
-    common.write_parquet(ranking, tmp_path / "ranking.parquet")
+    files.write_parquet(ranking, tmp_path / "ranking.parquet")
     args = ["--model", adapter, "--ranking", tmp_path / "ranking.parquet",
             "--queries", tmp_path / "queries.parquet", "--misconceptions", tmp_path / "mis.parquet",
             "--top-n", 5]
@@ -167,7 +168,7 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
           "--out", tmp_path / "vllm.parquet"])
     _run([MAIN_PYTHON, REPO / "scripts" / "rerank.py", *args, "--engine", "hf",
           "--out", tmp_path / "hf.parquet"])
-    got, want = (common.read_ranking(tmp_path / f"{e}.parquet") for e in ("vllm", "hf"))
+    got, want = (eedi.ranking.read_ranking(tmp_path / f"{e}.parquet") for e in ("vllm", "hf"))
     assert got["MisconceptionId"].tolist() == want["MisconceptionId"].tolist()
     np.testing.assert_allclose(got["score"], want["score"], atol=TOLERANCE)
     below = got[got["rank"] > 5].sort_values(["QuestionId_Answer", "rank"])

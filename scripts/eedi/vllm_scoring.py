@@ -13,40 +13,22 @@ logprob("Yes") - logprob("No") after prefix + suffix, which equals logit("Yes") 
 One prompt per (row, candidate), all in one generate() call: vLLM commits a prompt's full KV
 blocks when it schedules them, so every candidate of a row reuses its shared prefix, within the
 same step too. vLLM wants the engine created under `if __name__ == "__main__":` (workers are
-spawned); the CLI below is a ready-made subprocess for tests and benchmarks:
-
-    .venv-vllm/bin/python scripts/vllm_scoring.py --rows rows.json --model M --max-length 256 \\
-        --adapter A --out scores.json
-
-rows.json: {"yes_no": [yes, no], "rows": [[prefix_ids, [suffix_ids, ...]], ...]} and optionally
-"warmup": more rows, scored once (untimed) before the timed runs.
-scores.json: {"startup_s": s, "runs": [{"adapter": null | A, "seconds": s, "pairs": n,
-"scores": [[...per row]]}, ...], "seconds": .., "scores": ..} (the last two: the first run's).
+spawned); `scripts/vllm_score.py` is a ready-made subprocess for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
+from eedi.vllm_env import apply_cpu_environment
+
 # vLLM's LoRA slots come in these ranks only (vllm.config.lora.MaxLoRARanks)
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-
-
-def cpu_environment() -> None:
-    """vLLM's CPU backend binds its OpenMP threads to cores and reserves one for itself by
-    default; on a small machine use every core the process may run on (unless set already).
-    Set before the engine starts: its worker processes inherit the environment."""
-    cores = sorted(os.sched_getaffinity(0))
-    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-    contiguous = cores == list(range(cores[0], cores[-1] + 1))
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND",
-                          f"{cores[0]}-{cores[-1]}" if contiguous else ",".join(map(str, cores)))
 
 
 def lora_rank(adapter: str) -> int:
@@ -81,7 +63,7 @@ class VllmScorer:
             dtype = "bfloat16" if cuda else "float32"
         kwargs = {}
         if not cuda:
-            cpu_environment()
+            apply_cpu_environment()
             # eager: the CPU backend's default torch.compile warm-up takes minutes; 32-token
             # KV blocks (its default is 128) so more of each shared prefix is cached and reused
             kwargs.update(enforce_eager=True, block_size=32,
@@ -150,42 +132,3 @@ class VllmScorer:
             out[r][:] = margins[k:k + len(suffixes)]
             k += len(suffixes)
         return out
-
-
-@click.command()
-@click.option("--rows", "rows_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help='JSON: {"yes_no": [yes, no], "rows": [[prefix, [suffix, ...]]]}')
-@click.option("--model", required=True, help="Base model: HF folder or id.")
-@click.option("--max-length", type=click.IntRange(1), required=True)
-@click.option("--adapter", "adapters", multiple=True,
-              help="peft LoRA folder to score with (repeatable); each is one more run.")
-@click.option("--base/--no-base", default=True, show_default=True,
-              help="Also score with the base model (no adapter).")
-@click.option("--dtype", default="auto", show_default=True)
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def main(rows_path: Path, model: str, max_length: int, adapters: tuple[str, ...], base: bool,
-         dtype: str, out_path: Path) -> None:
-    """Score token-id rows with vLLM, with the base model and/or adapters; write JSON."""
-    spec = json.loads(rows_path.read_text())
-    rows = [(prefix, suffixes) for prefix, suffixes in spec["rows"]]
-    rank = max((lora_rank(a) for a in adapters), default=None)
-    scorer = VllmScorer(model, max_length, max_lora_rank=rank, dtype=dtype)
-    todo = ([None] if base else []) + list(adapters)
-    if spec.get("warmup") and todo:  # first calls pay for kernel set-up and adapter loading
-        scorer.score([(p, s) for p, s in spec["warmup"]], spec["yes_no"], adapter=todo[0])
-    runs = []
-    for adapter in todo:
-        started = time.perf_counter()
-        scores = scorer.score(rows, spec["yes_no"], adapter=adapter)
-        seconds = time.perf_counter() - started
-        runs.append({"adapter": adapter, "seconds": seconds, "pairs": sum(map(len, scores)),
-                     "scores": [s.tolist() for s in scores]})
-        click.echo(f"{adapter or 'base'}: {runs[-1]['pairs']} pairs in {seconds:.2f} s", err=True)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    first = runs[0] if runs else {"seconds": 0.0, "scores": []}
-    out_path.write_text(json.dumps({"startup_s": scorer.startup_s, "runs": runs,
-                                    "seconds": first["seconds"], "scores": first["scores"]}))
-
-
-if __name__ == "__main__":
-    main()

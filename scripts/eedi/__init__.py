@@ -1,0 +1,29 @@
+"""The Eedi pipeline's library: one concept per module, imported by the thin Click commands in
+`scripts/` (one per Make stage), by the tests, and by the Kaggle notebook.
+
+Importing the package imports nothing heavy; each module imports what it needs.
+
+    errors         DataError: bad input named by file, column and row
+    files          atomic writes (temp file + rename) of Parquet, CSV, JSON, text
+    run_log        logging to stderr and the per-run JSONL log of step wall times
+    defaults       the few values several stages share (TOP_K, the competition slug, ...)
+    kaggle_csv     Kaggle's wide CSVs: columns, validation on read
+    long_table     one row per (question, wrong answer); the query text; misconception names
+    ranking        the ranking contract every retriever, reranker and ensembler writes
+    folds          CV folds, a row's fold, training rows, misconceptions seen in other folds
+    metrics        MAP@25 and recall@K from the gold's rank; per-slice CV metrics
+    submission     Kaggle's submission.csv: built from a ranking, validated
+    negatives      hard negatives mined from a ranking, topped up to a fixed count
+    registry       every model by name with the settings that fit it
+    model_folder   a trained model's folder: settings file, temp-rename save, resume, 4-bit
+    embedding      bi-encoder loading, encoding, embedding cache, faiss search
+    retriever_training  fine-tuning a bi-encoder (sentence-transformers trainer)
+    prompt         the reranker's Yes/No prompt as token ids (shared prefix + suffixes)
+    reranker       loading a (Q)LoRA reranker (GGUF conversion, adapters)
+    yes_no_scoring logit(Yes) - logit(No): naive and prefix-reuse scoring
+    reranker_training  fine-tuning the reranker (group / BCE loss, transformers' Trainer)
+    reranking      reranking a ranking's top N, per fold, by shards
+    vllm_env       vLLM's CPU environment variables
+    vllm_scoring   the vLLM engine twin of yes_no_scoring (.venv-vllm only)
+    kaggle_cli     the kaggle CLI: credentials, executable, running it, dataset staging
+"""

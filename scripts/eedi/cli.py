@@ -1,0 +1,48 @@
+"""Click options that several commands share, declared once so the same name means the same
+thing everywhere (both trainers take their data and hard negatives through these).
+
+    @click.command()
+    @training_data_options
+    @click.option("--lr", ...)
+    def main(train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
+             negative_ranks, negative_margin, max_steps, seed, out, lr): ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eedi.defaults import SEED
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def training_data_options(command):
+    """--train, --misconceptions, --folds/--fold, the hard-negative options, --max-steps,
+    --seed and --out, in that order on --help."""
+    options = [
+        click.option("--train", "train_path", type=_FILE, required=True,
+                     help="train_long.parquet: its labelled rows are the training examples."),
+        click.option("--misconceptions", type=_FILE, required=True,
+                     help="misconceptions.parquet: names of golds and negatives."),
+        click.option("--folds", "folds_path", type=_FILE, help="Folds Parquet (with --fold)."),
+        click.option("--fold", type=int, help="Hold this fold out (needs --folds); omit: all rows."),
+        click.option("--negatives", "negatives_path", type=_FILE,
+                     help="A ranking of train to mine hard negatives from (its top ranks)."),
+        click.option("--n-negatives", type=click.IntRange(0), help="Hard negatives per row "
+                     "[registry's]; random misconceptions fill in where mining finds fewer."),
+        click.option("--negative-ranks", metavar="FIRST:LAST",
+                     help="Window of the ranking's ranks negatives come from [registry's]."),
+        click.option("--negative-margin", type=float, help="Drop candidates scoring above the "
+                     "gold's score minus this (likely false negatives) [registry's: keep]."),
+        click.option("--max-steps", type=int, default=-1, show_default=True,
+                     help="Stop after this many optimiser steps (-1: run the epochs); a CPU budget."),
+        click.option("--seed", type=int, default=SEED, show_default=True),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="The model folder to write."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

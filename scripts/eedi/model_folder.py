@@ -1,0 +1,84 @@
+"""A trained model's folder, the same for retrievers and rerankers:
+
+    OUT/                 complete or absent (written in a temp folder, then renamed)
+      <weights>          sentence-transformers weights, or a peft LoRA adapter
+      retriever.json     (or reranker.json) the spec: how to load and prompt the model;
+                         paths "./..." are relative to the folder, so it can be moved
+      train.json         training stats (seconds, throughput, loss curve): written last
+    OUT.checkpoints/     while training only: a re-run after a kill resumes from the newest
+
+    spec = load_spec(Reranker, "models/x/reranker/fold0")   # or a registry name / HF id
+    last = last_checkpoint(checkpoints_of(out))             # None on a fresh start
+    save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
+    quantization = nf4_config(torch.bfloat16)                # QLoRA's 4-bit NF4 weights
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from eedi.files import atomic_folder, write_json
+from eedi.registry import lookup
+from eedi.run_log import log
+
+STATS_FILE = "train.json"
+# Field names of specs saved before the two trainers shared one vocabulary.
+_RENAMED = {"hard_negatives": "n_negatives", "negatives": "n_negatives"}
+
+
+def load_spec(kind: type, name_or_path: str):
+    """A folder with kind.SPEC_FILE (written by a trainer), a registry name, or any HF id /
+    local folder with the kind's default settings."""
+    folder = Path(name_or_path)
+    if not (folder / kind.SPEC_FILE).is_file():
+        return lookup(kind, name_or_path)
+    saved = json.loads((folder / kind.SPEC_FILE).read_text())
+    saved = {_RENAMED.get(k, k): v for k, v in saved.items()}
+    for key in ("model", "adapter"):
+        if isinstance(saved.get(key), str) and saved[key].startswith("./"):
+            saved[key] = str(folder / saved[key][2:])
+    return kind(**saved)
+
+
+def save_spec(spec, folder: Path) -> None:
+    write_json(dataclasses.asdict(spec), Path(folder) / spec.SPEC_FILE)
+
+
+def checkpoints_of(out: Path) -> Path:
+    """Where a training run into OUT keeps its checkpoints: OUT.checkpoints beside it."""
+    return out.parent / f"{out.name}.checkpoints"
+
+
+def last_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint of an interrupted run, to resume from; None to start afresh."""
+    from transformers.trainer_utils import get_last_checkpoint
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    return last
+
+
+def loss_curve(log_history: list[dict]) -> list[tuple[int, float]]:
+    """The Trainer's log history -> [(step, loss)] for train.json."""
+    return [(h["step"], round(h["loss"], 4)) for h in log_history if "loss" in h]
+
+
+def save_model_folder(out: Path, save_weights: Callable[[str], None], spec, stats: dict) -> None:
+    """Write OUT whole: the weights (save_weights(folder)), the spec, then train.json; then
+    delete OUT.checkpoints, which the finished model no longer needs."""
+    with atomic_folder(out) as tmp:
+        save_weights(str(tmp))
+        save_spec(spec, tmp)
+        write_json(stats, tmp / STATS_FILE)
+    shutil.rmtree(checkpoints_of(out), ignore_errors=True)
+
+
+def nf4_config(compute_dtype):
+    """QLoRA's 4-bit base weights: NF4 with double quantisation, computing in compute_dtype."""
+    from transformers import BitsAndBytesConfig
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype)

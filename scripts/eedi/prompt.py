@@ -1,0 +1,100 @@
+"""The reranker's Yes/No prompt, as token ids: one shared prefix per row + one suffix per
+candidate, so every candidate of a row reuses the prefix (our KV reuse, vLLM's prefix cache).
+
+    prompts = PromptBuilder(tokenizer, max_length=384, name="smollm135m")
+    prefix, suffixes = prompts.encode(row, ["Adds the numerators", "Confuses ..."])  # token ids
+    prompts.yes_no          # (id of "Yes", id of "No"): the score is their logit difference
+    prompts.text(row, "Adds the numerators")    # the whole prompt as text, for reading
+
+The prompt puts the question first and the candidate last, so every candidate of a row shares
+the longest possible token prefix (the chat template's head, the task, the question and both
+answers); only the candidate, the instruction and the template's tail differ:
+
+    <chat head>Here is a maths question and a student's wrong answer.
+    Subject: ...
+    Construct: ...
+    Question: ...                      <- cut here (only here) when too long
+    Correct answer: ...
+    Wrong answer: ...
+    Misconception:                     <- the shared prefix ends here
+     <candidate>
+
+    Does this misconception explain the wrong answer? Answer Yes or No.<chat tail>
+"""
+
+from __future__ import annotations
+
+import click
+
+from eedi.long_table import query_parts
+
+TASK = "Here is a maths question and a student's wrong answer.\n"
+INSTRUCTION = "Does this misconception explain the wrong answer? Answer Yes or No."
+_MARK = "\x00CONTENT\x00"
+
+
+def yes_no_ids(tokenizer, name: str = "the model") -> tuple[int, int]:
+    """Token ids of "Yes" and "No": the score is their logit difference at the last position,
+    so each must be exactly one token (true of Qwen2.5, Gemma-2, Llama-3, SmolLM2)."""
+    ids = []
+    for word in ("Yes", "No"):
+        tokens = tokenizer.encode(word, add_special_tokens=False)
+        if len(tokens) != 1:
+            raise click.ClickException(
+                f"{name}: {word!r} is {len(tokens)} tokens {tokens} for its tokenizer; the Yes/No "
+                f"reranker needs single tokens. Pick another model.")
+        ids.append(tokens[0])
+    return ids[0], ids[1]
+
+
+class PromptBuilder:
+    """(row, candidates) -> token ids: one shared prefix + one suffix per candidate.
+
+    Pieces are tokenised separately and concatenated, so a prefix's ids are the same whatever
+    candidate follows (vLLM's prefix cache and our KV reuse both need exactly that).
+    """
+
+    def __init__(self, tokenizer, max_length: int, name: str = "the model"):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.yes_no = yes_no_ids(tokenizer, name)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        rendered = tokenizer.apply_chat_template([{"role": "user", "content": _MARK}],
+                                                 tokenize=False, add_generation_prompt=True)
+        if rendered.count(_MARK) != 1:
+            raise click.ClickException(f"{name}: its chat template does not place the user "
+                                       f"message once; cannot build the Yes/No prompt")
+        self.head, self.tail = rendered.split(_MARK)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode(self, row, candidates: list[str]) -> tuple[list[int], list[list[int]]]:
+        """Token ids (prefix, [suffix per candidate]); prefix + suffix <= max_length for all.
+
+        The question text is cut (at its end) to make the longest candidate fit; if that is not
+        enough, the end of the answers too. Subject, construct, candidate and instruction are
+        never cut. A leading space stays with the word after it, as BPE tokenisers expect.
+        """
+        before, question, after = query_parts(row)
+        head = self._ids(self.head + TASK + before.rstrip(" "))
+        question_ids = self._ids(" " + question)
+        answers = self._ids(after)
+        label = self._ids("\nMisconception:")
+        suffixes = [self._ids(" " + c + "\n\n" + INSTRUCTION + self.tail) for c in candidates]
+        room = (self.max_length - len(head) - len(answers) - len(label)
+                - max(map(len, suffixes), default=0))
+        if room < 0 and len(answers) + room > 0:
+            # very long answer texts (a few real rows): cut their end too, rather than fail
+            answers, room = answers[:len(answers) + room], 0
+        if room < 0:
+            raise click.ClickException(
+                f"row {row['QuestionId_Answer']}: the prompt needs {self.max_length - room} tokens "
+                f"without the question, more than max_length {self.max_length}; raise it")
+        return head + question_ids[:room] + answers + label, suffixes
+
+    def text(self, row, candidate: str) -> str:
+        """The full prompt as text (for reading and tests), untruncated."""
+        before, question, after = query_parts(row)
+        return (self.head + TASK + before + question + after + "\nMisconception: " + candidate
+                + "\n\n" + INSTRUCTION + self.tail)

@@ -1,0 +1,130 @@
+"""Scoring (row, candidate) prompts by logit("Yes") - logit("No") at the last position.
+
+    model = load_model(spec)
+    naive = score_naive(model, [prefix + s for s in suffixes], prompts.yes_no, prompts.pad_id)
+    [scores] = score_prefix_reuse(model, [(prefix, suffixes)], prompts.yes_no, prompts.pad_id)
+    # scores[j] = logit("Yes") - logit("No") after prefix + suffixes[j]; higher = more likely;
+    # equal to naive up to float rounding, at a fraction of the cost
+
+`prefix_reuse_margin` is differentiable: the reranker's training uses it too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _positions(mask: torch.Tensor, start: torch.Tensor | int = 0) -> torch.Tensor:
+    """Position ids that skip padding: 0, 1, 2 ... over the real tokens (+ start)."""
+    return (mask.cumsum(-1) - 1).clamp(min=0) + (start[:, None] if torch.is_tensor(start) else start)
+
+
+def pad(sequences: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad to one length: (ids, mask). Left padding puts every last token at position -1."""
+    width = max(map(len, sequences))
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        if side == "left":
+            ids[i, width - len(s):], mask[i, width - len(s):] = torch.tensor(s), 1
+        else:
+            ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+    return ids, mask
+
+
+def yes_no_margin(model, input_ids, attention_mask, yes_no, position_ids=None,
+                  past_key_values=None) -> torch.Tensor:
+    """logit(Yes) - logit(No) at the last position of each (left-padded) sequence.
+
+    Only the last position goes through the LM head (logits_to_keep=1): with a 150k-token
+    vocabulary the full logits would be most of the memory.
+    """
+    if position_ids is None:
+        position_ids = _positions(attention_mask)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                past_key_values=past_key_values, use_cache=past_key_values is not None,
+                logits_to_keep=1)
+    last = out.logits[:, -1, :].float()
+    return last[:, yes_no[0]] - last[:, yes_no[1]]
+
+
+def prefix_reuse_margin(model, prefix_ids, prefix_mask, suffix_ids, suffix_mask, owner,
+                        yes_no) -> torch.Tensor:
+    """logit(Yes) - logit(No) of each suffix, continuing the prefix of row owner[i].
+
+    The prefixes (right-padded) run once with the KV cache on; the cache is gathered once per
+    suffix and the suffixes (left-padded) run on top of it, with position ids that continue
+    each prefix. Differentiable: training uses it too (without gradient checkpointing, which
+    turns the cache off).
+    """
+    cache = model(input_ids=prefix_ids, attention_mask=prefix_mask,
+                  position_ids=_positions(prefix_mask), use_cache=True,
+                  logits_to_keep=1).past_key_values
+    cache.batch_select_indices(owner)
+    mask = torch.cat([prefix_mask[owner], suffix_mask], dim=1)
+    positions = _positions(suffix_mask, start=prefix_mask.sum(-1)[owner])
+    return yes_no_margin(model, suffix_ids, mask, yes_no, position_ids=positions,
+                         past_key_values=cache)
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def score_naive(model, sequences: list[list[int]], yes_no, pad_id: int,
+                batch_size: int = 16) -> np.ndarray:
+    """Score full sequences (prefix + suffix each), batched by length: the reference."""
+    device = _device(model)
+    order = np.argsort([len(s) for s in sequences], kind="stable")
+    scores = np.empty(len(sequences), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        ids, mask = pad([sequences[i] for i in idx], pad_id, "left")
+        scores[idx] = yes_no_margin(model, ids.to(device), mask.to(device), yes_no).cpu().numpy()
+    return scores
+
+
+@torch.inference_mode()
+def score_prefix_reuse(model, rows: list[tuple[list[int], list[list[int]]]], yes_no, pad_id: int,
+                       pairs_per_batch: int = 64, progress: bool = False) -> list[np.ndarray]:
+    """Score each row's candidates, running its shared prefix through the model once.
+
+    rows: [(prefix ids, [suffix ids per candidate])]. Rows of similar prefix length are batched
+    (up to pairs_per_batch candidates a batch): their prefixes run right-padded with the KV
+    cache on, the cache is gathered once per candidate, and the left-padded suffixes run on
+    top of it with position ids that continue each prefix. Equals score_naive up to float
+    rounding (tested), at a fraction of the cost when a row has many candidates.
+    Out: one array of scores per row, in candidate order.
+    """
+    from tqdm import tqdm
+    device = _device(model)
+    out = [np.empty(len(s), dtype=np.float32) for _, s in rows]
+    order = np.argsort([len(p) for p, _ in rows], kind="stable")
+    batches, batch, pairs = [], [], 0
+    for r in order:
+        n = len(rows[r][1])
+        if batch and pairs + n > pairs_per_batch:
+            batches.append(batch)
+            batch, pairs = [], 0
+        batch.append(r)
+        pairs += n
+    if batch:
+        batches.append(batch)
+    for batch in tqdm(batches, desc="rerank", unit="batch", disable=not progress):
+        batch = [r for r in batch if rows[r][1]]
+        if not batch:
+            continue
+        prefix_ids, prefix_mask = pad([rows[r][0] for r in batch], pad_id, "right")
+        suffix_ids, suffix_mask = pad([s for r in batch for s in rows[r][1]], pad_id, "left")
+        owner = torch.tensor([b for b, r in enumerate(batch) for _ in rows[r][1]])
+        scores = prefix_reuse_margin(model, prefix_ids.to(device), prefix_mask.to(device),
+                                     suffix_ids.to(device), suffix_mask.to(device),
+                                     owner.to(device), yes_no).cpu().numpy()
+        k = 0
+        for r in batch:
+            n = len(rows[r][1])
+            out[r][:] = scores[k:k + n]
+            k += n
+    return out
