@@ -11,7 +11,11 @@
 #     -> retrieve_embed.py   RUN/rankings/train_<model>-ft.parquet (out-of-fold), test_<model>-ft
 #     -> train_reranker.py   models/<dataset>/<reranker>/<cv>/fold<k>/, .../all/ (make train-reranker)
 #     -> rerank.py       RUN/rankings/{train,test}_<retriever>.rr-<reranker>.parquet  (make rerank)
+#     -> fuse.py         RUN/rankings/{train,test}_fuse-<a>+<b>.parquet, RUN/fusion-*.json (make fuse)
+#     -> boost_unseen.py RUN/rankings/{train,test}_<ranking>.boost.parquet, RUN/boost-*.json
 #     -> evaluate.py     RUN/cv-*.json + table on stdout            (make evaluate)
+#     -> cascade.py      RUN/cascade-<earlier>+<later>.{json,txt}   (make cascade)
+#     -> report.py       RUN/report/index.html + PNGs               (make report)
 #     -> make_submission.py  submissions/submission.csv             (make submission)
 #     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
 #
@@ -59,11 +63,23 @@ endif
 RETRIEVER   ?= $(EMBEDDER)-ft
 # Candidates kept per row by retrieval; empty = the library's default (scripts/eedi/defaults.py).
 TOP_K       ?=
-# The reranked ranking's name, and the ranking the submission is made from.
+# The reranked ranking's name.
 RERANKED    := $(RETRIEVER).rr-$(notdir $(RERANKER))
-FINAL       := $(if $(filter none,$(RERANKER)),$(RETRIEVER),$(RERANKED))
-# Rankings of train that `make evaluate` scores side by side (before and after reranking).
-EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)))
+# Fusion: the rankings fused by rank (FUSE_ARGS: --method rrf|rank|score, --k, --norm), named
+# fuse-<a>+<b>+...; weights tuned out-of-fold on MAP@25. The unseen boost of ranking X is
+# X.boost (BOOST_ARGS: --objective map|balanced, or --top1-share 0.75).
+FUSE        ?= $(strip tfidf $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)))
+FUSE_ARGS   ?=
+BOOST_ARGS  ?=
+FUSED       := fuse-$(subst $() ,+,$(strip $(FUSE)))
+# The ranking the submission is made from: the boosted fusion; FINAL=<any ranking> submits
+# that one as it is (e.g. FINAL=minilm-ft needs no CV: only the all-train model).
+FINAL       ?= $(FUSED).boost
+# Rankings of train that `make evaluate` scores side by side: single, fused, fused + boost.
+EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)) $(FUSED) $(FUSED).boost)
+# make cascade: what the later stage gains by reordering only the earlier one's top N / delta.
+CASCADE     ?= $(if $(filter none,$(RERANKER)),tfidf $(EMBEDDER)-ft,$(RETRIEVER) $(RERANKED))
+CASCADE_ARGS ?=
 # Fine-tuning settings passed to train_retriever.py; empty = the registry's (epochs, batch size,
 # --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch so the
 # demo stays short; real data gets the registry's settings.
@@ -113,7 +129,7 @@ CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
 # only then: editing the reranker never retrains the retriever).
 lib            = $(foreach m,$(1),scripts/eedi/$(m).py)
 COMMON         := $(call lib,__init__ errors files run_log defaults kaggle_csv long_table ranking folds metrics)
-MODEL_LIB      := $(COMMON) $(call lib,registry model_folder cli negatives)
+MODEL_LIB      := $(COMMON) $(call lib,registry model_folder cli negatives training_args)
 EMBED_CODE     := scripts/retrieve_embed.py $(MODEL_LIB) $(call lib,embedding)
 TRAIN_CODE     := scripts/train_retriever.py $(MODEL_LIB) $(call lib,embedding retriever_training)
 RERANKER_LIB   := $(MODEL_LIB) $(call lib,prompt reranker yes_no_scoring)
@@ -129,7 +145,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-gpu setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank cv evaluate submission push-weights bench-retriever bench-rerank test test-vllm clean FORCE
+.PHONY: help all setup setup-gpu setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank fuse cascade report cv evaluate submission push-weights bench-retriever bench-rerank test test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -166,10 +182,19 @@ evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE
 
 cv: evaluate  ## the same as evaluate: build every out-of-fold ranking in EVALUATE and score it
 
+fuse: $(RUN)/rankings/train_$(FUSED).boost.parquet  ## fuse FUSE's out-of-fold rankings (weights tuned nested), then boost unseen ids
+	@cat $(RUN)/fusion-$(FUSED).json $(RUN)/boost-$(FUSED).json
+
+cascade: $(RUN)/cascade-$(subst $() ,+,$(CASCADE)).txt  ## MAP@25, ceiling and pairs when CASCADE's 2nd ranking reorders only the 1st one's top N
+	@cat $<
+
+report: $(RUN)/report/index.html  ## CV report (HTML + PNGs): MAP per fold, recall@K, seen/unseen, fusion weights, cascade
+	@echo "open $(abspath $<)"
+
 submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv for DATA_DIR/test.csv
 	@mkdir -p $(dir $(SUBMISSION))
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
-	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv (retriever: $(RETRIEVER), reranker: $(RERANKER))"
+	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVER), reranker: $(RERANKER))"
 
 # Never trains: pushing must not start hours of training; it publishes what is complete.
 push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and CV as a Kaggle dataset (DATASET=, DRY_RUN=1)
@@ -315,6 +340,41 @@ $(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).pa
 $(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(RERANK_CODE) | $(RERANK_SETUP)
 	$(call rerank,$(TEST_LONG),$(RERANKER_DIR)/all)
 endif
+
+# Fusion: train side tunes the weights out-of-fold (nested) and writes them; test side applies
+# the weights tuned on all folds. Explicit targets (FUSED is one name per run).
+FUSE_CODE := scripts/fuse.py $(COMMON) $(call lib,fusion)
+$(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json &: $(foreach m,$(FUSE),$(RUN)/rankings/train_$(m).parquet) $(TRAIN_LONG) $(FOLDS) $(call config,FUSE_ARGS) $(call config,TOP_K) $(FUSE_CODE) | $(SETUP)
+	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/train_$(m).parquet) \
+	  --train $(TRAIN_LONG) --folds $(FOLDS) $(FUSE_ARGS) $(if $(TOP_K),--top-k $(TOP_K)) \
+	  --out-weights $(RUN)/fusion-$(FUSED).json --out $(RUN)/rankings/train_$(FUSED).parquet
+$(RUN)/rankings/test_$(FUSED).parquet: $(foreach m,$(FUSE),$(RUN)/rankings/test_$(m).parquet) $(RUN)/fusion-$(FUSED).json $(FUSE_CODE) | $(SETUP)
+	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/test_$(m).parquet) \
+	  --weights $(RUN)/fusion-$(FUSED).json $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+
+# Unseen boost of any ranking X: X.boost. Train side: C tuned out-of-fold; test side: C tuned on
+# all folds, "unseen" = absent from train.
+BOOST_CODE := scripts/boost_unseen.py $(COMMON) $(call lib,boost fusion)
+$(RUN)/rankings/train_%.boost.parquet $(RUN)/boost-%.json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call config,BOOST_ARGS) $(BOOST_CODE) | $(SETUP)
+	$(PY) scripts/boost_unseen.py --ranking $< --train $(TRAIN_LONG) --folds $(FOLDS) $(BOOST_ARGS) \
+	  --out-json $(RUN)/boost-$*.json --out $(RUN)/rankings/train_$*.boost.parquet
+$(RUN)/rankings/test_%.boost.parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%.json $(MISCONCEPTIONS) $(BOOST_CODE) | $(SETUP)
+	$(PY) scripts/boost_unseen.py --ranking $< --misconceptions $(MISCONCEPTIONS) \
+	  --constant-from $(RUN)/boost-$*.json --out $@
+
+CASCADE_NAME := cascade-$(subst $() ,+,$(CASCADE))
+$(RUN)/$(CASCADE_NAME).json $(RUN)/$(CASCADE_NAME).txt &: $(foreach r,$(CASCADE),$(RUN)/rankings/train_$(r).parquet) $(TRAIN_LONG) $(call config,CASCADE_ARGS) scripts/cascade.py $(COMMON) $(call lib,cascade) | $(SETUP)
+	$(PY) scripts/cascade.py --earlier $(word 1,$(CASCADE))=$(RUN)/rankings/train_$(word 1,$(CASCADE)).parquet \
+	  --later $(word 2,$(CASCADE))=$(RUN)/rankings/train_$(word 2,$(CASCADE)).parquet \
+	  --train $(TRAIN_LONG) $(CASCADE_ARGS) --out-json $(RUN)/$(CASCADE_NAME).json \
+	  --out-table $(RUN)/$(CASCADE_NAME).txt > /dev/null
+
+$(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(filter $(FUSED),$(EVALUATE)),$(RUN)/fusion-$(FUSED).json) scripts/report.py $(COMMON) $(call lib,report) | $(SETUP)
+	$(PY) scripts/report.py --cv-json $(CV_NAME).json --train $(TRAIN_LONG) \
+	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
+	  $(if $(filter $(FUSED),$(EVALUATE)),--fusion $(RUN)/fusion-$(FUSED).json) \
+	  $(foreach r,$(filter %.boost,$(EVALUATE)),--boost $(r:.boost=)=$(RUN)/boost-$(r:.boost=).json) \
+	  --cascade $(RUN)/$(CASCADE_NAME).json --title "Eedi CV report: $(DATA_KEY)" --out-dir $(@D)
 
 $(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(MODEL_LIB) | $(SETUP)
 	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) \

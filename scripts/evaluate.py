@@ -23,6 +23,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from eedi.cli import parse_named
 from eedi.files import write_json, write_text
 from eedi.folds import FOLD_FIELD, fold_of, seen_in_other_folds
 from eedi.metrics import cv_metrics
@@ -65,13 +66,6 @@ def format_table(results: dict) -> str:
     if "train_s" in df:  # seconds read better as whole numbers, blanks where not trained
         df["train_s"] = df["train_s"].map(lambda x: "" if pd.isna(x) else f"{x:.0f}")
     return df.to_string(index=False, float_format=lambda x: f"{x:.4f}")
-
-
-def parse_named(spec: str, option: str) -> tuple[str, Path]:
-    name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise click.BadParameter(f"{spec!r} is not NAME=PATH", param_hint=option)
-    return name, Path(path)
 
 
 @click.command(help=__doc__)

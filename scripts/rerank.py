@@ -80,7 +80,7 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         scores, pairs = score_plan(plan, top_candidates(ranking, top_n), queries, names,
                                    prompts, score, engine)
         seconds = time.time() - start
-        write_ranking(reorder_top(ranking, top_n, scores), out, models=model_arg)
+        write_ranking(reorder_top(ranking, scores), out, models=model_arg)
 
         record.update(rows=len(scores), pairs=pairs, top_n=top_n, rerank_seconds=round(seconds, 1),
                       pairs_per_second=round(pairs / max(seconds, 1e-9), 2),

@@ -25,13 +25,14 @@ import click
 from eedi.cli import training_data_options
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
-from eedi.model_folder import checkpoints_of, loss_curve, save_model_folder
+from eedi.model_folder import checkpoints_of, save_model_folder
 from eedi.negatives import training_negatives
 from eedi.prompt import PromptBuilder
 from eedi.ranking import read_ranking
 from eedi.reranker import load_tokenizer, reranker_spec
 from eedi.reranker_training import LOSSES, train, training_groups
 from eedi.run_log import log, setup_logging, step_timer
+from eedi.training_args import run_stats
 
 
 @click.command(help=__doc__)
@@ -71,10 +72,9 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
         model, result, history = train(spec, groups, prompts, checkpoints_of(out), max_steps, seed)
         groups_per_second = result.metrics["train_samples_per_second"]
         stats = {"model": model_name, "fold": fold, "groups": len(groups),
-                 "group_size": spec.n_negatives + 1, "loss": spec.loss, "steps": result.global_step,
-                 "train_seconds": round(time.time() - start, 1),
+                 "group_size": spec.n_negatives + 1, "loss": spec.loss,
                  "pairs_per_second": round(groups_per_second * (spec.n_negatives + 1), 2),
-                 "final_loss": round(result.training_loss, 4), "loss_curve": loss_curve(history)}
+                 **run_stats(result, history, time.time() - start)}
         save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
         record.update({k: stats[k] for k in ("groups", "train_seconds", "pairs_per_second",
                                              "final_loss")})

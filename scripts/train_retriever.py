@@ -26,11 +26,12 @@ from eedi.cli import training_data_options
 from eedi.embedding import embedder_spec
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
-from eedi.model_folder import checkpoints_of, loss_curve, save_model_folder
+from eedi.model_folder import checkpoints_of, save_model_folder
 from eedi.negatives import training_negatives
 from eedi.ranking import read_ranking
 from eedi.retriever_training import LOSSES, saved_spec, train, training_examples
 from eedi.run_log import log, setup_logging, step_timer
+from eedi.training_args import run_stats
 
 
 @click.command(help=__doc__)
@@ -62,10 +63,9 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
         start = time.time()
         model, result, history = train(spec, examples, checkpoints_of(out), max_steps, seed)
         stats = {"model": model_name, "fold": fold, "pairs": len(rows), "n_negatives": n_neg,
-                 "epochs": spec.epochs, "steps": result.global_step,
-                 "train_seconds": round(time.time() - start, 1),
+                 "epochs": spec.epochs,
                  "examples_per_second": round(result.metrics["train_samples_per_second"], 2),
-                 "final_loss": round(result.training_loss, 4), "loss_curve": loss_curve(history)}
+                 **run_stats(result, history, time.time() - start)}
         save_model_folder(out, model.save_pretrained, saved_spec(spec), stats)
         record.update({k: stats[k] for k in ("pairs", "train_seconds", "examples_per_second",
                                              "final_loss")})

@@ -1,11 +1,15 @@
 """Shared fixtures: a tiny, hand-written dataset in Kaggle's schema, small enough to reason
-about in each test, and a way to run a script's Click command in-process."""
+about in each test, a way to run a script's Click command in-process, tiny random models, the
+tiny reranker's spec / prompts / data (for the reranker modules and rerank.py), and the few
+helpers that several test modules build their inputs with."""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+
+from eedi.ranking import RANKING_COLUMNS
 
 MAPPING = pd.DataFrame({
     "MisconceptionId": [0, 1, 2, 3, 4, 5],
@@ -47,6 +51,11 @@ TEST = pd.DataFrame([
     _question(21, (100, "Add fractions"), (1, "Fractions"), "A", r"\( \frac{1}{2}+\frac{1}{5} \)",
               [r"\( \frac{7}{10} \)", r"\( \frac{2}{7} \)", r"\( \frac{1}{10} \)", "1"]),
 ])
+
+NAMES = dict(zip(MAPPING["MisconceptionId"], MAPPING["MisconceptionName"]))
+# TEST's wrong answers: question 20 (correct C) and 21 (correct A)
+WRONG_ANSWERS = ["20_A", "20_B", "20_D", "21_B", "21_C", "21_D"]
+N_IDS = 30  # misconceptions in the submission tests' mapping
 
 
 def write_dataset(folder: Path, train=TRAIN, test=TEST, mapping=MAPPING) -> Path:
@@ -117,3 +126,98 @@ def tiny_llama_dir(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# --------------------------------------------------------------------------- input builders
+
+def labelled_rows(kaggle_dir) -> pd.DataFrame:
+    from eedi.kaggle_csv import read_questions_csv
+    from eedi.long_table import wide_to_long
+    wide = read_questions_csv(kaggle_dir / "train.csv", labelled=True)
+    return wide_to_long(wide).dropna(subset=["MisconceptionId"])
+
+
+def ranking_of(lists: dict[str, list[int]]) -> pd.DataFrame:
+    """{row: [ids best first]} -> the ranking contract."""
+    rows = [(qa, mid, -float(r), r) for qa, ids in lists.items()
+            for r, mid in enumerate(ids, start=1)]
+    return pd.DataFrame(rows, columns=RANKING_COLUMNS)
+
+
+N_QUESTIONS = 30
+
+
+def synthetic_long(n_questions=N_QUESTIONS) -> pd.DataFrame:
+    """Three wrong answers per question; 7 constructs, 6 subjects; some rows unlabelled."""
+    rows = []
+    for q in range(n_questions):
+        for j, letter in enumerate("ABC"):
+            rows.append({"QuestionId_Answer": f"{q}_{letter}", "QuestionId": q,
+                         "ConstructId": 100 + q % 7, "SubjectId": 10 + q % 6,
+                         "MisconceptionId": pd.NA if j == 2 else (q + j) % 11})
+    df = pd.DataFrame(rows)
+    df["MisconceptionId"] = df["MisconceptionId"].astype("Int64")
+    return df
+
+
+# --------------------------------------------------------------------------- Kaggle credentials
+
+KAGGLE_ENV_VARS = ["KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR",
+                   "XDG_CONFIG_HOME", "KAGGLE_CLI"]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """No Kaggle credentials anywhere, and no KAGGLE_CLI override."""
+    for name in KAGGLE_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+# --------------------------------------------------------------------------- tiny reranker
+
+ROW = {"QuestionId_Answer": "10_B", "SubjectName": "Fractions", "ConstructName": "Add fractions",
+       "QuestionText": r"\( \frac{1}{3}+\frac{1}{4} \)", "CorrectAnswerText": r"\( \frac{7}{12} \)",
+       "AnswerText": r"\( \frac{2}{7} \)"}
+TINY_LORA = dict(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+
+
+@pytest.fixture(scope="module")
+def spec(tiny_llama_dir):
+    """A Reranker on tiny_llama_dir: LoRA r=8, 192 tokens, 2 negatives from ranks 1:6, top 4."""
+    from eedi.registry import Reranker
+    return Reranker(model=str(tiny_llama_dir), lora=TINY_LORA, max_length=192,
+                    gradient_checkpointing=False, batch_size=2, grad_accum=1, lr=5e-3,
+                    n_negatives=2, negative_ranks="1:6", top_n=4)
+
+
+@pytest.fixture(scope="module")
+def prompts(spec):
+    """The PromptBuilder of `spec` (its tokenizer and max_length)."""
+    from eedi.prompt import PromptBuilder
+    from eedi.reranker import load_tokenizer
+    return PromptBuilder(load_tokenizer(spec), spec.max_length)
+
+
+@pytest.fixture
+def data(tmp_path, kaggle_dir) -> dict:
+    """train_long (all rows), misconceptions, a TF-IDF ranking (top 6) and two folds."""
+    from eedi.files import write_parquet
+    from eedi.kaggle_csv import read_questions_csv
+    from eedi.long_table import query_text, wide_to_long
+    from eedi.ranking import ranking_from_scores
+    from eedi.tfidf import tfidf_scores
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    paths = {k: tmp_path / f"{k}.parquet" for k in ("train", "mis", "ranking", "folds")}
+    write_parquet(rows, paths["train"])
+    write_parquet(MAPPING, paths["mis"])
+    scores = tfidf_scores([query_text(r) for _, r in rows.iterrows()],
+                                         MAPPING["MisconceptionName"].tolist())
+    write_parquet(ranking_from_scores(rows["QuestionId_Answer"], MAPPING["MisconceptionId"],
+                                                    scores, top_k=6), paths["ranking"])
+    write_parquet(pd.DataFrame({"QuestionId_Answer": rows["QuestionId_Answer"],
+                                       "fold": (rows["QuestionId"] >= 12).astype(int)}), paths["folds"])
+    return paths

@@ -1,29 +1,25 @@
-"""scripts/embedding.py and retrieve_embed.py on tiny random models: pooling is what the spec
-says (checked against the raw HF model's hidden states of each text alone), specs load from
-the registry, ids and model folders, queries get the prefix and names do not, the embedding
-cache hits and misses when it should, faiss search is exact, and out-of-fold ranking ranks
-each fold with its own model."""
+"""eedi.embedding on tiny random models: pooling is what the spec says (checked against the
+raw HF model's hidden states of each text alone), specs load from the registry, ids and model
+folders, queries get the prefix and names do not, the embedding cache hits and misses when it
+should, and faiss search is exact."""
 
 import json
 import os
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer, BertModel
+from transformers import AutoModel, AutoTokenizer
 
-from eedi import embedding
-import retrieve_embed
 from conftest import MAPPING
-from eedi.registry import RETRIEVERS, Retriever
-from eedi.files import write_parquet
+from eedi import embedding
 from eedi.kaggle_csv import read_questions_csv
 from eedi.long_table import query_text
 from eedi.long_table import wide_to_long
 from eedi.model_folder import save_spec
-from eedi.ranking import read_ranking
+from eedi.registry import RETRIEVERS, Retriever
+
 
 TEXTS = ["Adds fractions", "Believes angles on a straight line add to 360 degrees, not 180"]
 
@@ -155,48 +151,3 @@ def test_search_is_exact_inner_product_best_first():
     scores, idx = embedding.search(queries, docs, k=10)
     assert idx.tolist() == [[2, 0, 1], [1, 2, 0]]
     np.testing.assert_allclose(scores, [[0.96, 0.8, 0.6], [0.6, 0.48, 0.0]], atol=1e-6)
-
-
-def test_cli_out_of_fold_ranks_each_fold_with_its_own_model(tmp_path, tiny_bert_dir, kaggle_dir, run_cli):
-    shutil.copytree(tiny_bert_dir, tmp_path / "m/fold0")
-    shutil.copytree(tiny_bert_dir, tmp_path / "m/fold1")
-    torch.manual_seed(1)  # fold 1: the same architecture, other random weights
-    BertModel(BertModel.from_pretrained(tiny_bert_dir).config).save_pretrained(tmp_path / "m/fold1")
-    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
-    fold = (rows["QuestionId"] >= 12).astype(int)  # questions 10, 11: fold 0; 12, 13: fold 1
-    write_parquet(pd.DataFrame({"QuestionId_Answer": rows["QuestionId_Answer"], "fold": fold}),
-                         tmp_path / "folds.parquet")
-    write_parquet(MAPPING, tmp_path / "mis.parquet")
-
-    def rank(model, part, folds=()):
-        write_parquet(part, tmp_path / "q.parquet")
-        result = run_cli(retrieve_embed.main, [
-            "--model", tmp_path / model, "--queries", tmp_path / "q.parquet", *folds,
-            "--misconceptions", tmp_path / "mis.parquet", "--top-k", 25,
-            "--cache-dir", tmp_path / "cache", "--out", tmp_path / "r.parquet"])
-        assert result.exit_code == 0, result.output
-        return read_ranking(tmp_path / "r.parquet")
-
-    oof = rank("m/fold{fold}", rows, ["--folds", tmp_path / "folds.parquet"])
-    assert sorted(oof["QuestionId_Answer"].unique()) == sorted(rows["QuestionId_Answer"])
-    assert (oof.groupby("QuestionId_Answer").size() == len(MAPPING)).all()
-    for k in (0, 1):
-        alone = rank(f"m/fold{k}", rows[fold == k])
-        got = oof[oof["QuestionId_Answer"].isin(rows.loc[fold == k, "QuestionId_Answer"])]
-        pd.testing.assert_frame_equal(got.reset_index(drop=True), alone, rtol=1e-6)
-    other = rank("m/fold0", rows[fold == 1])  # the test can tell the two models apart
-    assert not np.allclose(other["score"], oof.loc[oof["QuestionId_Answer"].isin(
-        rows.loc[fold == 1, "QuestionId_Answer"]), "score"], atol=1e-4)
-
-
-def test_cli_fold_pattern_and_folds_go_together(tmp_path, kaggle_dir, run_cli):
-    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
-    write_parquet(rows, tmp_path / "q.parquet")
-    write_parquet(MAPPING, tmp_path / "mis.parquet")
-    write_parquet(rows[["QuestionId_Answer"]].assign(fold=0), tmp_path / "folds.parquet")
-    base = ["--queries", tmp_path / "q.parquet", "--misconceptions", tmp_path / "mis.parquet",
-            "--out", tmp_path / "r.parquet"]
-    assert run_cli(retrieve_embed.main, ["--model", tmp_path / "m/fold{fold}", *base]).exit_code == 2
-    assert run_cli(retrieve_embed.main, ["--model", "minilm", "--folds", tmp_path / "folds.parquet",
-                                         *base]).exit_code == 2
-    assert not (tmp_path / "r.parquet").exists()

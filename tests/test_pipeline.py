@@ -20,8 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make(tmp_path, *args, retriever="tfidf"):
     """Run make in the repo with outputs redirected into tmp_path. The Make mechanics are
-    tested with the TF-IDF retriever (seconds); test_finetune_chain trains real models."""
-    command = ["make", "-C", str(REPO), f"RETRIEVER={retriever}", f"EVALUATE={retriever}", *args,
+    tested with the TF-IDF retriever (seconds), submitted as it is; test_finetune_chain trains
+    real models, test_fusion_chain fuses and boosts."""
+    command = ["make", "-C", str(REPO), f"RETRIEVER={retriever}", f"EVALUATE={retriever}",
+               f"FINAL={retriever}", *args,
                f"RUNS_ROOT={tmp_path / 'runs'}", f"MODELS_ROOT={tmp_path / 'models'}",
                f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]
     return subprocess.run(command, capture_output=True, text=True)
@@ -182,7 +184,7 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     reranked = f"tfidf.rr-{tiny_llama_dir.name}"
     args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={tiny_llama_dir}", "TOP_N=3",
             "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2",
-            f"EVALUATE=tfidf {reranked}"]
+            f"EVALUATE=tfidf {reranked}", f"FINAL={reranked}"]
     result = make(tmp_path, "evaluate", "submission", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"reranker: {tiny_llama_dir}" in result.stdout
@@ -220,3 +222,41 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
                  "dataset-metadata.json", f"cv-QuestionId-2-42-tfidf+{reranked}.json"):
         assert part in result.stdout
     assert not (adapters / "pushed.json").exists()
+
+
+def test_fusion_chain_fuses_boosts_reports_and_submits_the_final_stage(tmp_path):
+    """The default FINAL: FUSE's rankings fused with weights tuned out-of-fold, then the unseen
+    boost; make evaluate shows single, fused and fused + boost side by side, the submission is
+    made from the boosted fusion, and make cascade and make report build from the same runs.
+    (Zero-shot MiniLM + TF-IDF: no training, so it stays quick.)"""
+    data = generate(tmp_path / "data", seed=5, n_train=60, n_test=6)
+    fused = "fuse-tfidf+minilm-zs"
+    args = [f"DATA_DIR={data}", "N_FOLDS=3", "FUSE=tfidf minilm-zs", "CASCADE=tfidf minilm-zs",
+            f"EVALUATE=tfidf minilm-zs {fused} {fused}.boost", f"FINAL={fused}.boost",
+            "CASCADE_ARGS=--top-n 5,25 --delta none,0.05"]
+    result = make(tmp_path, "evaluate", "submission", "cascade", "report", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"from {fused}.boost" in result.stdout
+    run = run_dir(tmp_path, data)
+    cv = json.loads(next(run.glob("cv-*.json")).read_text())
+    assert set(cv) == {"tfidf", "minilm-zs", fused, f"{fused}.boost"}
+    assert all(cv[r]["all"]["rows"] == cv["tfidf"]["all"]["rows"] for r in cv)
+    weights = json.loads((run / f"fusion-{fused}.json").read_text())
+    assert weights["members"] == ["tfidf", "minilm-zs"] and set(weights["per_fold"]) == {"0", "1", "2"}
+    assert abs(sum(weights["weights"].values()) - 1) < 1e-3
+    boost = json.loads((run / f"boost-{fused}.json").read_text())
+    assert boost["c"] >= 1 and set(boost["per_fold"]) == {"0", "1", "2"}
+    for side in ("train", "test"):
+        ranking = read_ranking(run / "rankings" / f"{side}_{fused}.boost.parquet")
+        assert ranking.groupby("QuestionId_Answer")["rank"].max().min() >= 25
+    submission = pd.read_csv(tmp_path / "submission.csv")
+    assert len(submission) == 6 * 3
+    test_top = read_ranking(run / "rankings" / f"test_{fused}.boost.parquet")
+    first = test_top[test_top["rank"] <= 25].groupby("QuestionId_Answer")["MisconceptionId"].agg(
+        lambda ids: " ".join(map(str, ids)))
+    assert dict(zip(submission["QuestionId_Answer"], submission["MisconceptionId"])) == first.to_dict()
+    assert "cascade: minilm-zs reorders tfidf's cut" in result.stdout
+    page = (run / "report" / "index.html").read_text()
+    assert page.count("<img") >= 5 and fused in page and "Cascade" in page
+    assert all((run / "report" / f"{n}.png").stat().st_size > 5000
+               for n in ("map_per_fold", "seen_unseen", "recall_curves", "fusion_weights", "cascade"))

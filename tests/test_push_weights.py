@@ -3,7 +3,9 @@ checkpoints, temp folders or unfinished models), the CV JSONs, a README and Kagg
 the first push creates the dataset and later ones add versions (decided by pushed.json, written
 only after the CLI succeeded); --dry-run uploads nothing; missing credentials or user name stop
 the push before anything is staged, and the key is never printed. No test reaches the network:
-the kaggle executable is a fake script (KAGGLE_CLI) that records its arguments."""
+the kaggle executable is a fake script (KAGGLE_CLI) that records its arguments. (The `home`
+fixture, no credentials anywhere, is in conftest.py; kaggle_username is tested in
+test_kaggle_cli.py.)"""
 
 import json
 import logging
@@ -15,11 +17,8 @@ from pathlib import Path
 import pytest
 
 import push_weights
-from eedi.kaggle_cli import kaggle_username
 
 SECRET = "s3cr3t-DO-NOT-PRINT-5f1e"
-CREDENTIAL_VARS = ["KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR",
-                   "XDG_CONFIG_HOME", "KAGGLE_CLI"]
 TAG = "QuestionId-5-42"
 CV = {"tfidf": {"all": {"rows": 10, "map@25": 0.1686}, "fold0": {"rows": 5, "map@25": 0.2}},
       "minilm-ft": {"all": {"rows": 10, "map@25": 0.25}, "fold0": {"rows": 5, "map@25": 0.3}}}
@@ -37,17 +36,6 @@ def model_folder(folder: Path, complete: bool = True) -> Path:
     if complete:
         put(folder / "train.json", '{"train_seconds": 1.5}')
     return folder
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """No Kaggle credentials anywhere, and no KAGGLE_CLI override."""
-    for name in CREDENTIAL_VARS:
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    return home
 
 
 @pytest.fixture
@@ -290,17 +278,6 @@ def test_a_real_push_without_credentials_uploads_nothing(run_cli, home, model_di
     assert fake_kaggle() == []
     assert not staging_of(model_dir).exists()
     assert marker.read_bytes() == before
-
-
-def test_user_name_from_kaggle_json(home, monkeypatch):
-    put(home / ".kaggle" / "kaggle.json", json.dumps({"username": "jsonuser", "key": SECRET}))
-    assert kaggle_username() == "jsonuser"
-    config = home.parent / "config"
-    put(config / "kaggle.json", json.dumps({"username": "configuser", "key": SECRET}))
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
-    assert kaggle_username() == "configuser"
-    monkeypatch.setenv("KAGGLE_USERNAME", "envuser")
-    assert kaggle_username() == "envuser"
 
 
 def kaggle_json_credentials(home, monkeypatch):

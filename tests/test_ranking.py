@@ -1,6 +1,7 @@
-"""The ranking contract in scripts/common.py: `ranking_from_scores` (top-k order, ranks,
-tie-break by the smaller id) and `read_ranking` (round trip, and one DataError per kind of
-broken file, naming the file and the column)."""
+"""eedi.ranking, the ranking contract: `ranking_from_scores` (top-k order, ranks, tie-break by
+the smaller id), `read_ranking` (round trip, and one DataError per kind of broken file, naming
+the file and the column), `reorder_top` (a reranker's new order of the top N), `parse_shard`
+("i/n"), and `write_ranking` / `ranking_models` (the models kept in the Parquet metadata)."""
 
 import click
 import numpy as np
@@ -9,8 +10,12 @@ import pytest
 
 from eedi.errors import DataError
 from eedi.ranking import RANKING_COLUMNS
+from eedi.ranking import parse_shard
 from eedi.ranking import ranking_from_scores
+from eedi.ranking import ranking_models
 from eedi.ranking import read_ranking
+from eedi.ranking import reorder_top
+from eedi.ranking import write_ranking
 
 ROWS = ["1_A", "1_B"]
 IDS = [30, 10, 40, 20]  # deliberately not sorted
@@ -107,3 +112,41 @@ def test_read_ranking_scores_must_not_rise_with_rank(tmp_path):
     ok = write(tmp_path, QuestionId_Answer=["1_A", "1_A"], MisconceptionId=[3, 4],
                score=[0.5, 0.5], rank=[1, 2])
     assert len(read_ranking(ok)) == 2
+
+
+def test_reorder_sorts_the_top_n_and_keeps_the_rest_below():
+    ranking = pd.DataFrame({"QuestionId_Answer": ["a"] * 5 + ["b"] * 2,
+                            "MisconceptionId": [10, 11, 12, 13, 14, 20, 21],
+                            "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.9, 0.1],
+                            "rank": [1, 2, 3, 4, 5, 1, 2]})
+    out = reorder_top(ranking, scores={"a": np.array([-1.0, 2.0, 0.5])})
+    a = out[out["QuestionId_Answer"] == "a"]
+    assert a["MisconceptionId"].tolist() == [11, 12, 10, 13, 14]
+    assert a["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert (np.diff(a["score"]) < 0).all() and a["score"].iloc[3] < -1.0
+    b = out[out["QuestionId_Answer"] == "b"]  # not reranked: untouched
+    assert b["MisconceptionId"].tolist() == [20, 21] and b["score"].tolist() == [0.9, 0.1]
+
+
+def test_parse_shard():
+    assert parse_shard("1/2") == (1, 2)
+    assert parse_shard("0/1") == (0, 1)
+    for bad in ("2/2", "x", "-1/2", "1/", "/2", "1:2"):
+        with pytest.raises(click.BadParameter):
+            parse_shard(bad)
+
+
+def test_write_ranking_keeps_the_models_in_the_parquet_metadata(tmp_path):
+    ranking = ranking_from_scores(ROWS, IDS, SCORES, top_k=3)
+    with_models, without = tmp_path / "a" / "with.parquet", tmp_path / "without.parquet"
+    write_ranking(ranking.assign(extra=1), with_models, models="models/x/QuestionId-5-42/fold{fold}")
+    write_ranking(ranking, without)
+    assert ranking_models(with_models) == "models/x/QuestionId-5-42/fold{fold}"
+    assert ranking_models(without) is None
+    ranking.to_parquet(tmp_path / "plain.parquet", index=False)  # written by anything else
+    assert ranking_models(tmp_path / "plain.parquet") is None
+    for path in (with_models, without):  # still a plain ranking to every reader
+        back = read_ranking(path)
+        assert list(back.columns) == RANKING_COLUMNS  # only the contract's columns are written
+        pd.testing.assert_frame_equal(back, read_ranking(tmp_path / "plain.parquet"))
+    assert sorted(p.name for p in with_models.parent.iterdir()) == ["with.parquet"]  # no temp file

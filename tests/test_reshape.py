@@ -1,4 +1,5 @@
-"""reshape.py: wide -> long on a hand-made dataset, and every bad input giving one clear error
+"""scripts/reshape.py's CLI (eedi.kaggle_csv's checks and eedi.long_table's wide -> long, end
+to end): the long tables of a hand-made dataset, and every bad input giving one clear error
 (file, column, row), a non-zero exit and no output at all."""
 
 import pandas as pd

@@ -14,9 +14,12 @@ Importing the package imports nothing heavy; each module imports what it needs.
     metrics        MAP@25 and recall@K from the gold's rank; per-slice CV metrics
     submission     Kaggle's submission.csv: built from a ranking, validated
     negatives      hard negatives mined from a ranking, topped up to a fixed count
+    cli            Click options several commands share (the trainers' data and negatives)
     registry       every model by name with the settings that fit it
     model_folder   a trained model's folder: settings file, temp-rename save, resume, 4-bit
+    tfidf          TF-IDF retrieval (character n-grams)
     embedding      bi-encoder loading, encoding, embedding cache, faiss search
+    training_args  the Trainer settings both trainers share; train.json's run stats
     retriever_training  fine-tuning a bi-encoder (sentence-transformers trainer)
     prompt         the reranker's Yes/No prompt as token ids (shared prefix + suffixes)
     reranker       loading a (Q)LoRA reranker (GGUF conversion, adapters)
@@ -25,5 +28,9 @@ Importing the package imports nothing heavy; each module imports what it needs.
     reranking      reranking a ranking's top N, per fold, by shards
     vllm_env       vLLM's CPU environment variables
     vllm_scoring   the vLLM engine twin of yes_no_scoring (.venv-vllm only)
-    kaggle_cli     the kaggle CLI: credentials, executable, running it, dataset staging
+    kaggle_cli     the kaggle CLI: credentials, executable, running it
+    fusion         rank fusion of several rankings, weights tuned out-of-fold on MAP@25
+    boost          the unseen-misconception boost, its constant tuned out-of-fold
+    cascade        a later stage reordering only an earlier one's top N; the trade-off table
+    report         the CV report's figures (matplotlib) and HTML page
 """

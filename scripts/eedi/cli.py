@@ -6,6 +6,8 @@ thing everywhere (both trainers take their data and hard negatives through these
     @click.option("--lr", ...)
     def main(train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
              negative_ranks, negative_margin, max_steps, seed, out, lr): ...
+
+    name, path = parse_named("tfidf=rankings/train_tfidf.parquet", "--ranking")
 """
 
 from __future__ import annotations
@@ -46,3 +48,11 @@ def training_data_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def parse_named(spec: str, option: str) -> tuple[str, Path]:
+    """"NAME=PATH" (a ranking named as Make names it) -> (name, path); else a usage error."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise click.BadParameter(f"{spec!r} is not NAME=PATH", param_hint=option)
+    return name, Path(path)

@@ -81,6 +81,11 @@ def fold_of(rows: pd.DataFrame, folds_path) -> pd.Series:
     return fold.astype("int64")
 
 
+def folds_by_row(rows: pd.DataFrame, folds_path) -> pd.Series:
+    """fold_of, indexed by QuestionId_Answer instead of aligned with rows."""
+    return pd.Series(fold_of(rows, folds_path).to_numpy(), index=rows["QuestionId_Answer"], name="fold")
+
+
 def training_rows(train_path, folds_path=None, fold: int | None = None) -> pd.DataFrame:
     """The labelled rows of train_long.parquet a model may train on: all of them, or (a CV
     model) those outside fold `fold` of the folds file."""

@@ -6,6 +6,7 @@ text a row is read as; the misconceptions table.
     query_text(long.iloc[0])      # "Subject: ...\\nConstruct: ...\\nQuestion: ...\\n..."
     mis = misconception_table(mapping, long)   # + train_count, seen_in_train
     names = misconception_names("misconceptions.parquet")    # {id: name}
+    gold = gold_of(long)          # MisconceptionId per labelled QuestionId_Answer
 """
 
 from __future__ import annotations
@@ -92,3 +93,10 @@ def misconception_names(path) -> dict[int, str]:
     """misconceptions.parquet -> {MisconceptionId: MisconceptionName}."""
     mis = pd.read_parquet(path)
     return dict(zip(mis["MisconceptionId"].astype(int), mis["MisconceptionName"]))
+
+
+def gold_of(long: pd.DataFrame) -> pd.Series:
+    """The labelled rows' gold: MisconceptionId (int64) indexed by QuestionId_Answer."""
+    labelled = long[long["MisconceptionId"].notna()]
+    return pd.Series(labelled["MisconceptionId"].astype("int64").to_numpy(),
+                     index=labelled["QuestionId_Answer"], name="MisconceptionId")

@@ -62,11 +62,6 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return last
 
 
-def loss_curve(log_history: list[dict]) -> list[tuple[int, float]]:
-    """The Trainer's log history -> [(step, loss)] for train.json."""
-    return [(h["step"], round(h["loss"], 4)) for h in log_history if "loss" in h]
-
-
 def save_model_folder(out: Path, save_weights: Callable[[str], None], spec, stats: dict) -> None:
     """Write OUT whole: the weights (save_weights(folder)), the spec, then train.json; then
     delete OUT.checkpoints, which the finished model no longer needs."""

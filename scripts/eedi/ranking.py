@@ -8,7 +8,7 @@ scorer, the ensembler and the submission writer read.
 
     ranking = ranking_from_scores(row_ids, misconception_ids, scores, top_k=100)
     ranking = read_ranking("rankings/train_tfidf.parquet")   # checked on read
-    ranking = reorder_top(ranking, top_n=25, scores={"12_B": np.array([...25 scores])})
+    ranking = reorder_top(ranking, scores={"12_B": np.array([...its first 25 candidates' new scores])})
     mine = shard_rows(ranking["QuestionId_Answer"], "0/2")   # one GPU's half of the rows
     merged = merge_shards([(path, shard), ...], expected_rows, reference=path)
 """
@@ -91,25 +91,32 @@ def read_ranking(path) -> pd.DataFrame:
     return df
 
 
-def reorder_top(ranking: pd.DataFrame, top_n: int, scores: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The ranking with each scored row's top N re-sorted by new scores (a later stage's).
+def reorder_top(ranking: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The ranking with each scored row's first candidates re-sorted by new scores (a later
+    stage's: a reranker, a cascade's next model).
 
-    scores: {QuestionId_Answer: scores of its top-N candidates in the ranking's order}. Rows not
-    in `scores` keep their order and scores. The candidates below N follow the rescored ones
-    with scores below the lowest new score, so scores never rise with rank.
+    scores: {QuestionId_Answer: new scores of its first len(scores) candidates, in the
+    ranking's order}; the length may differ from row to row (a cascade's threshold). Rows not
+    in `scores` keep their order and scores. The candidates below follow the rescored ones with
+    scores below the lowest new score, so scores never rise with rank.
     """
     ranking = ranking.sort_values(["QuestionId_Answer", "rank"]).reset_index(drop=True)
-    scored = ranking["QuestionId_Answer"].isin(scores.keys())
-    top = scored & (ranking["rank"] <= top_n)
+    lengths = pd.Series({qa: len(s) for qa, s in scores.items()}, dtype="int64")
+    n_new = ranking["QuestionId_Answer"].map(lengths)
+    scored = n_new.notna().to_numpy()
+    top = scored & (ranking["rank"].to_numpy() <= n_new.fillna(0).to_numpy())
     new_score = ranking["score"].to_numpy(dtype=np.float64).copy()
     if top.any():
-        new_score[top.to_numpy()] = np.concatenate(
-            [scores[qa] for qa in ranking.loc[top, "QuestionId_Answer"].unique()])
-        floor = pd.Series(new_score[top.to_numpy()]).groupby(
-            ranking.loc[top, "QuestionId_Answer"].to_numpy()).min()
-        below = (scored & ~top).to_numpy()
+        rows = ranking.loc[top, "QuestionId_Answer"]
+        counts = rows.value_counts().reindex(lengths.index, fill_value=0)
+        if (counts < lengths).any():
+            raise ValueError(f"row {counts.index[counts < lengths][0]} has more new scores "
+                             "than candidates")
+        new_score[top] = np.concatenate([scores[qa] for qa in rows.unique()])
+        floor = pd.Series(new_score[top]).groupby(rows.to_numpy()).min()
+        below = scored & ~top
         new_score[below] = (ranking.loc[below, "QuestionId_Answer"].map(floor).to_numpy()
-                            - (ranking.loc[below, "rank"].to_numpy() - top_n))
+                            - (ranking.loc[below, "rank"].to_numpy() - n_new[below].to_numpy()))
     out = ranking.assign(score=new_score.astype(ranking["score"].dtype), _part=np.where(top, 0, 1))
     out = out.sort_values(["QuestionId_Answer", "_part", "score", "rank"],
                           ascending=[True, True, False, True], kind="stable")

@@ -26,6 +26,7 @@ from transformers import Trainer, TrainingArguments
 from eedi.model_folder import last_checkpoint
 from eedi.prompt import PromptBuilder
 from eedi.reranker import load_model
+from eedi.training_args import trainer_arguments
 from eedi.yes_no_scoring import pad, prefix_reuse_margin, yes_no_margin
 
 LOSSES = ("group", "bce")
@@ -100,33 +101,20 @@ class YesNoTrainer(Trainer):
 
 def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, seed: int):
     """Run the Trainer on the groups; resume from the newest checkpoint if any."""
-    cuda = torch.cuda.is_available()
     torch.manual_seed(seed)
     model = load_model(spec, trainable=True)
     steps_per_epoch = max(1, len(groups) // (spec.batch_size * spec.grad_accum))
     total = max_steps if max_steps > 0 else int(np.ceil(steps_per_epoch * spec.epochs))
     args = TrainingArguments(
-        output_dir=str(checkpoints),
-        num_train_epochs=spec.epochs,
-        max_steps=max_steps,
-        per_device_train_batch_size=spec.batch_size,
+        **trainer_arguments(spec, checkpoints, max_steps, seed,
+                            save_steps=max(5, total // 4),  # ~4 checkpoints a run
+                            logging_steps=max(1, total // 20)),
         gradient_accumulation_steps=spec.grad_accum,
-        learning_rate=spec.lr,
-        warmup_steps=spec.warmup_ratio,  # a float below 1 is a ratio in transformers v5
         lr_scheduler_type="cosine",
         weight_decay=0.0,
-        bf16=cuda,
-        use_cpu=not cuda,
         activation_checkpointing=spec.gradient_checkpointing,  # v5's name for it
         activation_checkpointing_kwargs={"use_reentrant": False},
-        save_strategy="steps",
-        save_steps=max(5, total // 4),  # ~4 checkpoints a run, 1 kept
-        save_total_limit=1,
-        logging_steps=max(1, total // 20),
         remove_unused_columns=False,  # the collator needs the group fields
-        report_to="none",
-        seed=seed,
-        disable_tqdm=False,
     )
     trainer = YesNoTrainer(model=model, args=args, train_dataset=groups,
                            data_collator=GroupCollator(prompts.pad_id,

@@ -5,7 +5,7 @@
     score = hf_scorer(pairs_per_batch=64)             # or vllm_scorer(max_length)
     scores, pairs = score_plan(plan, candidates, queries, names, prompts, score)
     # {"12_B": array of its top-N scores in the ranking's order}, number of pairs scored
-    reranked = reorder_top(ranking, top_n, scores)    # eedi.ranking
+    reranked = reorder_top(ranking, scores)            # eedi.ranking
 
 Engines: `hf` (transformers; each row's shared prompt prefix runs once and its KV cache is
 reused for all N candidates) and `vllm` (vLLM with prefix caching and the adapter as a

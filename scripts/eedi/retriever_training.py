@@ -21,12 +21,12 @@ from pathlib import Path
 
 import click
 import pandas as pd
-import torch
 
 from eedi.embedding import load_embedder
 from eedi.long_table import query_text
 from eedi.model_folder import last_checkpoint
 from eedi.registry import Retriever
+from eedi.training_args import trainer_arguments
 
 LOSSES = ("mnrl", "cached-mnrl")
 
@@ -57,7 +57,6 @@ def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, se
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
 
-    cuda = torch.cuda.is_available()
     model = load_embedder(spec)
     if spec.lora is not None:
         from peft import LoraConfig, TaskType
@@ -72,22 +71,10 @@ def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, se
     dataset = Dataset.from_dict(examples)
     steps_per_epoch = max(1, len(dataset) // spec.batch_size)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoints),
-        num_train_epochs=spec.epochs,
-        max_steps=max_steps,
-        per_device_train_batch_size=spec.batch_size,
-        learning_rate=spec.lr,
-        warmup_steps=spec.warmup_ratio,  # a float below 1 is a ratio in transformers v5
+        **trainer_arguments(spec, checkpoints, max_steps, seed,
+                            save_steps=max(10, steps_per_epoch // 4),  # ~4 checkpoints an epoch
+                            logging_steps=max(1, steps_per_epoch // 10)),
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        bf16=cuda,
-        use_cpu=not cuda,
-        save_strategy="steps",
-        save_steps=max(10, steps_per_epoch // 4),  # ~4 checkpoints an epoch, 1 kept
-        save_total_limit=1,
-        logging_steps=max(1, steps_per_epoch // 10),
-        report_to="none",
-        seed=seed,
-        disable_tqdm=False,
         **({"activation_checkpointing": True,  # LLM embedders: memory for big batches
             "activation_checkpointing_kwargs": {"use_reentrant": False}}
            if spec.gradient_checkpointing else {}),

@@ -1,14 +1,14 @@
-"""mine_hard_negatives on hand-built rankings (window, gold, margin, unlabelled rows,
-seeding) and training_examples (exactly n negatives per row, never the gold)."""
+"""eedi.negatives: `mine_hard_negatives` on hand-built rankings (window, gold, margin,
+unlabelled rows, seeds), `top_up` to exactly n per row (mined first, never the gold, no
+repeats, seeded) and `parse_ranks` ("FIRST:LAST")."""
 
+import click
 import pandas as pd
+import pytest
 
-from conftest import MAPPING
-from eedi.kaggle_csv import read_questions_csv
-from eedi.long_table import query_text
-from eedi.long_table import wide_to_long
-from eedi.negatives import mine_hard_negatives, top_up
-from eedi.retriever_training import training_examples
+from eedi.negatives import mine_hard_negatives
+from eedi.negatives import parse_ranks
+from eedi.negatives import top_up
 
 
 def ranking(rows: dict, scores: dict | None = None) -> pd.DataFrame:
@@ -59,22 +59,34 @@ def test_unlabelled_rows_get_nothing_and_seed_decides_the_picks():
     assert all(len(set(p["1_A"])) == 3 and 100 not in p["1_A"] for p in picks)
 
 
-def test_training_examples_have_exactly_n_negatives_never_the_gold(kaggle_dir):
-    wide = read_questions_csv(kaggle_dir / "train.csv", labelled=True)
-    rows = wide_to_long(wide).dropna(subset=["MisconceptionId"])
-    names = dict(zip(MAPPING["MisconceptionId"], MAPPING["MisconceptionName"]))
-    mined = {"10_B": [3, 4], "11_A": [2], "12_A": [4, 1, 3]}  # golds: 0, 1, 2
-    gold = rows.set_index("QuestionId_Answer")["MisconceptionId"].astype(int)
-    ex = training_examples(rows, names, top_up(mined, gold, 2, names, seed=0), "P: ")
-    assert list(ex) == ["anchor", "positive", "negative_1", "negative_2"]
-    assert all(len(v) == len(rows) == 7 for v in ex.values())
-    by_row = {qa: i for i, qa in enumerate(rows["QuestionId_Answer"])}
-    for i, row in enumerate(rows.to_dict("records")):
-        assert ex["anchor"][i] == "P: " + query_text(row)
-        assert ex["positive"][i] == names[int(row["MisconceptionId"])]
-        negs = [ex["negative_1"][i], ex["negative_2"][i]]
-        assert len(set(negs)) == 2 and ex["positive"][i] not in negs
-        assert set(negs) <= set(names.values())
-    assert [ex["negative_1"][by_row["10_B"]], ex["negative_2"][by_row["10_B"]]] == [names[3], names[4]]
-    assert ex["negative_1"][by_row["11_A"]] == names[2]  # then one random fill
-    assert [ex["negative_1"][by_row["12_A"]], ex["negative_2"][by_row["12_A"]]] == [names[4], names[1]]
+def test_top_up_gives_exactly_n_mined_first_never_the_gold():
+    g = gold({"1_A": 3, "1_B": 6, "1_C": 0, "1_D": 9})
+    mined = {"1_A": [7, 5],            # fewer than n: kept in order, then random fill
+             "1_B": [1, 2, 4, 8, 9],   # more than n: the first n
+             "1_C": [0, 11],           # the gold among them is dropped
+             "9_Z": [1, 2, 3]}         # not a row of gold: ignored
+    pool = range(20)
+    got = top_up(mined, g, 3, pool, seed=0)
+    assert list(got) == ["1_A", "1_B", "1_C", "1_D"]  # gold's rows, in gold's order
+    assert got["1_A"][:2] == [7, 5] and got["1_B"] == [1, 2, 4] and got["1_C"][0] == 11
+    for qa, ids in got.items():
+        assert len(ids) == 3 and len(set(ids)) == 3, (qa, ids)
+        assert g[qa] not in ids and set(ids) <= set(pool)
+    assert top_up(mined, g, 3, pool, seed=0) == got  # the seed decides the fill
+    fills = {tuple(top_up({}, g, 3, pool, seed=s)["1_D"]) for s in range(10)}
+    assert len(fills) > 1
+
+
+def test_top_up_never_picks_the_gold_even_from_a_tiny_pool():
+    g = gold({"1_A": 1, "1_B": 2})
+    for seed in range(10):
+        got = top_up({}, g, 2, [1, 2, 3], seed=seed)
+        assert sorted(got["1_A"]) == [2, 3] and sorted(got["1_B"]) == [1, 3]
+
+
+def test_parse_ranks():
+    assert parse_ranks("1:50") == (1, 50)
+    assert parse_ranks("7:7") == (7, 7)
+    for bad in ("50:1", "a:b", "3", "0:5", ":5", "-1:5"):
+        with pytest.raises(click.BadParameter):
+            parse_ranks(bad)
