@@ -16,7 +16,6 @@ from __future__ import annotations
 import click
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold
 
 from eedi.errors import DataError
 
@@ -29,6 +28,8 @@ def assign_folds(train_long: pd.DataFrame, by: str, n_folds: int, seed: int) -> 
 
     GroupKFold with shuffle balances fold sizes while the seed varies which groups go where.
     """
+    from sklearn.model_selection import GroupKFold  # here: .venv-vllm, which imports this
+    # module for the {fold} lookup, has no scikit-learn
     groups = train_long[by].to_numpy()
     n_groups = len(np.unique(groups))
     if n_groups < n_folds:
