@@ -145,7 +145,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-gpu setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank fuse cascade report cv evaluate submission push-weights bench-retriever bench-rerank test test-vllm clean FORCE
+.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank fuse cascade report cv evaluate submission push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -155,9 +155,6 @@ help:  ## list the targets (this)
 all: evaluate submission  ## the whole pipeline: setup, data, CV table, submission.csv
 
 setup: .venv/.installed  ## create .venv from the pinned requirements (once)
-
-setup-gpu: .venv/.installed  ## add the CUDA-only extras (bitsandbytes) to .venv
-	.venv/bin/pip install -r requirements-gpu.txt
 
 download:  ## fetch Kaggle's CSVs into data/kaggle (needs Kaggle credentials)
 	$(PY) scripts/download_data.py --out-dir $(KAGGLE_DIR)
@@ -212,6 +209,9 @@ bench-rerank: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_tfidf.parque
 
 test: | $(SETUP)  ## run the test suite
 	$(PY) -m pytest -q tests
+
+test-qlora: | $(SETUP)  ## the GPU paths tested on CPU: 4-bit NF4 QLoRA train/save/reload/rerank, dtype by device
+	$(PY) -m pytest -q tests/test_qlora.py tests/test_precision.py
 
 print-%:  ## print a variable, e.g. make print-RUN DATA_DIR=../shared/eedi
 	@echo '$($*)'

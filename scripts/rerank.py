@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 
+from eedi.cli import quantize_4bit, quantize_option
 from eedi.folds import model_of_fold, models_by_fold
 from eedi.long_table import misconception_names
 from eedi.prompt import PromptBuilder
@@ -50,9 +51,10 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Rerank only rows with a MisconceptionId (CV); others keep retriever order.")
 @click.option("--pairs-per-batch", type=click.IntRange(1), default=64, show_default=True,
               help="hf: candidates scored per forward pass (rows batched by prefix length).")
+@quantize_option
 @click.option("--out", type=FILE, required=True)
 def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_n, engine, shard,
-         labelled_only, pairs_per_batch, out):
+         labelled_only, pairs_per_batch, quantize, out):
     setup_logging()
     with step_timer("rerank", model=model_arg, engine=engine, shard=shard) as record:
         # 1. inputs, checked: every ranked row has its question text
@@ -70,7 +72,8 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         # 3. which adapter reranks which rows (out-of-fold with {fold}); the prompt and top N
         #    come from the first one (a shard may hold no rows to rerank: it still needs them)
         plan = models_by_fold(model_arg, rows, folds_path)
-        first = reranker_spec(plan[0][1] if plan else model_of_fold(model_arg, 0))
+        overrides = {"quantize_4bit": quantize_4bit(quantize)}
+        first = reranker_spec(plan[0][1] if plan else model_of_fold(model_arg, 0)).replace(**overrides)
         top_n = top_n or first.top_n
         prompts = PromptBuilder(load_tokenizer(first), first.max_length, model_arg)
         score = hf_scorer(pairs_per_batch) if engine == "hf" else vllm_scorer(first.max_length)
@@ -78,7 +81,7 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         # 4. score each row's top N, then re-sort them; the rest keep the retriever's order
         start = time.time()
         scores, pairs = score_plan(plan, top_candidates(ranking, top_n), queries, names,
-                                   prompts, score, engine)
+                                   prompts, score, engine, overrides)
         seconds = time.time() - start
         write_ranking(reorder_top(ranking, scores), out, models=model_arg)
 

@@ -14,15 +14,16 @@ Writes OUT/           the LoRA adapter (adapter_model.safetensors, adapter_confi
                       deleted when the adapter is complete
 
 Each example is a group: one row's gold + N negatives sharing the row's prompt prefix. Loss on
-logit(Yes) - logit(No): `group` (softmax over the group) or `bce` (pointwise). See
-eedi/reranker_training.py.
+logit(Yes) - logit(No): `group` (softmax over the group) or `bce` (pointwise). With 4-bit
+NF4 base weights (the registry's quantize_4bit, or --quantize 4bit) it is QLoRA, on CUDA or CPU.
+See eedi/reranker_training.py.
 """
 
 import time
 
 import click
 
-from eedi.cli import training_data_options
+from eedi.cli import quantize_4bit, quantize_option, training_data_options
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
@@ -45,9 +46,10 @@ from eedi.training_args import run_stats
 @click.option("--grad-accum", type=click.IntRange(1), help="[registry's]")
 @click.option("--lr", type=float, help="[registry's]")
 @click.option("--max-length", type=click.IntRange(32), help="[registry's]")
+@quantize_option
 def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
          negative_ranks, negative_margin, max_steps, seed, out, loss, epochs, batch_size,
-         grad_accum, lr, max_length):
+         grad_accum, lr, max_length, quantize):
     setup_logging()
     if negatives_path is None:
         raise click.UsageError("the reranker trains on hard negatives: pass --negatives RANKING")
@@ -55,7 +57,8 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
         spec = reranker_spec(model_name).replace(
             n_negatives=n_negatives, negative_ranks=negative_ranks,
             negative_margin=negative_margin, loss=loss, epochs=epochs, batch_size=batch_size,
-            grad_accum=grad_accum, lr=lr, max_length=max_length)
+            grad_accum=grad_accum, lr=lr, max_length=max_length,
+            quantize_4bit=quantize_4bit(quantize))
         if spec.n_negatives < 1:
             raise click.BadParameter("a group needs at least one negative", param_hint="--n-negatives")
         rows = training_rows(train_path, folds_path, fold)

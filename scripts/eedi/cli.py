@@ -56,3 +56,19 @@ def parse_named(spec: str, option: str) -> tuple[str, Path]:
     if not sep or not name or not path:
         raise click.BadParameter(f"{spec!r} is not NAME=PATH", param_hint=option)
     return name, Path(path)
+
+
+QUANTIZE = {"4bit": True, "none": False}
+
+
+def quantize_option(command):
+    """--quantize 4bit|none: NF4 4-bit base weights (QLoRA) or not, overriding the registry's
+    quantize_4bit; bitsandbytes runs it on CUDA and on CPU alike."""
+    return click.option("--quantize", type=click.Choice(list(QUANTIZE)),
+                        help="4bit: NF4 base weights (QLoRA), CPU included; none: full "
+                             "precision [registry's / the trained model's].")(command)
+
+
+def quantize_4bit(choice: str | None) -> bool | None:
+    """--quantize's value as a spec field (None: leave the spec's)."""
+    return None if choice is None else QUANTIZE[choice]

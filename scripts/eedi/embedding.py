@@ -29,6 +29,7 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 from eedi.files import atomic_write
 from eedi.long_table import query_text
 from eedi.model_folder import load_spec, nf4_config
+from eedi.precision import model_dtype
 from eedi.ranking import ranking_from_topk
 from eedi.registry import Retriever, resolve_model_path
 from eedi.run_log import log
@@ -43,15 +44,14 @@ def embedder_spec(name_or_path: str) -> Retriever:
 def load_embedder(spec: Retriever, device: str | None = None) -> SentenceTransformer:
     """Transformer -> Pooling(spec.pooling) -> Normalize, plus the LoRA adapter if trained.
 
-    On CUDA, LLM embedders load in bf16 (4-bit NF4 when spec.quantize_4bit); on CPU
-    everything is fp32, through the same code.
+    LLM embedders (LoRA) load in the device's dtype (eedi.precision: fp32 on CPU), with 4-bit
+    NF4 weights when spec.quantize_4bit; encoders load in fp32. The same code everywhere.
     """
-    cuda = torch.cuda.is_available()
     model_kwargs = {}
-    if cuda and spec.lora is not None:
-        model_kwargs["dtype"] = torch.bfloat16
-    if cuda and spec.quantize_4bit:
-        model_kwargs["quantization_config"] = nf4_config(torch.bfloat16)
+    if spec.lora is not None:  # LLM embedders: the device's dtype (encoders stay fp32)
+        model_kwargs["dtype"] = model_dtype()
+    if spec.quantize_4bit:
+        model_kwargs["quantization_config"] = nf4_config(model_dtype())
     transformer = Transformer(
         resolve_model_path(spec.model), max_seq_length=spec.max_length, model_kwargs=model_kwargs,
         # Plain text in, token states out. Without this, sentence-transformers 6 wraps every text

@@ -6,8 +6,8 @@ one), its tokenizer, and its (Q)LoRA adapter.
     model = load_model(spec)                # adapter merged unless the base is 4-bit
     model = load_model(spec, trainable=True)    # a fresh peft LoRA on top, for training
 
-The same code loads SmolLM2-135M on a laptop and Qwen2.5-32B on an 80 GB GPU: bf16 on CUDA
-(4-bit NF4 when spec.quantize_4bit), fp32 on CPU.
+The same code loads SmolLM2-135M on a laptop and Qwen2.5-32B on an 80 GB GPU, in the device's
+dtype (eedi.precision), with 4-bit NF4 base weights when spec.quantize_4bit (CPU included).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import click
 import torch
 
 from eedi.model_folder import load_spec, nf4_config
+from eedi.precision import model_dtype
 from eedi.registry import REPO, Reranker, resolve_model_path
 from eedi.run_log import log
 
@@ -69,33 +70,36 @@ def load_tokenizer(spec: Reranker):
 
 
 def load_model(spec: Reranker, trainable: bool = False):
-    """The causal LM: bf16 on CUDA (4-bit NF4 when spec.quantize_4bit), fp32 on CPU.
+    """The causal LM in eedi.precision's dtype for this device (bf16 from Ampere on, fp16 on a
+    T4, fp32 on CPU), with 4-bit NF4 base weights when spec.quantize_4bit (bitsandbytes: on
+    CUDA, and on CPU too, so CI runs the QLoRA path).
 
-    trainable: wrap in a fresh peft LoRA (spec.lora); else load spec.adapter if set (merged
-    into the weights unless they are 4-bit). The same code loads SmolLM2 on a laptop and
+    trainable: wrap in a fresh peft LoRA (spec.lora), the 4-bit base prepared for k-bit
+    training; else load spec.adapter if set: merged into the weights unless they are 4-bit
+    (4-bit + adapter stays a PeftModel, as trained). The same code loads SmolLM2 on a laptop and
     Qwen2.5-32B on an 80 GB GPU.
     """
     from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    cuda = torch.cuda.is_available()
-    kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32}
-    if cuda:
+    dtype = model_dtype()
+    kwargs = {"dtype": dtype}
+    if torch.cuda.is_available():
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-        if spec.quantize_4bit:
-            kwargs["quantization_config"] = nf4_config(torch.bfloat16)
+    if spec.quantize_4bit:
+        kwargs["quantization_config"] = nf4_config(dtype)
     model = AutoModelForCausalLM.from_pretrained(base_model_path(spec), **kwargs)
     if trainable:
-        if cuda and spec.quantize_4bit:
+        if spec.lora is None:
+            raise click.UsageError(f"{spec.model}: no LoRA settings to train with")
+        if spec.quantize_4bit:
             model = prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=spec.gradient_checkpointing,
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        if spec.lora is None:
-            raise click.UsageError(f"{spec.model}: no LoRA settings to train with")
         model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, **spec.lora))
     elif spec.adapter:
         model = PeftModel.from_pretrained(model, spec.adapter)
-        if not (cuda and spec.quantize_4bit):
+        if not spec.quantize_4bit:
             # LoRA as separate small matmuls costs 2-3x on CPU; merged, it costs nothing
             model = model.merge_and_unload()
         model.eval()

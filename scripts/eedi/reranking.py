@@ -76,14 +76,16 @@ def vllm_scorer(max_length: int) -> Scorer:
 
 def score_plan(plan: list[tuple[int | None, str, pd.DataFrame]], candidates: pd.Series,
                queries: pd.DataFrame, names: dict[int, str], prompts: PromptBuilder,
-               score: Scorer, engine: str = "hf") -> tuple[dict[str, np.ndarray], int]:
+               score: Scorer, engine: str = "hf", overrides: dict | None = None
+               ) -> tuple[dict[str, np.ndarray], int]:
     """Score each planned fold's rows with its model: ({row: top-N scores}, pairs scored).
 
     plan: models_by_fold's [(fold, model, rows)]; rows without candidates are skipped.
+    overrides: spec fields to replace in every model's spec (None values leave it).
     """
     scores, pairs = {}, 0
     for _, model, rows in plan:
-        spec = reranker_spec(model)
+        spec = reranker_spec(model).replace(**(overrides or {}))
         ids = [qa for qa in rows["QuestionId_Answer"] if qa in candidates.index]
         if not ids:
             continue

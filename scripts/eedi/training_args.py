@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from eedi.precision import trainer_precision
 
 
 def trainer_arguments(spec, checkpoints: Path, max_steps: int, seed: int,
@@ -18,9 +18,9 @@ def trainer_arguments(spec, checkpoints: Path, max_steps: int, seed: int,
     """Keyword arguments of (SentenceTransformer)TrainingArguments shared by both trainers.
 
     spec: a Retriever or Reranker (epochs, batch_size, lr, warmup_ratio). One checkpoint is
-    kept, every save_steps, so a killed run resumes from it; bf16 on CUDA, fp32 on CPU.
+    kept, every save_steps, so a killed run resumes from it; mixed precision by device
+    (eedi.precision: bf16 from Ampere on, fp16 on a T4 or V100, fp32 on CPU).
     """
-    cuda = torch.cuda.is_available()
     return dict(
         output_dir=str(checkpoints),
         num_train_epochs=spec.epochs,
@@ -28,8 +28,7 @@ def trainer_arguments(spec, checkpoints: Path, max_steps: int, seed: int,
         per_device_train_batch_size=spec.batch_size,
         learning_rate=spec.lr,
         warmup_steps=spec.warmup_ratio,  # a float below 1 is a ratio in transformers v5
-        bf16=cuda,
-        use_cpu=not cuda,
+        **trainer_precision(),
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=1,

@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from eedi.precision import vllm_dtype
 from eedi.vllm_env import apply_cpu_environment
 
 # vLLM's LoRA slots come in these ranks only (vllm.config.lora.MaxLoRARanks)
@@ -49,7 +50,7 @@ class VllmScorer:
 
     max_lora_rank: None = no LoRA (an adapter passed to score() is then an error); else the
     largest adapter rank to be served (rounded up to a rank vLLM supports). dtype "auto":
-    fp32 on CPU (the HF engine's CPU dtype, so scores match it), bf16 on CUDA.
+    eedi.precision's for this device (fp32 on CPU, bf16 from Ampere on, "half" on a T4).
     kv_cache_gib: the KV cache's size on CPU (vLLM's default there is a share of RAM).
     """
 
@@ -59,8 +60,8 @@ class VllmScorer:
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
-        if dtype == "auto":
-            dtype = "bfloat16" if cuda else "float32"
+        if dtype == "auto":  # the HF engine's dtype on this device, so scores match it
+            dtype = vllm_dtype()
         kwargs = {}
         if not cuda:
             apply_cpu_environment()

@@ -1,0 +1,35 @@
+"""Which float type a model runs in, by device, in one place for both engines and training:
+
+    CPU                               float32
+    CUDA, compute capability >= 8.0   bfloat16   (A100, H100, L4, RTX 30xx/40xx)
+    CUDA, compute capability <  8.0   float16    (T4 = 7.5, V100 = 7.0: no bf16; vLLM refuses it)
+
+    dtype = model_dtype()              # torch.float32 / torch.bfloat16 / torch.float16
+    trainer_precision()                # {"bf16": ..., "fp16": ..., "use_cpu": ...} for TrainingArguments
+    vllm_dtype()                       # "float32" / "bfloat16" / "half" for vllm.LLM(dtype=...)
+"""
+
+from __future__ import annotations
+
+import torch
+
+BF16_CAPABILITY = (8, 0)  # Ampere and later
+
+
+def model_dtype() -> torch.dtype:
+    if not torch.cuda.is_available():
+        return torch.float32
+    if tuple(torch.cuda.get_device_capability()) >= BF16_CAPABILITY:
+        return torch.bfloat16
+    return torch.float16
+
+
+def trainer_precision() -> dict:
+    """Mixed-precision flags of transformers' TrainingArguments for this device."""
+    dtype = model_dtype()
+    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16,
+            "use_cpu": not torch.cuda.is_available()}
+
+
+def vllm_dtype() -> str:
+    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "half"}[model_dtype()]
