@@ -323,7 +323,7 @@ define rerank
 endef
 else
 define rerank
-	rm -f $@.shard*; pids=; \
+	rm -f $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),$@.shard$(i)); pids=; \
 	for i in $$(seq 0 $$(($(GPUS) - 1))); do \
 	  CUDA_VISIBLE_DEVICES=$$i $(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
 	    --misconceptions $(MISCONCEPTIONS) --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) \
@@ -331,7 +331,7 @@ define rerank
 	done; fail=0; for p in $$pids; do wait $$p || fail=1; done; exit $$fail
 	$(PY) scripts/merge_rankings.py $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),--shard $@.shard$(i)) \
 	  --reference $< --out $@
-	rm -f $@.shard*
+	rm -f $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),$@.shard$(i))
 endef
 endif
 

@@ -12,6 +12,8 @@ Writes OUT            the ranking contract: per row the top N in reranker order 
                       order with lower scores, so the 25 a submission needs are always there.
                       With --shard i/n: only the i-th of n equal slices of the rows (merge the
                       slices with merge_rankings.py)
+       OUT.parts/     while running: each finished chunk of rows; a re-run after a kill scores
+                      only the missing chunks (same settings and inputs), then deletes it
 
 Engines: `hf` (transformers, each row's shared prompt prefix run once for all N candidates) and
 `vllm` (vLLM with prefix caching; needs .venv-vllm, `make setup-vllm`). Both give the same
@@ -29,7 +31,8 @@ from eedi.long_table import misconception_names
 from eedi.prompt import PromptBuilder
 from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, write_ranking
 from eedi.reranker import load_tokenizer, reranker_spec
-from eedi.reranking import ENGINES, hf_scorer, queries_of, score_plan, top_candidates, vllm_scorer
+from eedi.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_plan, top_candidates,
+                            vllm_scorer)
 from eedi.run_log import log, setup_logging, step_timer
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -52,9 +55,11 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--pairs-per-batch", type=click.IntRange(1), default=64, show_default=True,
               help="hf: candidates scored per forward pass (rows batched by prefix length).")
 @quantize_option
+@click.option("--chunk-rows", type=click.IntRange(1), default=256, show_default=True,
+              help="Rows per saved chunk: a killed run resumes from its finished chunks.")
 @click.option("--out", type=FILE, required=True)
 def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_n, engine, shard,
-         labelled_only, pairs_per_batch, quantize, out):
+         labelled_only, pairs_per_batch, quantize, chunk_rows, out):
     setup_logging()
     with step_timer("rerank", model=model_arg, engine=engine, shard=shard) as record:
         # 1. inputs, checked: every ranked row has its question text
@@ -78,12 +83,20 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         prompts = PromptBuilder(load_tokenizer(first), first.max_length, model_arg)
         score = hf_scorer(pairs_per_batch) if engine == "hf" else vllm_scorer(first.max_length)
 
-        # 4. score each row's top N, then re-sort them; the rest keep the retriever's order
+        # 4. score each row's top N, chunk by chunk (kept in OUT.parts/ until OUT is written, so
+        #    a killed run resumes), then re-sort them; the rest keep the retriever's order
+        fingerprint = {"model": model_arg, "top_n": top_n, "engine": engine, "shard": shard,
+                       "labelled_only": labelled_only, "quantize": quantize,
+                       "chunk_rows": chunk_rows, "inputs": {
+                           str(p): [p.stat().st_size, p.stat().st_mtime_ns]
+                           for p in (ranking_path, queries_path, misconceptions)}}
+        store = ChunkStore(out.parent / f"{out.name}.parts", fingerprint)
         start = time.time()
         scores, pairs = score_plan(plan, top_candidates(ranking, top_n), queries, names,
-                                   prompts, score, engine, overrides)
+                                   prompts, score, engine, overrides, store, chunk_rows)
         seconds = time.time() - start
         write_ranking(reorder_top(ranking, scores), out, models=model_arg)
+        store.clear()
 
         record.update(rows=len(scores), pairs=pairs, top_n=top_n, rerank_seconds=round(seconds, 1),
                       pairs_per_second=round(pairs / max(seconds, 1e-9), 2),

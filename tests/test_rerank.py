@@ -102,3 +102,80 @@ def test_bad_shard_and_missing_query_rows_are_errors(tmp_path, spec, data, run_c
                                     "--out", tmp_path / "o.parquet"])
     assert missing.exit_code == 1 and rows["QuestionId_Answer"].iloc[0] in missing.output
     assert not (tmp_path / "o.parquet").exists()
+
+
+# A rerank.py whose scorer takes 0.4 s a chunk, so a test can kill it between chunks.
+SLOW_RERANK = r"""
+import sys, time
+import eedi.reranking as reranking
+real = reranking.hf_scorer
+def slow(pairs_per_batch):
+    score = real(pairs_per_batch)
+    def wrapped(spec, rows, prompts):
+        time.sleep(0.4)
+        return score(spec, rows, prompts)
+    return wrapped
+reranking.hf_scorer = slow
+import rerank
+rerank.hf_scorer = slow
+rerank.main(sys.argv[1:])
+"""
+
+
+def test_a_killed_rerank_resumes_from_its_finished_chunks_and_equals_an_uninterrupted_run(tmp_path, spec, data, run_cli):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    args = ["--model", spec.model, "--ranking", data["ranking"], "--queries", data["train"],
+            "--misconceptions", data["mis"], "--top-n", 3, "--chunk-rows", 2]
+    whole = tmp_path / "whole.parquet"
+    assert run_cli(rerank.main, [*args, "--out", whole]).exit_code == 0
+    assert not (tmp_path / "whole.parquet.parts").exists()  # cleared once OUT is written
+
+    out = tmp_path / "killed.parquet"
+    parts = tmp_path / "killed.parquet.parts"
+    env = {**os.environ, "PYTHONPATH": str(repo / "scripts")}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_RERANK, *map(str, args), "--out", str(out)],
+                            env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list(parts.glob("*.parquet"))) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in parts.glob("*.parquet"))
+    n_rows = read_ranking(data["ranking"])["QuestionId_Answer"].nunique()
+    assert 2 <= len(finished) < -(-n_rows // 2) and not out.exists(), finished  # killed mid-way
+
+    scored = []
+    real = rerank.hf_scorer
+
+    def counting(pairs_per_batch):
+        score = real(pairs_per_batch)
+        def wrapped(spec_, rows, prompts):
+            scored.append(len(rows))
+            return score(spec_, rows, prompts)
+        return wrapped
+    rerank.hf_scorer = counting
+    try:
+        assert run_cli(rerank.main, [*args, "--out", out]).exit_code == 0
+    finally:
+        rerank.hf_scorer = real
+    assert sum(scored) == n_rows - 2 * len(finished)  # only the missing chunks were scored
+    pd.testing.assert_frame_equal(read_ranking(out), read_ranking(whole))
+    assert not parts.exists()
+
+
+def test_parts_of_a_run_with_other_settings_are_never_reused(tmp_path, spec, data, run_cli):
+    from eedi.reranking import ChunkStore
+    store = ChunkStore(tmp_path / "x.parts", {"top_n": 3})
+    store.save("all-00000", ["a", "b"], [np.array([1.0, 2.0]), np.array([3.0])])
+    again = ChunkStore(tmp_path / "x.parts", {"top_n": 3})
+    got = again.load("all-00000", ["a", "b"])
+    assert [g.tolist() for g in got] == [[1.0, 2.0], [3.0]]
+    assert again.load("all-00000", ["a", "c"]) is None  # other rows: not this chunk
+    other = ChunkStore(tmp_path / "x.parts", {"top_n": 5})
+    assert other.load("all-00000", ["a", "b"]) is None
