@@ -188,7 +188,7 @@ cascade: $(RUN)/cascade-$(subst $() ,+,$(CASCADE)).txt  ## MAP@25, ceiling and p
 report: $(RUN)/report/index.html  ## CV report (HTML + PNGs): MAP per fold, recall@K, seen/unseen, fusion weights, cascade
 	@echo "open $(abspath $<)"
 
-submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv for DATA_DIR/test.csv
+submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv for DATA_DIR/test.csv from FINAL (default: the boosted fusion)
 	@mkdir -p $(dir $(SUBMISSION))
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
 	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVER), reranker: $(RERANKER))"

@@ -4,7 +4,6 @@ fold k's labels out of fold k's boost."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from eedi.boost import (boost, constant_for_top1_share, ids_of_folds, log_probabilities,
                         nested_boost, top1_unseen_share, tune_constant, unseen_mask)

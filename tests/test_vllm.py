@@ -114,7 +114,7 @@ def scored(tmp_path_factory):
 
 def test_prompts_same_ids_in_both_venvs(scored):
     """The vllm venv's transformers tokenises the prompt exactly as the main venv's does."""
-    from eedi import model_folder, prompt, reranker, yes_no_scoring
+    from eedi import prompt, reranker
     spec = scored[0]
     prompts = prompt.PromptBuilder(reranker.load_tokenizer(reranker.reranker_spec(spec["base"])),
                                      spec["max_length"])
@@ -146,8 +146,7 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
     import pandas as pd
 
     import eedi.ranking
-    from eedi import files
-    from eedi import model_folder, prompt, reranker, yes_no_scoring
+    from eedi import files, model_folder, reranker
     spec, _, _, adapter = scored
     trained = reranker.reranker_spec("smollm135m").replace(
         lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./")

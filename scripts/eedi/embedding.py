@@ -21,7 +21,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pandas as pd
-import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
