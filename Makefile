@@ -9,6 +9,8 @@
 #     -> retrieve_embed.py   RUN/rankings/{train,test}_<model>-zs.parquet     (zero-shot)
 #     -> train_retriever.py  models/<dataset>/<model>/<cv>/fold<k>/, .../all/  (make train-retriever)
 #     -> retrieve_embed.py   RUN/rankings/train_<model>-ft.parquet (out-of-fold), test_<model>-ft
+#     -> retrieve_embed.py   RUN/mined/<model>-fold<k>.parquet (fold k's model on its own rows)
+#     -> train_retriever.py  models/<dataset>/<model>.r2/...  -> rankings/{train,test}_<model>-ft2
 #     -> train_reranker.py   models/<dataset>/<reranker>/<cv>/fold<k>/, .../all/ (make train-reranker)
 #     -> rerank.py       RUN/rankings/{train,test}_<retriever>.rr-<reranker>.parquet  (make rerank)
 #     -> fuse.py         RUN/rankings/{train,test}_fuse-<a>+<b>.parquet, RUN/fusion-*.json (make fuse)
@@ -87,6 +89,8 @@ TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1)
 # The retriever's hard negatives are mined from its own ranking of train of this kind (zs:
 # zero-shot). The reranker's come from RETRIEVER's out-of-fold ranking.
 NEGATIVES   ?= zs
+# Round 2 of the retriever (<model>-ft2, negatives mined by its round-1 model): its extra settings.
+ROUND2_ARGS ?=
 # Reranker training settings passed to train_reranker.py (same option names as TRAIN_ARGS; empty
 # = the registry's); the sample gets a few steps so a CPU demo of the reranker stays short.
 TRAIN_RERANKER_ARGS ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
@@ -294,6 +298,37 @@ $(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+
+# Round 2 (<model>-ft2): hard negatives mined by the fine-tuned model itself. Fold k's round-2
+# model mines with fold k's round-1 model ranking its own training rows (never fold k), so no
+# fold's CV score depends on a model that saw that fold's labels; the all-train round-2 model
+# mines with the all-train round-1 model. Round 2 trains from the base model again, with
+# TRAIN_ARGS plus ROUND2_ARGS (e.g. --seen-negatives-only, --negative-margin 0.02).
+define round2_rule
+$(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $$@
+$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(TRAIN_CODE) | $(SETUP)
+	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
+	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $(TRAIN_ARGS) $(ROUND2_ARGS) --out $$(@D)
+endef
+$(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
+
+$(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(TRAIN_CODE) | $(SETUP)
+	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
+	  $(TRAIN_ARGS) $(ROUND2_ARGS) --out $(@D)
+
+$(RUN)/rankings/train_%-ft2.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*.r2/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+$(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*.r2/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
 # LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives

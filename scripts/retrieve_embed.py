@@ -6,7 +6,9 @@ Reads  QUERIES        train_long.parquet or test_long.parquet (from reshape.py)
        MODEL          a registry name (minilm, bge-large, ...), an HF id, or a folder written
                       by train_retriever.py; with --folds it contains "{fold}"
        FOLDS          (optional) the folds Parquet: rows of fold k are ranked by the model
-                      MODEL.format(fold=k), one that never saw them, so CV stays honest
+                      MODEL.format(fold=k), one that never saw them, so CV stays honest;
+                      with --outside-fold K instead, only the rows outside fold K are ranked,
+                      by MODEL (fold K's model ranking its own training rows: round-2 mining)
 Writes OUT            a ranking: QuestionId_Answer, MisconceptionId, score (cosine), rank;
                       MODEL is kept in its metadata (evaluate.py finds train.json by it)
        CACHE_DIR/*.npy the misconception embeddings, keyed by model and names, reused by
@@ -23,7 +25,7 @@ import pandas as pd
 
 from eedi.defaults import SUBMISSION_TOP_K, TOP_K
 from eedi.embedding import embedder_spec, load_embedder, rank_rows
-from eedi.folds import models_by_fold
+from eedi.folds import models_by_fold, rows_outside_fold
 from eedi.ranking import write_ranking
 from eedi.run_log import log, setup_logging, step_timer
 
@@ -35,17 +37,25 @@ from eedi.run_log import log, setup_logging, step_timer
               required=True)
 @click.option("--folds", "folds_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Rank each fold's rows with MODEL.format(fold=k) (out-of-fold).")
+@click.option("--outside-fold", type=int,
+              help="With --folds: rank only the rows outside this fold (a fold model's own "
+                   "training rows, to mine its next round's negatives).")
 @click.option("--top-k", type=click.IntRange(SUBMISSION_TOP_K), default=TOP_K,
               show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/cache/embeddings"), show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def main(model_name, queries, misconceptions, folds_path, top_k, batch_size, cache_dir, out):
+def main(model_name, queries, misconceptions, folds_path, outside_fold, top_k, batch_size,
+         cache_dir, out):
     setup_logging()
     with step_timer("retrieve_embed", model=model_name, queries=str(queries)) as record:
         rows = pd.read_parquet(queries)
         mis = pd.read_parquet(misconceptions)
+        if outside_fold is not None:
+            if folds_path is None:
+                raise click.UsageError("--outside-fold needs --folds")
+            rows, folds_path = rows_outside_fold(rows, folds_path, outside_fold), None
         parts = []
         for _, model, part in models_by_fold(model_name, rows, folds_path):
             spec = embedder_spec(model)

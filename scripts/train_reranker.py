@@ -48,15 +48,16 @@ from eedi.training_args import run_stats
 @click.option("--max-length", type=click.IntRange(32), help="[registry's]")
 @quantize_option
 def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
-         negative_ranks, negative_margin, max_steps, seed, out, loss, epochs, batch_size,
-         grad_accum, lr, max_length, quantize):
+         negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, loss, epochs,
+         batch_size, grad_accum, lr, max_length, quantize):
     setup_logging()
     if negatives_path is None:
         raise click.UsageError("the reranker trains on hard negatives: pass --negatives RANKING")
     with step_timer("train_reranker", model=model_name, fold=fold) as record:
         spec = reranker_spec(model_name).replace(
             n_negatives=n_negatives, negative_ranks=negative_ranks,
-            negative_margin=negative_margin, loss=loss, epochs=epochs, batch_size=batch_size,
+            negative_margin=negative_margin, seen_negatives_only=seen_negatives_only, loss=loss,
+            epochs=epochs, batch_size=batch_size,
             grad_accum=grad_accum, lr=lr, max_length=max_length,
             quantize_4bit=quantize_4bit(quantize))
         if spec.n_negatives < 1:
@@ -64,7 +65,8 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
         rows = training_rows(train_path, folds_path, fold)
         names = misconception_names(misconceptions)
         negatives = training_negatives(read_ranking(negatives_path), rows, spec.n_negatives,
-                                       spec.negative_ranks, spec.negative_margin, names, seed)
+                                       spec.negative_ranks, spec.negative_margin, names, seed,
+                                       spec.seen_negatives_only)
         prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
         groups = training_groups(rows, names, negatives, prompts)
         log.info("training reranker %s on %d groups of %d (%s), loss %s", model_name,

@@ -43,17 +43,20 @@ from eedi.training_args import run_stats
 @click.option("--lr", type=float, help="[registry's]")
 @click.option("--loss", type=click.Choice(LOSSES), help="[registry's]")
 def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
-         negative_ranks, negative_margin, max_steps, seed, out, epochs, batch_size, lr, loss):
+         negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, epochs,
+         batch_size, lr, loss):
     setup_logging()
     with step_timer("train_retriever", model=model_name, fold=fold) as record:
         spec = embedder_spec(model_name).replace(
             epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, n_negatives=n_negatives,
-            negative_ranks=negative_ranks, negative_margin=negative_margin)
+            negative_ranks=negative_ranks, negative_margin=negative_margin,
+            seen_negatives_only=seen_negatives_only)
         rows = training_rows(train_path, folds_path, fold)
         names = misconception_names(misconceptions)
         ranking = read_ranking(negatives_path) if negatives_path is not None else None
         negatives = training_negatives(ranking, rows, spec.n_negatives, spec.negative_ranks,
-                                       spec.negative_margin, names, seed)
+                                       spec.negative_margin, names, seed,
+                                       spec.seen_negatives_only)
         examples = training_examples(rows, names, negatives, spec.query_prefix)
         n_neg = len(examples) - 2
         log.info("training %s on %d pairs (%s), %d hard negatives each, %s epochs", model_name,

@@ -90,3 +90,14 @@ def test_parse_ranks():
     for bad in ("50:1", "a:b", "3", "0:5", ":5", "-1:5"):
         with pytest.raises(click.BadParameter):
             parse_ranks(bad)
+
+
+def test_allowed_keeps_unseen_misconceptions_out_of_the_negatives():
+    import pandas as pd
+
+    from eedi.negatives import mine_hard_negatives
+    ranking = pd.DataFrame({"QuestionId_Answer": ["q"] * 5, "MisconceptionId": [7, 1, 8, 2, 9],
+                            "score": [0.9, 0.8, 0.7, 0.6, 0.5], "rank": [1, 2, 3, 4, 5]})
+    gold = pd.Series([1], index=["q"])
+    assert sorted(mine_hard_negatives(ranking, gold, n=5)["q"]) == [2, 7, 8, 9]
+    assert sorted(mine_hard_negatives(ranking, gold, n=5, allowed={1, 2, 9})["q"]) == [2, 9]

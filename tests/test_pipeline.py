@@ -260,3 +260,39 @@ def test_fusion_chain_fuses_boosts_reports_and_submits_the_final_stage(tmp_path)
     assert page.count("<img") >= 5 and fused in page and "Cascade" in page
     assert all((run / "report" / f"{n}.png").stat().st_size > 5000
                for n in ("map_per_fold", "seen_unseen", "recall_curves", "fusion_weights", "cascade"))
+
+
+def test_round2_mining_never_sees_the_held_out_folds_labels(tmp_path):
+    """make's round 2 (minilm-ft2): fold k's negatives are mined by fold k's round-1 model on
+    its own training rows. Relabelling fold 0's rows must leave everything fold 0's round-2
+    model trains on unchanged (its mined ranking), while fold 1's (whose round-1 model trained
+    on fold 0's rows) changes. The chain ends in an out-of-fold minilm-ft2 CV."""
+    data = generate(tmp_path / "data", seed=6, n_train=60, n_test=3)
+    args = [f"DATA_DIR={data}", "N_FOLDS=2", "MODEL=minilm", "EVALUATE=minilm-ft minilm-ft2",
+            "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"]
+    result = make(tmp_path, "evaluate", *args, retriever="minilm-ft")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = run_dir(tmp_path, data)
+    cv = json.loads(next(run.glob("cv-*.json")).read_text())
+    assert cv["minilm-ft2"]["all"]["rows"] == cv["minilm-ft"]["all"]["rows"]
+    assert cv["minilm-ft2"]["all"]["train_s"] > 0  # its fold models (minilm.r2) were found
+    folds = pd.read_parquet(next(run.glob("folds-*.parquet")))
+    mined = {k: read_ranking(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)}
+    for k in (0, 1):  # each fold model ranks its own training rows: the other fold's
+        assert set(mined[k]["QuestionId_Answer"]) == set(folds.loc[folds["fold"] != k, "QuestionId_Answer"])
+
+    # relabel every labelled answer of fold 0's questions (a valid other id), then rebuild
+    train = pd.read_csv(data / "train.csv", dtype=str, keep_default_na=False)
+    ids = pd.read_csv(data / "misconception_mapping.csv")["MisconceptionId"].astype(int).tolist()
+    fold0 = set(folds.loc[folds["fold"] == 0, "QuestionId"].astype(int))
+    for x in "ABCD":
+        col = f"Misconception{x}Id"
+        mask = train["QuestionId"].astype(int).isin(fold0) & (train[col] != "")
+        train.loc[mask, col] = [str(ids[(ids.index(int(v)) + 1) % len(ids)]) for v in train.loc[mask, col]]
+    train.to_csv(data / "train.csv", index=False)
+    targets = [str(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)]
+    result = make(tmp_path, *targets, *args, retriever="minilm-ft")
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = {k: read_ranking(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)}
+    pd.testing.assert_frame_equal(again[0], mined[0])       # fold 0's round 2: untouched
+    assert not again[1]["score"].equals(mined[1]["score"])  # fold 1's: its model saw fold 0

@@ -60,3 +60,35 @@ def test_cli_fold_pattern_and_folds_go_together(tmp_path, kaggle_dir, run_cli):
     assert run_cli(retrieve_embed.main, ["--model", "minilm", "--folds", tmp_path / "folds.parquet",
                                          *base]).exit_code == 2
     assert not (tmp_path / "r.parquet").exists()
+
+
+def test_outside_fold_ranks_a_fold_models_own_training_rows(tmp_path, tiny_bert_dir, kaggle_dir, run_cli):
+    """--outside-fold K: only the rows of the other folds, ranked by the one MODEL (round-2
+    mining); it needs --folds, and K must be a fold."""
+    import pandas as pd
+
+    import retrieve_embed
+    from conftest import MAPPING
+    from eedi.files import write_parquet
+    from eedi.kaggle_csv import read_questions_csv
+    from eedi.long_table import wide_to_long
+    from eedi.ranking import ranking_models, read_ranking
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    write_parquet(rows, tmp_path / "train.parquet")
+    write_parquet(MAPPING, tmp_path / "mis.parquet")
+    folds = pd.DataFrame({"QuestionId_Answer": rows["QuestionId_Answer"], "QuestionId": rows["QuestionId"],
+                          "fold": (rows["QuestionId"] % 2).to_numpy()})
+    write_parquet(folds, tmp_path / "folds.parquet")
+    base = ["--model", tiny_bert_dir, "--queries", tmp_path / "train.parquet", "--misconceptions",
+            tmp_path / "mis.parquet", "--top-k", 25, "--cache-dir", tmp_path / "cache"]
+    result = run_cli(retrieve_embed.main, [*base, "--folds", tmp_path / "folds.parquet",
+                                           "--outside-fold", 1, "--out", tmp_path / "mined.parquet"])
+    assert result.exit_code == 0, result.output
+    mined = read_ranking(tmp_path / "mined.parquet")
+    assert set(mined["QuestionId_Answer"]) == set(folds.loc[folds["fold"] != 1, "QuestionId_Answer"])
+    assert ranking_models(tmp_path / "mined.parquet") == str(tiny_bert_dir)
+    no_folds = run_cli(retrieve_embed.main, [*base, "--outside-fold", 1, "--out", tmp_path / "x.parquet"])
+    assert no_folds.exit_code == 2 and "--outside-fold needs --folds" in no_folds.output
+    bad = run_cli(retrieve_embed.main, [*base, "--folds", tmp_path / "folds.parquet", "--outside-fold", 7,
+                                        "--out", tmp_path / "x.parquet"])
+    assert bad.exit_code == 2 and "no fold 7" in bad.output and not (tmp_path / "x.parquet").exists()

@@ -5,7 +5,7 @@ thing everywhere (both trainers take their data and hard negatives through these
     @training_data_options
     @click.option("--lr", ...)
     def main(train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
-             negative_ranks, negative_margin, max_steps, seed, out, lr): ...
+             negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, lr): ...
 
     name, path = parse_named("tfidf=rankings/train_tfidf.parquet", "--ranking")
 """
@@ -39,6 +39,8 @@ def training_data_options(command):
                      help="Window of the ranking's ranks negatives come from [registry's]."),
         click.option("--negative-margin", type=float, help="Drop candidates scoring above the "
                      "gold's score minus this (likely false negatives) [registry's: keep]."),
+        click.option("--seen-negatives-only", is_flag=True, default=None,
+                     help="Mine only misconceptions that label a training row [registry's: any]."),
         click.option("--max-steps", type=int, default=-1, show_default=True,
                      help="Stop after this many optimiser steps (-1: run the epochs); a CPU budget."),
         click.option("--seed", type=int, default=SEED, show_default=True),

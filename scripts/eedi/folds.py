@@ -87,6 +87,16 @@ def folds_by_row(rows: pd.DataFrame, folds_path) -> pd.Series:
     return pd.Series(fold_of(rows, folds_path).to_numpy(), index=rows["QuestionId_Answer"], name="fold")
 
 
+def rows_outside_fold(rows: pd.DataFrame, folds_path, fold: int) -> pd.DataFrame:
+    """The rows of every fold but `fold`: what fold `fold`'s model was trained on (labelled or
+    not). A fold that does not exist is an error, not an empty exclusion."""
+    of = fold_of(rows, folds_path)
+    if fold not in set(of):
+        raise click.BadParameter(f"no fold {fold} in {folds_path} (folds {sorted(set(of))})",
+                                 param_hint="--outside-fold")
+    return rows[of != fold]
+
+
 def training_rows(train_path, folds_path=None, fold: int | None = None) -> pd.DataFrame:
     """The labelled rows of train_long.parquet a model may train on: all of them, or (a CV
     model) those outside fold `fold` of the folds file."""

@@ -28,13 +28,15 @@ def parse_ranks(window: str) -> tuple[int, int]:
 
 def mine_hard_negatives(ranking: pd.DataFrame, gold: pd.Series, n: int,
                         ranks: tuple[int, int] = (1, 50), margin: float | None = None,
-                        seed: int = 0) -> dict[str, list[int]]:
+                        seed: int = 0, allowed=None) -> dict[str, list[int]]:
     """Hard negatives per labelled row, from a previous ranking (the contract).
 
     In:  ranking; gold: MisconceptionId per QuestionId_Answer (labelled rows); n per row;
          ranks: the window (first, last) of ranks to draw from; margin: where the gold is in
          the ranking, drop candidates scoring above gold_score - margin (they look as right as
-         the gold: likely false negatives, near-duplicate names); None keeps them.
+         the gold: likely false negatives, near-duplicate names); None keeps them;
+         allowed: only these ids may be negatives (e.g. those labelling a training row: the
+         7th place kept unseen misconceptions out of the negatives); None: any.
     Out: {QuestionId_Answer: up to n MisconceptionIds, never the gold}, drawn at random
          (seeded) from the window, so repeated epochs do not see only the top-1 confusions.
     """
@@ -44,6 +46,8 @@ def mine_hard_negatives(ranking: pd.DataFrame, gold: pd.Series, n: int,
     gold_of = window["QuestionId_Answer"].map(gold)
     gold_score = gold_hits(ranking, gold)["score"]
     keep = window["MisconceptionId"].to_numpy() != gold_of.to_numpy()
+    if allowed is not None:
+        keep &= window["MisconceptionId"].isin(set(int(i) for i in allowed)).to_numpy()
     if margin is not None:
         limit = window["QuestionId_Answer"].map(gold_score - margin)  # NaN: gold not ranked
         keep &= ~(window["score"].to_numpy() > limit.to_numpy())
@@ -76,11 +80,14 @@ def top_up(negatives: dict[str, list[int]], gold: pd.Series, n: int, all_ids,
 
 
 def training_negatives(ranking: pd.DataFrame | None, rows: pd.DataFrame, n: int, ranks: str,
-                       margin: float | None, all_ids, seed: int) -> dict[str, list[int]]:
+                       margin: float | None, all_ids, seed: int,
+                       seen_only: bool = False) -> dict[str, list[int]]:
     """The n negatives of each training row: mined from `ranking` in the `ranks` window
-    ("FIRST:LAST") and topped up. ranking None or n == 0: none ({row: []})."""
+    ("FIRST:LAST") and topped up. seen_only: mine only misconceptions that label one of these
+    training rows. ranking None or n == 0: none ({row: []})."""
     gold = rows.set_index("QuestionId_Answer")["MisconceptionId"].astype(int)
     if ranking is None or n == 0:
         return {qa: [] for qa in gold.index}
-    mined = mine_hard_negatives(ranking, gold, n, parse_ranks(ranks), margin, seed)
+    mined = mine_hard_negatives(ranking, gold, n, parse_ranks(ranks), margin, seed,
+                                allowed=set(gold) if seen_only else None)
     return top_up(mined, gold, n, all_ids, seed)

@@ -51,6 +51,7 @@ class Retriever:
     n_negatives: int = 1            # hard negatives per training row, from a previous ranking
     negative_ranks: str = "1:50"    # FIRST:LAST window of that ranking's ranks they come from
     negative_margin: float | None = None  # drop candidates scoring above gold - margin
+    seen_negatives_only: bool = False  # negatives only among ids labelling a training row
     lora: dict | None = None        # peft LoraConfig arguments; None = full fine-tune
     quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
     gradient_checkpointing: bool = False
@@ -124,6 +125,7 @@ class Reranker:
     n_negatives: int = 7            # hard negatives per training row, from the retriever's top
     negative_ranks: str = "1:25"    # FIRST:LAST window of the retriever's ranks they come from
     negative_margin: float | None = None  # drop candidates scoring above gold - margin
+    seen_negatives_only: bool = False  # negatives only among ids labelling a training row
     loss: str = "group"             # group (softmax over gold + negatives) | bce (pointwise)
     top_n: int = 25                 # candidates reranked per row at inference
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
