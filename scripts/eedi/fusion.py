@@ -3,7 +3,8 @@
     table = candidate_table({"tfidf": r1, "minilm-ft": r2}, method="rrf", k=0)
     fused = fuse(table, weights=[0.3, 0.7], top_k=100)         # the ranking contract
     weights, seconds = tune_weights(table, gold)               # coordinate ascent on MAP@25
-    oof, per_fold = nested_fusion(table, labelled)             # weights for fold k from the others
+    oof, per_fold, seconds = nested_fusion(table, folds, gold, top_k=100)  # fold k: the others'
+    # gold: MisconceptionId per labelled QuestionId_Answer; folds: fold per QuestionId_Answer
 
 Methods, each candidate's contribution from member i, with weight w_i (fused = sum over members):
     rrf    w_i / (k + rank_i)              (k = 60 is Cormack et al.'s; the 7th place used k = 0)
