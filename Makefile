@@ -99,6 +99,12 @@ TRAIN_RERANKER_ARGS ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
 TOP_N       ?=
 ENGINE      ?= hf
 GPUS        ?= 1
+# vLLM engine settings by GPU kind (eedi/registry.py VLLM_PROFILES: gpu | t4; auto: t4 below
+# compute capability 8.0). GPUs one copy of the reranker spans: empty = the registry's for that
+# profile (qwen32b on T4s: 2); GPUS=2 then runs GPUS / TENSOR_PARALLEL copies, each on a slice
+# of the rows (1 copy over both GPUs for qwen32b on 2x T4, one per GPU for qwen14b).
+VLLM_PROFILE ?= auto
+TENSOR_PARALLEL ?=
 RERANK_PY    = $(if $(filter vllm,$(ENGINE)),.venv-vllm/bin/python,$(PY))
 RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
 # make push-weights: the Kaggle dataset (slug or user/slug; default eedi-<model>); DRY_RUN=1
@@ -351,22 +357,33 @@ $(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/
 
 # $(call rerank,QUERIES,MODEL-ARGS): rerank.py on the first prerequisite (a ranking); with
 # GPUS=n, n processes each see one GPU and rerank their shard of the rows, then the shards merge.
+RERANK_ARGS = --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --vllm-profile $(VLLM_PROFILE)
 ifeq ($(GPUS),1)
 define rerank
 	$(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
-	  --misconceptions $(MISCONCEPTIONS) --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) \
+	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL)) --out $@
 endef
 else
+# GPUS=n: n / TP copies of the model (TP = GPUs one copy spans), copy i on GPUs i*TP .. i*TP+TP-1
+# and on the i-th slice of the rows; then the slices merge.
+# (asked once, and only here: it loads torch to see the GPUs)
+GPU_TP     = $(eval GPU_TP := $(or $(TENSOR_PARALLEL),$(shell $(PY) scripts/show_spec.py \
+               --model $(RERANKER) --vllm-profile $(VLLM_PROFILE) --vllm-setting tensor_parallel_size)))$(GPU_TP)
+GPU_COPIES = $(shell echo $$(( $(GPUS) / $(GPU_TP) )))
 define rerank
-	rm -f $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),$@.shard$(i)); pids=; \
-	for i in $$(seq 0 $$(($(GPUS) - 1))); do \
-	  CUDA_VISIBLE_DEVICES=$$i $(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
-	    --misconceptions $(MISCONCEPTIONS) --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) \
-	    --shard $$i/$(GPUS) --out $@.shard$$i & pids="$$pids $$!"; \
+	@if [ $$(( $(GPUS) % $(GPU_TP) )) -ne 0 ]; then \
+	  echo "GPUS=$(GPUS) is not a multiple of $(RERANKER)'s tensor parallel size $(GPU_TP)" >&2; exit 2; fi
+	rm -f $(foreach i,$(shell seq 0 $$(($(GPU_COPIES) - 1))),$@.shard$(i)); pids=; \
+	for i in $$(seq 0 $$(($(GPU_COPIES) - 1))); do \
+	  CUDA_VISIBLE_DEVICES=$$(seq -s, $$((i * $(GPU_TP))) $$((i * $(GPU_TP) + $(GPU_TP) - 1))) \
+	  $(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
+	    --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --tensor-parallel $(GPU_TP) \
+	    --shard $$i/$(GPU_COPIES) --out $@.shard$$i & pids="$$pids $$!"; \
 	done; fail=0; for p in $$pids; do wait $$p || fail=1; done; exit $$fail
-	$(PY) scripts/merge_rankings.py $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),--shard $@.shard$(i)) \
+	$(PY) scripts/merge_rankings.py $(foreach i,$(shell seq 0 $$(($(GPU_COPIES) - 1))),--shard $@.shard$(i)) \
 	  --reference $< --out $@
-	rm -f $(foreach i,$(shell seq 0 $$(($(GPUS) - 1))),$@.shard$(i))
+	rm -f $(foreach i,$(shell seq 0 $$(($(GPU_COPIES) - 1))),$@.shard$(i))
 endef
 endif
 

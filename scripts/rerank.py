@@ -20,6 +20,7 @@ Engines: `hf` (transformers, each row's shared prompt prefix run once for all N 
 scores. See eedi/reranking.py.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from eedi.folds import model_of_fold, models_by_fold
 from eedi.long_table import misconception_names
 from eedi.prompt import PromptBuilder
 from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, write_ranking
+from eedi.registry import VLLM_PROFILES
 from eedi.reranker import load_tokenizer, reranker_spec
 from eedi.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_plan, top_candidates,
                             vllm_scorer)
@@ -49,7 +51,13 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--top-n", type=click.IntRange(1), help="Candidates reranked per row [registry's].")
 @click.option("--engine", type=click.Choice(ENGINES), default="hf", show_default=True)
 @click.option("--shard", default="0/1", show_default=True,
-              help="i/n: rerank only the i-th of n slices of the rows (one per GPU).")
+              help="i/n: rerank only the i-th of n slices of the rows (one per GPU or GPU group).")
+@click.option("--vllm-profile", type=click.Choice(["auto", *VLLM_PROFILES]), default="auto",
+              show_default=True, help="vllm on a GPU: the registry's engine settings for this "
+              "GPU kind (auto: t4 below compute capability 8.0, else gpu).")
+@click.option("--tensor-parallel", type=click.IntRange(1),
+              help="vllm: GPUs one model spans [the profile's]; hf spreads a model over every "
+              "GPU the process sees.")
 @click.option("--labelled-only", is_flag=True,
               help="Rerank only rows with a MisconceptionId (CV); others keep retriever order.")
 @click.option("--pairs-per-batch", type=click.IntRange(1), default=64, show_default=True,
@@ -59,7 +67,7 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Rows per saved chunk: a killed run resumes from its finished chunks.")
 @click.option("--out", type=FILE, required=True)
 def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_n, engine, shard,
-         labelled_only, pairs_per_batch, quantize, chunk_rows, out):
+         vllm_profile, tensor_parallel, labelled_only, pairs_per_batch, quantize, chunk_rows, out):
     setup_logging()
     with step_timer("rerank", model=model_arg, engine=engine, shard=shard) as record:
         # 1. inputs, checked: every ranked row has its question text
@@ -81,7 +89,8 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         first = reranker_spec(plan[0][1] if plan else model_of_fold(model_arg, 0)).replace(**overrides)
         top_n = top_n or first.top_n
         prompts = PromptBuilder(load_tokenizer(first), first.max_length, model_arg)
-        score = hf_scorer(pairs_per_batch) if engine == "hf" else vllm_scorer(first.max_length)
+        score = (hf_scorer(pairs_per_batch) if engine == "hf" else
+                 vllm_scorer(first.max_length, vllm_profile, tensor_parallel))
 
         # 4. score each row's top N, chunk by chunk (kept in OUT.parts/ until OUT is written, so
         #    a killed run resumes), then re-sort them; the rest keep the retriever's order
@@ -98,6 +107,7 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         write_ranking(reorder_top(ranking, scores), out, models=model_arg)
         store.clear()
 
+        record.update(gpus=os.environ.get("CUDA_VISIBLE_DEVICES"))  # which GPUs this copy had
         record.update(rows=len(scores), pairs=pairs, top_n=top_n, rerank_seconds=round(seconds, 1),
                       pairs_per_second=round(pairs / max(seconds, 1e-9), 2),
                       retriever=ranking_models(ranking_path))

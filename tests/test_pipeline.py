@@ -206,13 +206,24 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     submission = pd.read_csv(tmp_path / "submission.csv")
     assert len(submission) == 4 * 3
 
+    # GPUS=2: a copy of the model per GPU (the registry's tensor parallel size for an unknown
+    # model is 1), each on half the rows; TENSOR_PARALLEL=2: one copy over both GPUs. The
+    # run log records which GPUs each copy was given.
+    for extra, copies, gpus in ((), 2, ["0", "1"]), (("TENSOR_PARALLEL=2",), 1, ["0,1"]):
+        test_ranking.unlink()
+        log = run / "run_log.jsonl"
+        log.unlink()
+        result = make(tmp_path, "rerank", "GPUS=2", *extra, *args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"--shard $i/{copies}" in result.stdout
+        assert result.stderr.count("rerank ok") == copies and "merge_rankings ok" in result.stderr
+        steps = [json.loads(line) for line in log.read_text().splitlines()]
+        assert sorted(s["gpus"] for s in steps if s["step"] == "rerank") == gpus
+        pd.testing.assert_frame_equal(read_ranking(test_ranking), whole, atol=1e-4)
+        assert not list(test_ranking.parent.glob("*.shard*"))
     test_ranking.unlink()
-    result = make(tmp_path, "rerank", "GPUS=2", *args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "CUDA_VISIBLE_DEVICES=$i" in result.stdout and "--shard $i/2" in result.stdout
-    assert result.stderr.count("rerank ok") == 2 and "merge_rankings ok" in result.stderr
-    pd.testing.assert_frame_equal(read_ranking(test_ranking), whole, atol=1e-4)
-    assert not list(test_ranking.parent.glob("*.shard*"))
+    result = make(tmp_path, "rerank", "GPUS=3", "TENSOR_PARALLEL=2", *args)
+    assert result.returncode != 0 and "not a multiple" in result.stderr
 
     result = make(tmp_path, "push-weights", f"MODEL={tiny_llama_dir.name}", "DRY_RUN=1",
                   "DATASET=someone/eedi-tiny-reranker", *args)

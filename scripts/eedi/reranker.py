@@ -84,7 +84,11 @@ def load_model(spec: Reranker, trainable: bool = False):
 
     dtype = model_dtype()
     kwargs = {"dtype": dtype}
-    if torch.cuda.is_available():
+    if torch.cuda.device_count() > 1 and not trainable:
+        # inference on a model split over the GPUs this process sees (Make's GPUS / TENSOR_
+        # PARALLEL gives each process its group), layer by layer
+        kwargs["device_map"] = "auto"
+    elif torch.cuda.is_available():
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     if spec.quantize_4bit:
         kwargs["quantization_config"] = nf4_config(dtype)

@@ -27,6 +27,7 @@ import pandas as pd
 from eedi.errors import DataError
 from eedi.files import write_json, write_parquet
 from eedi.prompt import PromptBuilder
+from eedi.registry import vllm_settings
 from eedi.reranker import base_model_path, load_model, reranker_spec
 from eedi.run_log import log
 from eedi.yes_no_scoring import score_prefix_reuse
@@ -66,16 +67,21 @@ def hf_scorer(pairs_per_batch: int) -> Scorer:
     return score
 
 
-def vllm_scorer(max_length: int) -> Scorer:
-    """score(spec, rows, prompts) with vLLM (prefix caching; the adapter as a LoRARequest)."""
+def vllm_scorer(max_length: int, profile: str = "auto", tensor_parallel: int | None = None) -> Scorer:
+    """score(spec, rows, prompts) with vLLM (prefix caching; the adapter as a LoRARequest); on a
+    GPU with the registry's engine settings for `profile` (eedi.registry.vllm_settings),
+    tensor_parallel overriding its tensor_parallel_size."""
     from eedi import vllm_scoring  # only importable in .venv-vllm
     state = {"engine": None}
 
     def score(spec, rows, prompts):
         if state["engine"] is None:
             rank = spec.lora["r"] if spec.adapter and spec.lora else None
+            engine_args = vllm_settings(spec, profile)
+            if tensor_parallel:
+                engine_args["tensor_parallel_size"] = tensor_parallel
             state["engine"] = vllm_scoring.VllmScorer(base_model_path(spec), max_length,
-                                                      max_lora_rank=rank)
+                                                      max_lora_rank=rank, engine_args=engine_args)
         return state["engine"].score(rows, prompts.yes_no, adapter=spec.adapter)
     return score
 

@@ -6,7 +6,8 @@ builds, so prompts are identical to the HF engine's, and returns the same score:
 logprob("Yes") - logprob("No") after prefix + suffix, which equals logit("Yes") - logit("No")
 (log-softmax subtracts one constant from every logit of a position).
 
-    scorer = VllmScorer("models/base/smollm2-135m-instruct", max_length=256, max_lora_rank=16)
+    scorer = VllmScorer("models/base/smollm2-135m-instruct", max_length=256, max_lora_rank=16,
+                        engine_args=vllm_settings(spec, "auto"))   # on a GPU: the profile's
     [scores] = scorer.score([(prefix_ids, [suffix_ids, ...])], yes_no=(yes_id, no_id),
                             adapter="models/rerankers/smollm135m/all")
 
@@ -19,6 +20,7 @@ spawned); `scripts/vllm_score.py` is a ready-made subprocess for tests and bench
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -52,17 +54,30 @@ class VllmScorer:
     largest adapter rank to be served (rounded up to a rank vLLM supports). dtype "auto":
     eedi.precision's for this device (fp32 on CPU, bf16 from Ampere on, "half" on a T4).
     kv_cache_gib: the KV cache's size on CPU (vLLM's default there is a share of RAM).
+    engine_args: on a GPU, vllm.LLM arguments from the registry's profile (eedi.registry.
+    vllm_settings: tensor_parallel_size, gpu_memory_utilization, enforce_eager, max_model_len,
+    ...); a 4-bit AWQ/GPTQ/compressed-tensors folder needs none: vLLM reads its config. On CPU
+    they are ignored: vLLM's CPU backend runs one process, eager, with its own memory settings.
     """
 
     def __init__(self, base_model: str, max_length: int, max_lora_rank: int | None = None,
-                 dtype: str = "auto", kv_cache_gib: float = 1.0, seed: int = 0):
+                 dtype: str = "auto", kv_cache_gib: float = 1.0, seed: int = 0,
+                 engine_args: dict | None = None):
         import torch
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
         if dtype == "auto":  # the HF engine's dtype on this device, so scores match it
             dtype = vllm_dtype()
-        kwargs = {}
+        kwargs = {"tensor_parallel_size": 1, "max_model_len": max_length + 8}  # + 1 generated token
+        if cuda and engine_args:
+            kwargs.update(engine_args)
+            if kwargs["tensor_parallel_size"] > torch.cuda.device_count():
+                raise click.ClickException(
+                    f"{base_model}: tensor_parallel_size {kwargs['tensor_parallel_size']} needs "
+                    f"that many GPUs; this process sees {torch.cuda.device_count()} "
+                    f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+                    f"run it with more GPUs (make rerank GPUS=n) or set --tensor-parallel")
         if not cuda:
             apply_cpu_environment()
             # eager: the CPU backend's default torch.compile warm-up takes minutes; 32-token
@@ -75,9 +90,9 @@ class VllmScorer:
         self.max_lora_rank = None if max_lora_rank is None else slot_rank(max_lora_rank)
         self._lora_ids: dict[str, int] = {}
         started = time.perf_counter()
-        self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, tensor_parallel_size=1,
-                       max_model_len=max_length + 8,  # + the one generated token
-                       enable_prefix_caching=True, **kwargs)
+        self.engine_args = kwargs
+        self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, enable_prefix_caching=True,
+                       **kwargs)
         self.startup_s = time.perf_counter() - started
 
     def _lora_request(self, adapter: str | None):

@@ -1,0 +1,73 @@
+"""eedi.registry's vLLM settings per GPU profile (the Kaggle 2x T4 profile: fp16 cards of 16 GB,
+so 32B and 72B span both GPUs by tensor parallelism and 14B runs one copy per GPU), the "auto"
+profile by faked compute capability, and scripts/show_spec.py, which Make asks how many GPUs one
+copy of a reranker spans."""
+
+import json
+
+import pytest
+import torch
+
+import show_spec
+from eedi.model_folder import load_spec, save_spec
+from eedi.registry import RERANKERS, VLLM_PROFILES, Reranker, lookup, vllm_profile, vllm_settings
+
+
+@pytest.mark.parametrize("name, t4_copies_per_2_gpus", [
+    ("qwen32b", 1), ("qwen72b", 1), ("qwen14b", 2), ("gemma9b", 2), ("smollm135m", 2)])
+def test_t4_profile_splits_only_the_models_that_do_not_fit_one_t4(name, t4_copies_per_2_gpus):
+    t4 = vllm_settings(RERANKERS[name], "t4")
+    assert 2 // t4["tensor_parallel_size"] == t4_copies_per_2_gpus
+    # the 2nd place's T4 settings: eager (no CUDA graphs), most of the memory, long context
+    assert t4["enforce_eager"] is True and t4["gpu_memory_utilization"] >= 0.95
+    assert t4["max_model_len"] > RERANKERS[name].max_length
+    # one 80 GB card holds every 4-bit model: one copy per GPU, CUDA graphs on
+    gpu = vllm_settings(RERANKERS[name], "gpu")
+    assert gpu["tensor_parallel_size"] == 1 and gpu["enforce_eager"] is False
+
+
+def test_qwen72b_on_t4s_offloads_like_the_2nd_place():
+    t4 = vllm_settings(RERANKERS["qwen72b"], "t4")
+    assert t4 == {**VLLM_PROFILES["t4"], "tensor_parallel_size": 2, "gpu_memory_utilization": 0.98,
+                  "max_model_len": 2000, "cpu_offload_gb": 8, "swap_space": 1, "max_num_seqs": 20}
+
+
+def test_max_model_len_defaults_to_the_prompt_and_must_hold_it():
+    spec = Reranker(model="x", max_length=300)
+    assert vllm_settings(spec, "gpu")["max_model_len"] == 308
+    with pytest.raises(ValueError, match="max_model_len 256 must exceed .* max_length 300"):
+        vllm_settings(spec.replace(vllm={"t4": {"max_model_len": 256}}), "t4")
+    with pytest.raises(ValueError, match="not one of"):
+        vllm_profile("a100")
+
+
+@pytest.mark.parametrize("capability, profile", [((7, 5), "t4"), ((7, 0), "t4"), ((8, 0), "gpu"),
+                                                 ((9, 0), "gpu")])
+def test_auto_profile_follows_the_gpu(monkeypatch, capability, profile):
+    assert vllm_profile("auto") == "gpu"  # this machine: no GPU; CPU ignores the settings
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    assert vllm_profile("auto") == profile
+    assert vllm_settings(RERANKERS["qwen32b"])["tensor_parallel_size"] == (2 if profile == "t4" else 1)
+
+
+def test_the_settings_travel_with_a_trained_model(tmp_path):
+    spec = RERANKERS["qwen72b"].replace(adapter=str(tmp_path))
+    save_spec(spec, tmp_path)
+    assert load_spec(Reranker, str(tmp_path)).vllm == spec.vllm
+    old = json.loads((tmp_path / Reranker.SPEC_FILE).read_text())
+    del old["vllm"]  # a folder saved before the field existed: the profile's defaults
+    (tmp_path / Reranker.SPEC_FILE).write_text(json.dumps(old))
+    assert vllm_settings(load_spec(Reranker, str(tmp_path)), "t4")["tensor_parallel_size"] == 1
+    assert lookup(Reranker, "someone/unknown-model").vllm == {}
+
+
+def test_show_spec_prints_a_setting_or_the_whole_spec(run_cli):
+    result = run_cli(show_spec.main, ["--model", "qwen32b", "--vllm-profile", "t4",
+                                      "--vllm-setting", "tensor_parallel_size"])
+    assert result.exit_code == 0 and result.output == "2\n"
+    result = run_cli(show_spec.main, ["--model", "qwen14b", "--vllm-profile", "t4"])
+    spec = json.loads(result.output)
+    assert spec["model"] == "Qwen/Qwen2.5-14B-Instruct" and spec["vllm_settings"]["tensor_parallel_size"] == 1
+    result = run_cli(show_spec.main, ["--model", "qwen32b", "--vllm-setting", "nope"])
+    assert result.exit_code == 2 and "not one of" in result.output
