@@ -240,7 +240,7 @@ def data(tmp_path, kaggle_dir) -> dict:
 
 FAKE_KAGGLE = '''#!{python}
 """A stand-in for the kaggle CLI: records its argv (and the files of -p FOLDER), then answers
-by the first rule of {config} whose prefix starts its argv: stdout, stderr, exit code."""
+by the first rule of {config} whose prefix starts its argv: files, stdout, stderr, exit code."""
 import json, sys
 from pathlib import Path
 argv = sys.argv[1:]
@@ -253,6 +253,8 @@ with open({record!r}, "a") as f:
     f.write(json.dumps(entry) + "\\n")
 for rule in json.loads(Path({config!r}).read_text()):
     if argv[:len(rule["prefix"])] == rule["prefix"]:
+        for name, text in rule["files"].items():  # written into -p FOLDER, like `output`
+            (Path(argv[argv.index("-p") + 1]) / name).write_text(text)
         print(rule["stdout"], end="")
         print(rule["stderr"], end="", file=sys.stderr)
         sys.exit(rule["rc"])
@@ -260,8 +262,9 @@ for rule in json.loads(Path({config!r}).read_text()):
 
 
 class FakeKaggle:
-    """A fake kaggle executable (set as $KAGGLE_CLI): `respond(prefix, stdout, stderr, rc)`
-    adds an answer (earlier rules win), `calls()` lists the argvs it ran with."""
+    """A fake kaggle executable (set as $KAGGLE_CLI): `respond(prefix, stdout, stderr, rc,
+    files)` adds an answer (earlier rules win; files go into -p FOLDER), `calls()` lists the
+    argvs it ran with (and the files -p FOLDER held)."""
 
     def __init__(self, folder: Path):
         import json
@@ -277,8 +280,10 @@ class FakeKaggle:
         self._json = json
         self.respond(["--version"], "Kaggle CLI 2.2.4\n")
 
-    def respond(self, prefix: list[str], stdout: str = "", stderr: str = "", rc: int = 0):
-        self.rules.append({"prefix": prefix, "stdout": stdout, "stderr": stderr, "rc": rc})
+    def respond(self, prefix: list[str], stdout: str = "", stderr: str = "", rc: int = 0,
+                files: dict | None = None):
+        self.rules.append({"prefix": prefix, "stdout": stdout, "stderr": stderr, "rc": rc,
+                           "files": files or {}})
         self.config.write_text(self._json.dumps(self.rules))
         return self
 
