@@ -20,6 +20,8 @@
 #     -> report.py       RUN/report/index.html + PNGs               (make report)
 #     -> make_submission.py  submissions/submission.csv             (make submission)
 #     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
+#     -> push_code.py, push_wheels.py, kaggle_notebook.py, submission_time.py: code + wheels
+#        datasets, push/submit the notebook, its scored time  (make push-code ... submission-time)
 #
 # Every ranking follows one contract (README): QuestionId_Answer, MisconceptionId, score, rank.
 # Each script is a thin Click command over the library in scripts/eedi/ (one concept a module).
@@ -208,6 +210,50 @@ push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and C
 	$(PY) scripts/push_weights.py --model-dir $(MODELS)/$(or $(MODEL),$(RERANKER)) --cv-tag $(CV_TAG) \
 	  $(foreach f,$(wildcard $(RUN)/cv-$(CV_TAG)-*.json),--cv-json $(f)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
+
+# ---------------------------------------------------------------- Kaggle code submission
+# make push-weights -> push-code -> push-wheels -> kernel -> push-kernel -> kernel-status ->
+# submit -> submission-time. Each needs Kaggle credentials; DRY_RUN=1 prints the exact kaggle
+# (and pip) commands and touches no network. The notebook folder is make kernel's KERNEL_DIR;
+# push-kernel records each pushed version in KERNEL_RECORD, beside the folder so that
+# rebuilding the folder keeps it, and submit takes the last one unless KERNEL_VERSION=N.
+KERNEL_DIR      ?= submissions/kernel
+KERNEL_RECORD   ?= $(KERNEL_DIR).pushed.json
+KERNEL_OUTPUT   ?= submissions/kernel-output
+KERNEL_VERSION  ?=
+MESSAGE         ?=
+CODE_DATASET    ?=
+WHEELS_DATASET  ?=
+ALLOW_DIRTY     ?=
+SUBMISSION_TIME ?= submissions/submission-time.json
+# submission-time's polling, e.g. --interval 120 --max-wait 36000, or --once
+POLL_ARGS       ?=
+KAGGLE_NOTEBOOK  = $(PY) scripts/kaggle_notebook.py --kernel-dir $(KERNEL_DIR) --record $(KERNEL_RECORD) $(if $(DRY_RUN),--dry-run)
+.PHONY: push-code push-wheels push-kernel kernel-status kernel-output submit submission-time
+
+push-code: | $(SETUP)  ## scripts/, Makefile, requirements as the Kaggle dataset eedi-code at the git sha (CODE_DATASET=, ALLOW_DIRTY=1, DRY_RUN=1)
+	$(PY) scripts/push_code.py $(if $(CODE_DATASET),--dataset $(CODE_DATASET)) \
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(DRY_RUN),--dry-run)
+
+push-wheels: | $(SETUP)  ## wheels of requirements-kaggle.txt for Kaggle's Python as the dataset eedi-wheels (WHEELS_DATASET=, DRY_RUN=1)
+	$(PY) scripts/push_wheels.py $(if $(WHEELS_DATASET),--dataset $(WHEELS_DATASET)) $(if $(DRY_RUN),--dry-run)
+
+push-kernel: | $(SETUP)  ## check KERNEL_DIR's metadata and every source it attaches, kaggle kernels push, record the version
+	$(KAGGLE_NOTEBOOK) push
+
+kernel-status: | $(SETUP)  ## kaggle kernels status of the notebook in KERNEL_DIR
+	$(KAGGLE_NOTEBOOK) status
+
+kernel-output: | $(SETUP)  ## download the notebook run's output (submission.csv, log) into KERNEL_OUTPUT
+	$(KAGGLE_NOTEBOOK) output --out-dir $(KERNEL_OUTPUT)
+
+submit: | $(SETUP)  ## submit the pushed notebook to the competition (KERNEL_VERSION=N, default the last pushed; MESSAGE=)
+	$(KAGGLE_NOTEBOOK) submit $(if $(KERNEL_VERSION),--version $(KERNEL_VERSION)) \
+	  $(if $(MESSAGE),--message '$(subst ','\'',$(MESSAGE))')
+
+submission-time: | $(SETUP)  ## poll the last submission until scored; its elapsed time -> SUBMISSION_TIME (POLL_ARGS=--once)
+	$(PY) scripts/submission_time.py --record $(KERNEL_RECORD) --out $(SUBMISSION_TIME) \
+	  $(POLL_ARGS) $(if $(DRY_RUN),--dry-run)
 
 bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
 	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS)

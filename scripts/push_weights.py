@@ -22,29 +22,24 @@ and uploads nothing; with --dataset USER/SLUG it needs no credentials. The kaggl
 is $KAGGLE_CLI if set, else the one beside this Python, else the one on PATH.
 """
 
-import datetime
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import click
 
 from eedi.errors import DataError
-from eedi.files import write_json
-from eedi.kaggle_cli import kaggle_executable, kaggle_username, require_credentials, run_kaggle
+from eedi.kaggle_cli import require_credentials
+from eedi.kaggle_dataset import (METADATA, check_staging, check_title, dataset_id, git_sha,
+                                 link_or_copy, listing, plan_push, run_push, stage)
 from eedi.model_folder import STATS_FILE
 from eedi.registry import REPO
 from eedi.run_log import log, setup_logging, step_timer
 
 MARKER = "pushed.json"
-METADATA = "dataset-metadata.json"
 FOLD_DIR = re.compile(r"fold\d+")
-SLUG = re.compile(r"[a-z0-9-]{6,50}")
 
 
 def is_leftover(name: str) -> bool:
@@ -68,36 +63,6 @@ def complete_models(model_dir: Path, cv_tag: str | None) -> tuple[list[Path], li
     incomplete = [p.relative_to(model_dir) for p in candidates
                   if p.is_dir() and not (p / STATS_FILE).is_file()]
     return complete, incomplete
-
-
-def dataset_id(dataset: str | None, model: str) -> str:
-    """USER/SLUG from --dataset (SLUG or USER/SLUG; default eedi-<model>), validated."""
-    if dataset and "/" in dataset:
-        user, _, slug = dataset.partition("/")
-    else:
-        slug = dataset or re.sub(r"[^a-z0-9]+", "-", f"eedi-{model}".lower()).strip("-")
-        user = kaggle_username()
-        if not user:
-            raise click.ClickException(
-                "cannot tell your Kaggle user name (an API token alone does not say it): pass "
-                f"--dataset USER/{slug} (make push-weights DATASET=USER/{slug}), or set "
-                "KAGGLE_USERNAME, or use a kaggle.json with a \"username\"")
-    if not user or "/" in slug or not re.fullmatch(r"[A-Za-z0-9_-]+", user):
-        raise click.BadParameter(f"{dataset!r} is not SLUG or USER/SLUG", param_hint="--dataset")
-    if not SLUG.fullmatch(slug):
-        raise click.BadParameter(
-            f"dataset slug {slug!r} must be 6-50 characters of a-z, 0-9 and '-' (Kaggle's rule)",
-            param_hint="--dataset")
-    return f"{user}/{slug}"
-
-
-def git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return "nogit"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "nogit"
 
 
 def cv_scores(cv_jsons: list[Path]) -> dict[str, dict[str, float]]:
@@ -148,48 +113,16 @@ def readme(dataset: str, model_dir: Path, models: list[Path], scores, sha: str,
     return "\n".join(lines)
 
 
-def link_or_copy(src, dst):
-    """Hard-link (no extra disk for multi-GB weights; the CLI only reads), else copy."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
-
-
-def stage(staging: Path, model_dir: Path, models: list[Path], cv_jsons: list[Path],
-          metadata: dict, readme_text: str) -> None:
-    """Build the dataset folder in a temp folder beside STAGING, then swap it in."""
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", suffix=".tmp", dir=staging.parent))
-    old = None
-    try:
+def filler(model_dir: Path, models: list[Path], cv_jsons: list[Path]):
+    """The staging folder's content: each complete model folder (no training leftovers at
+    any depth) and the CV JSONs, hard-linked where possible."""
+    def fill(tmp: Path) -> None:
         for rel in models:
             shutil.copytree(model_dir / rel, tmp / rel, copy_function=link_or_copy,
                             ignore=lambda _, names: [n for n in names if is_leftover(n)])
         for path in cv_jsons:
             link_or_copy(path, tmp / path.name)
-        (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
-        (tmp / "README.md").write_text(readme_text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
-        if staging.exists():
-            old = staging.parent / f".{staging.name}.{os.getpid()}.old.tmp"
-            staging.rename(old)
-        tmp.rename(staging)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def listing(folder: Path) -> str:
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    width = max(len(f"{p.stat().st_size:,}") for p in files)
-    lines = [f"{p.stat().st_size:>{width},}  {p.relative_to(folder).as_posix()}" for p in files]
-    total = sum(p.stat().st_size for p in files)
-    return "\n".join(lines + [f"{total:>{width},}  total, {len(files)} files in {folder}"])
+    return fill
 
 
 @click.command(help=__doc__)
@@ -219,12 +152,7 @@ def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: st
     model_dir = model_dir.resolve()
     model = model_dir.name
     staging = (staging or model_dir.parent / f"{model}.dataset").resolve()
-    if staging == model_dir or model_dir in staging.parents or staging in model_dir.parents:
-        raise click.BadParameter(f"{staging} overlaps the model folder", param_hint="--staging")
-    if staging.exists() and (not staging.is_dir() or (any(staging.iterdir())
-                                                      and not (staging / METADATA).is_file())):
-        raise click.BadParameter(f"{staging} exists and is not a staged dataset (no {METADATA}): "
-                                 "refusing to replace it", param_hint="--staging")
+    check_staging(staging, protected=[model_dir])
     names = [p.name for p in cv_jsons]
     if len(set(names)) < len(names) or {METADATA, "README.md"} & set(names):
         raise click.BadParameter(f"file names must be distinct ({', '.join(names)})",
@@ -240,52 +168,35 @@ def main(model_dir: Path, cv_tag: str | None, cv_jsons: tuple[Path], dataset: st
     if not (model_dir / "all" / "train.json").is_file():
         log.warning("%s has no complete all/ model: a submission needs it", model_dir)
 
-    ref = dataset_id(dataset, model)
+    ref = dataset_id(dataset, re.sub(r"[^a-z0-9]+", "-", f"eedi-{model}".lower()).strip("-"),
+                     make_hint="push-weights")
     if title is None:
         title = f"Eedi {model} weights" if len(model) <= 37 else f"Eedi {model}"[:50]
-    if not 6 <= len(title) <= 50:
-        raise click.BadParameter(f"{title!r} has {len(title)} characters; Kaggle wants 6-50",
-                                 param_hint="--title")
+    check_title(title)
     if not dry_run:
         source = require_credentials()  # before anything is staged or sent
         log.info("Kaggle credentials from %s", source)
 
-    marker = model_dir / MARKER
-    try:
-        pushed = json.loads(marker.read_text()) if marker.is_file() else {}
-    except ValueError as e:
-        raise DataError(marker, None, None, f"not JSON ({e}): fix or delete it") from None
-    known = set(pushed.get("datasets", [])) | {pushed.get("dataset")}
-    if action == "auto":
-        action = "version" if ref in known else "create"
-    sha = git_sha()
+    sha = git_sha(REPO)
     scores = cv_scores(list(cv_jsons))
     message = message or default_message(sha, model, scores)
-    command = [kaggle_executable(), "datasets", action, "-p", str(staging)]
-    command += ["-m", message] if action == "version" else []
-    command += ["--dir-mode", "zip"]
+    push = plan_push(ref, staging, model_dir / MARKER, action, message)
 
-    with step_timer("push-weights", model=str(model_dir), dataset=ref, action=action,
-                           dry_run=dry_run) as record:
+    with step_timer("push-weights", model=str(model_dir), dataset=ref, action=push.action,
+                    dry_run=dry_run) as record:
         metadata = {"title": title, "id": ref, "licenses": [{"name": license_name}]}
-        stage(staging, model_dir, models, list(cv_jsons), metadata,
+        stage(staging, filler(model_dir, models, list(cv_jsons)), metadata,
               readme(ref, model_dir, models, scores, sha, message))
-        log.info("staged %s for %s (%s): %s", staging, ref, action,
-                        ", ".join(m.as_posix() for m in models))
+        log.info("staged %s for %s (%s): %s", staging, ref, push.action,
+                 ", ".join(m.as_posix() for m in models))
         record["models"] = [m.as_posix() for m in models]
         if dry_run:
-            click.echo(shlex.join(command))
+            click.echo(shlex.join(push.command))
             click.echo(listing(staging))
             return
-        run_kaggle(command, hint="; if the dataset exists already (pushed from elsewhere), "
-                   "re-run with --action version" if action == "create" else "")
-        now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        write_json({"dataset": ref, "action": action, "time": now, "git": sha,
-                           "message": message, "models": record["models"],
-                           "datasets": sorted((known - {None}) | {ref})},
-                          marker)
+        run_push(push, {"git": sha, "models": record["models"]})
         log.info("pushed %s as https://www.kaggle.com/datasets/%s; wrote %s",
-                        model_dir, ref, marker)
+                 model_dir, ref, push.marker)
 
 
 if __name__ == "__main__":

@@ -234,3 +234,73 @@ def data(tmp_path, kaggle_dir) -> dict:
     write_parquet(pd.DataFrame({"QuestionId_Answer": rows["QuestionId_Answer"],
                                        "fold": (rows["QuestionId"] >= 12).astype(int)}), paths["folds"])
     return paths
+
+
+# --------------------------------------------------------------------------- fake kaggle CLI
+
+FAKE_KAGGLE = '''#!{python}
+"""A stand-in for the kaggle CLI: records its argv (and the files of -p FOLDER), then answers
+by the first rule of {config} whose prefix starts its argv: files, stdout, stderr, exit code."""
+import json, sys
+from pathlib import Path
+argv = sys.argv[1:]
+entry = {{"argv": argv}}
+if "-p" in argv and Path(argv[argv.index("-p") + 1]).is_dir():
+    folder = Path(argv[argv.index("-p") + 1])
+    entry["files"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                            if p.is_file())
+with open({record!r}, "a") as f:
+    f.write(json.dumps(entry) + "\\n")
+for rule in json.loads(Path({config!r}).read_text()):
+    if argv[:len(rule["prefix"])] == rule["prefix"]:
+        for name, text in rule["files"].items():  # written into -p FOLDER, like `output`
+            (Path(argv[argv.index("-p") + 1]) / name).write_text(text)
+        print(rule["stdout"], end="")
+        print(rule["stderr"], end="", file=sys.stderr)
+        sys.exit(rule["rc"])
+'''
+
+
+class FakeKaggle:
+    """A fake kaggle executable (set as $KAGGLE_CLI): `respond(prefix, stdout, stderr, rc,
+    files)` adds an answer (earlier rules win; files go into -p FOLDER), `calls()` lists the
+    argvs it ran with (and the files -p FOLDER held)."""
+
+    def __init__(self, folder: Path):
+        import json
+        import stat
+        import sys
+        folder.mkdir(parents=True, exist_ok=True)
+        self.record, self.config = folder / "calls.jsonl", folder / "rules.json"
+        self.path = folder / "kaggle"
+        self.path.write_text(FAKE_KAGGLE.format(python=sys.executable, record=str(self.record),
+                                                config=str(self.config)))
+        self.path.chmod(self.path.stat().st_mode | stat.S_IXUSR)
+        self.rules = []
+        self._json = json
+        self.respond(["--version"], "Kaggle CLI 2.2.4\n")
+
+    def respond(self, prefix: list[str], stdout: str = "", stderr: str = "", rc: int = 0,
+                files: dict | None = None):
+        self.rules.append({"prefix": prefix, "stdout": stdout, "stderr": stderr, "rc": rc,
+                           "files": files or {}})
+        self.config.write_text(self._json.dumps(self.rules))
+        return self
+
+    def calls(self) -> list[dict]:
+        if not self.record.exists():
+            return []
+        return [self._json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def argvs(self, skip_version: bool = True) -> list[list[str]]:
+        return [c["argv"] for c in self.calls() if not (skip_version and c["argv"] == ["--version"])]
+
+
+@pytest.fixture
+def fake_cli(home, tmp_path, monkeypatch) -> FakeKaggle:
+    """A FakeKaggle as $KAGGLE_CLI, with KAGGLE_USERNAME/KAGGLE_KEY set to someone/secret."""
+    fake = FakeKaggle(tmp_path / "fake-kaggle")
+    monkeypatch.setenv("KAGGLE_CLI", str(fake.path))
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "fake-key")
+    return fake

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 import push_weights
+from eedi.kaggle_dataset import git_sha
+from eedi.registry import REPO
 
 SECRET = "s3cr3t-DO-NOT-PRINT-5f1e"
 TAG = "QuestionId-5-42"
@@ -124,7 +126,7 @@ def test_staging_holds_complete_models_cv_and_metadata_only(run_cli, home, model
     assert json.loads((staging / cv_json.name).read_text()) == CV
     readme = (staging / "README.md").read_text()
     assert f"{TAG}/fold1/" in readme and "all/" in readme and "fold2" not in readme
-    assert "minilm-ft 0.2500" in readme and push_weights.git_sha() in readme
+    assert "minilm-ft 0.2500" in readme and git_sha(REPO) in readme
     # assembled beside, then renamed: no temp folder left; nothing recorded as pushed
     assert sorted(p.name for p in staging.parent.iterdir()) == ["minilm", "minilm.dataset"]
     assert not (model_dir / "pushed.json").exists()
@@ -211,7 +213,7 @@ def test_dry_run_after_a_push_prints_version_with_a_message(run_cli, home, model
     assert words[1:3] == ["datasets", "version"]
     assert words[-2:] == ["--dir-mode", "zip"]
     message = words[words.index("-m") + 1]
-    assert message == (f"{push_weights.git_sha()} minilm CV MAP@25 "
+    assert message == (f"{git_sha(REPO)} minilm CV MAP@25 "
                        "tfidf=0.1686 minilm-ft=0.2500")
     assert marker.read_bytes() == before  # a dry run records nothing
 
@@ -325,7 +327,7 @@ def test_a_push_creates_then_versions_and_records_it(run_cli, credentials, model
     assert set(call["files"]) == EXPECTED_FILES  # staged before the CLI ran
     assert call["metadata"]["id"] == "someone/eedi-minilm"
     pushed = json.loads((model_dir / "pushed.json").read_text())
-    sha = push_weights.git_sha()
+    sha = git_sha(REPO)
     assert pushed["dataset"] == "someone/eedi-minilm" and pushed["datasets"] == [pushed["dataset"]]
     assert pushed["git"] == sha and pushed["action"] == "create" and pushed["time"]
     assert pushed["message"] == f"{sha} minilm CV MAP@25 tfidf=0.1686 minilm-ft=0.2500"

@@ -6,6 +6,8 @@ runs, and running it so that its failures are failures.
     kaggle_username()           # "me" from KAGGLE_USERNAME or kaggle.json; never the key
     kaggle_executable()         # $KAGGLE_CLI, else the one beside this Python, else PATH's
     run_kaggle([exe, "datasets", "create", "-p", folder, "--dir-mode", "zip"])
+    probe_kaggle([exe, "datasets", "status", "me/eedi-code"])   # (exit code, stdout + stderr)
+    require_cli_version(exe, (1, 7, 3), "to submit a notebook")  # (2, 2, 4), or a clear error
 
 Nothing here prints a secret: only where a credential comes from.
 """
@@ -24,7 +26,9 @@ from pathlib import Path
 import click
 
 # kaggle 2.x exits 0 on some failures and says so on stdout instead
-CLI_ERROR = re.compile(r"^(Dataset (version )?creation error|Kernel push error)", re.MULTILINE)
+CLI_ERROR = re.compile(r"^(Dataset (version )?creation error|Kernel push error|Could not find "
+                       r"competition|Could not submit to competition)", re.MULTILINE)
+VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
 def _config_dirs(env, home: Path) -> list[Path]:
@@ -122,3 +126,36 @@ def run_kaggle(command: list[str], hint: str = "") -> str:
         line = text[error.start():].splitlines()[0].strip()
         raise click.ClickException(f"kaggle {what} failed: {line}{hint}")
     return text
+
+
+def probe_kaggle(command: list[str]) -> tuple[int, str]:
+    """Run the CLI quietly: (exit code, stdout and stderr together). For look-ups whose
+    failure the caller reports itself (a source that does not exist)."""
+    try:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    except OSError as e:
+        raise click.ClickException(
+            f"cannot run the kaggle CLI {command[0]!r}: {e.strerror} (set KAGGLE_CLI)") from None
+    return proc.returncode, proc.stdout
+
+
+def cli_version(executable: str) -> tuple[int, ...]:
+    """The CLI's version from `kaggle --version` ("Kaggle CLI 2.2.4"; 1.x said "Kaggle API
+    1.6.17"). It needs no credentials and no network."""
+    rc, out = probe_kaggle([executable, "--version"])
+    found = VERSION.search(out) if rc == 0 else None
+    if not found:
+        raise click.ClickException(f"{executable} --version did not print a version "
+                                   f"(exit code {rc}): {out.strip()[-200:]!r}")
+    return tuple(int(x) for x in found.groups())
+
+
+def require_cli_version(executable: str, minimum: tuple[int, ...], what: str) -> tuple[int, ...]:
+    version = cli_version(executable)
+    if version < minimum:
+        need, have = (".".join(map(str, v)) for v in (minimum, version))
+        raise click.ClickException(
+            f"the kaggle CLI {executable} is {have}; {what} needs >= {need} "
+            "(pip install -U kaggle, or set KAGGLE_CLI)")
+    return version
