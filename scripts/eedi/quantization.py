@@ -22,10 +22,9 @@ The folder written (complete or absent, eedi.model_folder.save_model_folder):
                              eedi.reranker.load_model and push_weights.py use it as it is
     OUT/train.json           written last: quantisation stats + the adapter's training stats
 
-Why merge into the full-precision base and not the NF4 one QLoRA trained on: NF4 is
-bitsandbytes' format, which vLLM's tensor-parallel T4 path does not serve, and merging into
-dequantised NF4 weights would stack two roundings; GPTQ then rounds once, from the best
-weights there are, correcting each layer's rounding error with calibration activations.
+Why merge into the full-precision base and not the NF4 one QLoRA trained on: merging into
+dequantised NF4 weights would stack two roundings (NF4's, then GPTQ's); from the full-precision
+weights GPTQ rounds once, correcting each layer's rounding error with calibration activations.
 """
 
 from __future__ import annotations
