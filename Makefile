@@ -12,6 +12,7 @@
 #     -> retrieve_embed.py   RUN/mined/<model>-fold<k>.parquet (fold k's model on its own rows)
 #     -> train_retriever.py  models/<dataset>/<model>.r2/...  -> rankings/{train,test}_<model>-ft2
 #     -> train_reranker.py   models/<dataset>/<reranker>/<cv>/fold<k>/, .../all/ (make train-reranker)
+#     -> quantize.py     models/<dataset>/<reranker>.w4a16/all/: all/ merged + GPTQ 4-bit (make quantize)
 #     -> rerank.py       RUN/rankings/{train,test}_<retriever>.rr-<reranker>.parquet  (make rerank)
 #     -> fuse.py         RUN/rankings/{train,test}_fuse-<a>+<b>.parquet, RUN/fusion-*.json (make fuse)
 #     -> boost_unseen.py RUN/rankings/{train,test}_<ranking>.boost.parquet, RUN/boost-*.json
@@ -54,7 +55,7 @@ EMBEDDER    ?= minilm
 RERANKER    ?= none
 # MODEL= names the model of the goal you run: the reranker for the reranker goals, the
 # embedder otherwise (make train-retriever MODEL=bge-large, make train-reranker MODEL=qwen32b).
-RERANK_GOALS := train-reranker rerank bench-rerank
+RERANK_GOALS := train-reranker rerank bench-rerank quantize
 ifdef MODEL
 ifneq ($(filter $(RERANK_GOALS),$(MAKECMDGOALS)),)
 RERANKER    := $(MODEL)
@@ -109,6 +110,11 @@ VLLM_PROFILE ?= auto
 TENSOR_PARALLEL ?=
 RERANK_PY    = $(if $(filter vllm,$(ENGINE)),.venv-vllm/bin/python,$(PY))
 RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
+# make quantize: the all-train adapter merged into its full-precision base, then 4-bit weights
+# by GPTQ (llmcompressor preset W4A16 | W4A16_ASYM | W8A16) calibrated on RETRIEVER's ranking of
+# train; QUANTIZE_ARGS e.g. --n-calibration 256. Written to models/<dataset>/<reranker>.<scheme>/all.
+QUANT_SCHEME ?= W4A16
+QUANTIZE_ARGS ?=
 # make push-weights: the Kaggle dataset (slug or user/slug; default eedi-<model>); DRY_RUN=1
 # stages it and prints the command without uploading.
 DATASET     ?=
@@ -148,6 +154,8 @@ RERANKER_LIB   := $(MODEL_LIB) $(call lib,prompt reranker yes_no_scoring)
 RERANK_CODE    := scripts/rerank.py $(RERANKER_LIB) $(call lib,reranking vllm_scoring vllm_env)
 RERANK_TRAIN_CODE := scripts/train_reranker.py $(RERANKER_LIB) $(call lib,reranker_training)
 RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
+QUANTIZED_DIR  := $(RERANKER_DIR).$(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)
+QUANTIZE_CODE  := scripts/quantize.py $(RERANKER_LIB) $(call lib,precision reranking quantization)
 
 # $(call config,NAME): a file holding $(NAME) that is rewritten only when the value changes, so
 # a target depending on it rebuilds when e.g. TOP_K changes, and only then.
@@ -157,7 +165,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank fuse cascade report cv evaluate submission push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -185,6 +193,11 @@ train-retriever: $(if $(FOLD),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(FOLD)/train.
 train-reranker: $(if $(FOLD),$(RERANKER_DIR)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(RERANKER_DIR)/all/train.json)  ## QLoRA-train the reranker MODEL on RETRIEVER's negatives: per fold + all train
 
 rerank: $(RUN)/rankings/test_$(RERANKED).parquet  ## rerank test's RETRIEVER top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
+
+# Needs a reranker: MODEL=qwen32b (or RERANKER=...); RERANKER=none has no adapter to quantise.
+quantize: $(if $(filter none,$(RERANKER)),,$(QUANTIZED_DIR)/all/train.json)  ## merge MODEL's all-train adapter into its full-precision base, GPTQ 4-bit (QUANT_SCHEME) for vLLM on 2xT4
+	@if [ "$(RERANKER)" = none ]; then echo "error: make quantize needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
+	@echo "$(QUANTIZED_DIR)/all: rerank.py --model $(QUANTIZED_DIR)/all; make push-weights MODEL=$(notdir $(QUANTIZED_DIR))"
 
 evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE, per fold, seen/unseen
 	@cat $(CV_NAME).txt
@@ -266,8 +279,8 @@ bench-rerank: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_tfidf.parque
 test: | $(SETUP)  ## run the test suite
 	$(PY) -m pytest -q tests
 
-test-qlora: | $(SETUP)  ## the GPU paths tested on CPU: 4-bit NF4 QLoRA train/save/reload/rerank, dtype by device
-	$(PY) -m pytest -q tests/test_qlora.py tests/test_precision.py
+test-qlora: | $(SETUP)  ## the GPU paths tested on CPU: 4-bit NF4 QLoRA train/save/reload/rerank, dtype by device, merge + GPTQ W4A16
+	$(PY) -m pytest -q tests/test_qlora.py tests/test_precision.py tests/test_quantization.py
 
 print-%:  ## print a variable, e.g. make print-RUN DATA_DIR=../shared/eedi
 	@echo '$($*)'
@@ -400,6 +413,13 @@ $(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  $(TRAIN_RERANKER_ARGS) --out $(@D)
+
+# Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
+# GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVER's candidates for train rows).
+$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,QUANTIZE_ARGS) $(QUANTIZE_CODE) | $(SETUP)
+	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
 
 # $(call rerank,QUERIES,MODEL-ARGS): rerank.py on the first prerequisite (a ranking); with
 # GPUS=n, n processes each see one GPU and rerank their shard of the rows, then the shards merge.

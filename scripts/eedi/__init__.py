@@ -26,6 +26,7 @@ Importing the package imports nothing heavy; each module imports what it needs.
     yes_no_scoring logit(Yes) - logit(No): naive and prefix-reuse scoring
     reranker_training  fine-tuning the reranker (group / BCE loss, transformers' Trainer)
     reranking      reranking a ranking's top N, per fold, by shards
+    quantization   merging the adapter into the full-precision base; GPTQ 4-bit for serving
     vllm_env       vLLM's CPU environment variables
     vllm_scoring   the vLLM engine twin of yes_no_scoring (.venv-vllm only)
     kaggle_cli     the kaggle CLI: credentials, executable, running it

@@ -1,0 +1,103 @@
+"""Merge a trained reranker's LoRA adapter into its full-precision base and quantise the merged
+model to 4-bit weights (GPTQ W4A16, llmcompressor), calibrated on the task's own prompts: a
+model folder vLLM serves on Kaggle's 2 x T4 (and rerank.py loads) as it is.
+
+\b
+Reads  MODEL          a reranker folder written by train_reranker.py (reranker.json + LoRA
+                      adapter), e.g. models/<dataset>/qwen32b/all; its base model (HF id or
+                      folder) is loaded in full precision, never 4-bit
+       TRAIN          train_long.parquet: the rows whose prompts calibrate the quantisation
+       MISCONCEPTIONS misconceptions.parquet (candidate names)
+       RANKING        a ranking of train (the retriever's): each row's top N candidates (and
+                      its gold) make the calibration prompts, as the reranker sees them
+Writes OUT/           e.g. models/<dataset>/qwen32b.w4a16/all/: compressed-tensors weights
+                      (packed int4 + group scales; lm_head kept), config.json, tokenizer,
+                      reranker.json (model = OUT itself, no adapter, quantize_4bit false) and
+                      train.json (the quantisation's stats + the adapter's training stats),
+                      written last. OUT is complete or absent: built in a temp folder beside it
+
+Use it as any reranker folder: rerank.py --model OUT (--engine hf | vllm), make push-weights
+MODEL=qwen32b.w4a16. Bad input stops before any model is loaded. See eedi/quantization.py.
+"""
+
+import time
+from pathlib import Path
+
+import click
+
+from eedi.defaults import SEED
+from eedi.long_table import misconception_names
+from eedi.prompt import PromptBuilder
+from eedi.quantization import (N_CALIBRATION, SCHEMES, calibration_samples, merge_adapter,
+                               quantization_stats, quantize, save_quantized)
+from eedi.ranking import read_ranking
+from eedi.registry import Reranker
+from eedi.reranker import load_tokenizer, reranker_spec
+from eedi.reranking import queries_of
+from eedi.run_log import log, setup_logging, step_timer
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command(help=__doc__)
+@click.option("--model", "model_dir", required=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A trained reranker folder (reranker.json + adapter), e.g. models/<ds>/qwen32b/all.")
+@click.option("--train", "train_path", type=FILE, required=True,
+              help="train_long.parquet: calibration rows.")
+@click.option("--misconceptions", type=FILE, required=True)
+@click.option("--ranking", "ranking_path", type=FILE, required=True,
+              help="A ranking of train: calibration candidates (top N + gold per row).")
+@click.option("--scheme", type=click.Choice(SCHEMES), default="W4A16", show_default=True,
+              help="llmcompressor preset: int4 (symmetric / asymmetric) or int8 weights, "
+              "groups of 128.")
+@click.option("--n-calibration", type=click.IntRange(1), default=N_CALIBRATION, show_default=True,
+              help="Calibration prompts (row, candidate), drawn with --seed.")
+@click.option("--top-n", type=click.IntRange(1),
+              help="Candidates per row to draw calibration prompts from [the spec's top_n].")
+@click.option("--seed", type=int, default=SEED, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The quantised model folder to write.")
+def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibration, top_n, seed,
+         out):
+    setup_logging()
+    with step_timer("quantize", model=str(model_dir), scheme=scheme) as record:
+        # 1. inputs, checked before any model is loaded: a trained reranker folder, an output
+        #    elsewhere, calibration rows that exist
+        if not (model_dir / Reranker.SPEC_FILE).is_file():
+            raise click.BadParameter(f"{model_dir} has no {Reranker.SPEC_FILE}: not a reranker "
+                                     "folder written by train_reranker.py", param_hint="--model")
+        spec = reranker_spec(str(model_dir))
+        if not spec.adapter:
+            raise click.BadParameter(f"{model_dir}/{Reranker.SPEC_FILE} names no adapter: "
+                                     "nothing to merge (already a served model?)",
+                                     param_hint="--model")
+        source, target = model_dir.resolve(), out.resolve()
+        if target == source or source in target.parents or target in source.parents:
+            raise click.BadParameter(f"{out} overlaps the model folder {model_dir}",
+                                     param_hint="--out")
+        ranking = read_ranking(ranking_path)
+        rows = queries_of(ranking, ranking_path, train_path)
+        names = misconception_names(misconceptions)
+        prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, str(model_dir))
+        samples = calibration_samples(rows, ranking, names, prompts, n_calibration,
+                                      top_n or spec.top_n, seed, ranking_path)
+
+        # 2. merge into the full-precision base, 3. GPTQ, 4. write OUT whole
+        seconds = {}
+        start = time.time()
+        model = merge_adapter(spec)
+        seconds["merge"] = time.time() - start
+        start = time.time()
+        quantize(model, samples, scheme)
+        seconds["quantize"] = time.time() - start
+        stats = quantization_stats(model_dir, spec, scheme, samples, seconds)
+        save_quantized(model, prompts.tokenizer, spec, out, stats)
+        record.update(calibration_samples=len(samples), merge_seconds=round(seconds["merge"], 1),
+                      quantize_seconds=round(seconds["quantize"], 1))
+        log.info("wrote %s (%s, %d calibration prompts): rerank.py --model %s", out, scheme,
+                 len(samples), out)
+
+
+if __name__ == "__main__":
+    main()
