@@ -1,6 +1,7 @@
 """eedi.precision: the dtype by device, with the GPU faked (T4 = compute capability 7.5 has no
 bf16; vLLM refuses bf16 there), and its use by both engines' loaders and the trainers."""
 
+import bitsandbytes  # noqa: F401  before any test fakes CUDA: it picks its backend on import
 import pytest
 import torch
 
@@ -11,14 +12,16 @@ from eedi.registry import Reranker
 
 @pytest.fixture
 def gpu(monkeypatch):
+    """gpu((7, 5)) fakes a CUDA device of that compute capability; gpu(None) hides CUDA, so the
+    CPU cases hold on a GPU machine too (tests/test_gpu.py runs beside them there)."""
     def fake(capability):
-        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: capability is not None)
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
     return fake
 
 
-def test_cpu_is_fp32():
-    assert not torch.cuda.is_available()
+def test_cpu_is_fp32(gpu):
+    gpu(None)
     assert precision.model_dtype() == torch.float32 and precision.vllm_dtype() == "float32"
     assert precision.trainer_precision() == {"bf16": False, "fp16": False, "use_cpu": True}
 
@@ -37,6 +40,7 @@ def test_gpus_without_bf16_get_fp16(gpu, capability, dtype, vllm, flags):
 
 def test_the_trainers_arguments_follow_the_device(gpu, tmp_path):
     spec = Reranker(model="x")
+    gpu(None)
     cpu = trainer_arguments(spec, tmp_path, 5, 0, save_steps=5, logging_steps=1)
     assert (cpu["bf16"], cpu["fp16"], cpu["use_cpu"]) == (False, False, True)
     gpu((7, 5))
