@@ -83,7 +83,9 @@ def main(ranking_path, train_path, folds_path, out_json, objective, top1_share, 
         write_json(result, out_json)
         write_ranking(boosted, out)
         record.update(c=result["c"], per_fold=result["per_fold"])
-        log.info("C (all folds) %s; per fold %s", result["c"], result["per_fold"])
+        log.info("C per fold %s; on test: %s", result["per_fold"],
+                 result["c"] if result["c"] is not None else
+                 f"the smallest that puts unseen ids at rank 1 of {top1_share:.0%} of test's rows")
 
 
 if __name__ == "__main__":

@@ -63,8 +63,11 @@ def main(earlier, later, train_path, top_ns, deltas, out_json, out_table):
         header = (f"cascade: {l_name} reorders {e_name}'s cut (top N, or within DELTA of the top "
                   f"score); top_n 0 = {e_name} alone, all = {l_name} alone; "
                   f"{len(gold)} labelled rows\n")
-        text = header + table.to_string(index=False, float_format=lambda x: f"{x:.4f}",
-                                         na_rep="-") + "\n"
+        shown = table.assign(  # pairs are counts; the "all" row has none
+            pairs=table["pairs"].map(lambda x: "-" if pd.isna(x) else f"{int(x)}"),
+            pairs_per_row=table["pairs_per_row"].map(lambda x: "-" if pd.isna(x) else f"{x:.1f}"))
+        text = header + shown.to_string(index=False, float_format=lambda x: f"{x:.4f}",
+                                        na_rep="-") + "\n"
         write_json({"earlier": e_name, "later": l_name, "rows": table.to_dict("records")}, out_json)
         write_text(text, out_table)
         click.echo(text, nl=False)

@@ -44,8 +44,9 @@ def map_per_fold(cv: dict):
         folds = [cv[n][f]["map@25"] for f in _folds(cv[n])]
         ax.scatter(np.full(len(folds), i) + np.linspace(-0.2, 0.2, len(folds)), folds,
                    color="black", s=12, zorder=3)
-        ax.text(i, cv[n]["all"]["map@25"], f"{cv[n]['all']['map@25']:.4f}", ha="center",
-                va="bottom", fontsize=8)
+        # the label above the bar and every dot, so none covers it
+        ax.annotate(f"{cv[n]['all']['map@25']:.4f}", (i, max([cv[n]["all"]["map@25"], *folds])),
+                    xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("MAP@25 (out-of-fold)")
     ax.set_title("CV MAP@25: bars all rows, dots one per fold")
@@ -128,7 +129,8 @@ def cascade_curve(cascade: dict):
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xticks(sorted(set(cut["pairs_per_row"].round(1))))
+    # ticks at the top-N cuts only: the delta points sit between them and their labels collide
+    ax.set_xticks(sorted({int(n) for n in cut["top_n"]}))
     ax.set_xlabel(f"pairs {cascade['later']} scores per row (log scale)")
     ax.set_ylabel("MAP@25")
     ax.set_title(f"Cascade: {cascade['later']} reorders {cascade['earlier']}'s top N (points: N)")
