@@ -156,14 +156,19 @@ def main(root, working, out, log_json, work_dir, budget_s):
         report["elapsed_s"] = round(guard.elapsed(), 1)
         write_json(report, log_json)  # after every stage: a killed notebook still tells
 
-    def timed(name, groups):
+    def timed(name, groups):  # the groups in turn; their seconds
         start = time.time()
         for group in groups:
             run_group(group, work, env)
         return round(time.time() - start, 2)
 
     work.mkdir(parents=True, exist_ok=True)
-    record({"stage": "reshape", "status": "ok", "seconds": timed("reshape", [[(reshape_command(paths), {})]])})
+    try:
+        seconds = timed("reshape", [[(reshape_command(paths), {})]])
+    except StageFailed as e:
+        record({"stage": "reshape", "status": "failed", "reason": str(e)})
+        raise click.ClickException(f"reshape failed: {e}") from None
+    record({"stage": "reshape", "status": "ok", "seconds": seconds})
     rows = len(pd.read_parquet(paths.run / "test_long.parquet", columns=["QuestionId_Answer"]))
     report["test_rows"] = rows
 
@@ -208,8 +213,12 @@ def main(root, working, out, log_json, work_dir, budget_s):
     if final != plan["final"]:
         log.warning("submitting %s instead of %s", final, plan["final"])
     report["submitted"] = final
-    record({"stage": "submission", "ranking": final, "status": "ok",
-            "seconds": timed("submission", [[(submission_command(paths, final, out.resolve()), {})]])})
+    try:
+        seconds = timed("submission", [[(submission_command(paths, final, out.resolve()), {})]])
+    except StageFailed as e:
+        record({"stage": "submission", "ranking": final, "status": "failed", "reason": str(e)})
+        raise click.ClickException(f"the submission from {final} failed: {e}") from None
+    record({"stage": "submission", "ranking": final, "status": "ok", "seconds": seconds})
     log.info("wrote %s from %s in %.0f s", out, final, guard.elapsed())
 
 

@@ -101,6 +101,11 @@ def execute(notebook: Path, root: Path) -> None:
         raise click.ClickException(f"the notebook failed:\n{e}") from None
     finally:
         nbformat.write(nb, root / f"executed-{notebook.name}")
+        # what the notebook printed (the driver's and each stage's log), as Kaggle's log shows it
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream":
+                    sys.stderr.write(output["text"])
 
 
 @click.command(help=__doc__)
