@@ -140,7 +140,7 @@ def main(root, working, out, log_json, work_dir, budget_s):
         guard = TimeGuard(budget_s if budget_s is not None else plan["budget_s"],
                           Estimates.from_plan(plan.get("estimates")))
         paths = resolve(root, plan, plan_dir, work)
-    except MissingInput as e:
+    except (MissingInput, ValueError) as e:  # an input absent, or a plan this code cannot read
         raise click.ClickException(str(e)) from None
 
     rerun = is_rerun(paths.data / "test.csv", plan["public_test_questions"])
