@@ -23,6 +23,9 @@
 #     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
 #     -> push_code.py, push_wheels.py, kaggle_notebook.py, submission_time.py: code + wheels
 #        datasets, push/submit the notebook, its scored time  (make push-code ... submission-time)
+#     -> make_kernel.py      KERNEL_DIR/<slug>.ipynb, kernel-metadata.json, plan/kernel.json (make kernel)
+#     -> rehearse_kernel.py  the notebook run offline in a simulated /kaggle tree: infer.py
+#                            runs the test-side rules above -> KERNEL_DIR/submission.csv (make kernel-local)
 #
 # Every ranking follows one contract (README): QuestionId_Answer, MisconceptionId, score, rank.
 # Each script is a thin Click command over the library in scripts/eedi/ (one concept a module).
@@ -119,6 +122,23 @@ QUANTIZE_ARGS ?=
 # stages it and prints the command without uploading.
 DATASET     ?=
 DRY_RUN     ?=
+# make kernel: the Kaggle inference notebook (KERNEL_DIR is rebuilt whole). KERNEL_USER /
+# KERNEL_ID=user/slug name it (default: the Kaggle credentials' user, slug of KERNEL_TITLE);
+# *_DATASET are the datasets it attaches (SLUG or USER/SLUG); KERNEL_BUDGET_S is the time
+# guard's budget (empty: 9 h - 45 min); KERNEL_TIMINGS=$(RUN)/run_log.jsonl takes per-row
+# seconds from a local run instead of the stated T4 defaults; RERANKER_KAGGLE_MODEL is the
+# reranker's base on Kaggle Models (owner/model/framework/variation/version).
+KERNEL_DIR     ?= submissions/kernel
+KERNEL_USER    ?=
+KERNEL_ID      ?=
+KERNEL_TITLE   ?= Eedi inference
+CODE_DATASET   ?= eedi-code
+WHEELS_DATASET ?= eedi-wheels
+PLAN_DATASET   ?= eedi-plan
+KERNEL_BUDGET_S ?=
+KERNEL_TIMINGS ?=
+KERNEL_LAYOUT  ?= new
+RERANKER_KAGGLE_MODEL ?=
 RUNS_ROOT   ?= data/runs
 MODELS_ROOT ?= models
 SUBMISSION  ?= submissions/submission.csv
@@ -165,7 +185,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission kernel kernel-local push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -217,6 +237,22 @@ submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv 
 	@mkdir -p $(dir $(SUBMISSION))
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
 	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVER), reranker: $(RERANKER))"
+
+# The notebook for Kaggle: built after the local submission, so every model and JSON the plan
+# names exists (and kernel-local has a submission to equal).
+KERNEL_CODE := scripts/make_kernel.py scripts/infer.py $(COMMON) $(call lib,kaggle_cli kaggle_inputs kernel_plan kernel_notebook time_budget)
+kernel: $(RUN)/submission_$(FINAL).csv $(KERNEL_CODE) | $(SETUP)  ## build KERNEL_DIR: the offline Kaggle notebook for FINAL, kernel-metadata.json, plan/
+	$(PY) scripts/make_kernel.py --final $(FINAL) --reranker $(RERANKER) $(if $(TOP_K),--top-k $(TOP_K)) \
+	  $(if $(TOP_N),--top-n $(TOP_N)) --engine $(ENGINE) --gpus $(GPUS) --run-dir $(RUN) --models-dir $(MODELS) \
+	  --out-dir $(KERNEL_DIR) $(if $(KERNEL_ID),--kernel-id $(KERNEL_ID)) $(if $(KERNEL_USER),--user $(KERNEL_USER)) \
+	  --title '$(KERNEL_TITLE)' --code-dataset $(CODE_DATASET) --wheels-dataset $(WHEELS_DATASET) \
+	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \
+	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL))
+
+kernel-local: kernel  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv
+	$(PY) scripts/rehearse_kernel.py --kernel-dir $(KERNEL_DIR) --data-dir $(DATA_DIR) \
+	  --models-dir $(MODELS) --layout $(KERNEL_LAYOUT) --out $(KERNEL_DIR)/submission.csv
+	@echo "wrote $(KERNEL_DIR)/submission.csv (the notebook's; make submission writes $(SUBMISSION))"
 
 # Never trains: pushing must not start hours of training; it publishes what is complete.
 push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and CV as a Kaggle dataset (DATASET=, DRY_RUN=1)

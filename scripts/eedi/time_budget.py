@@ -1,0 +1,112 @@
+"""The inference notebook's time guard: will the stages left still fit Kaggle's limit?
+
+A code-competition notebook that runs past its limit (9 h for Eedi) scores nothing, so before
+each optional stage the driver projects elapsed + this stage + every stage after it (the
+submission included), each estimated as fixed seconds + seconds per test row x rows. If that
+passes the budget, the stage is skipped and the best ranking already made is submitted.
+
+    estimates = Estimates.from_plan(plan["estimates"])        # or Estimates() for the defaults
+    guard = TimeGuard(budget_s=30600, estimates=estimates)    # starts the clock
+    guard.projected(["embed", "fuse", "boost", "submission"], rows=5607)   # seconds from start
+    guard.fits([...], rows)                                   # projected <= budget
+    rates = rates_from_run_log("data/runs/x/run_log.jsonl")   # {"embed": 0.03, ...} s per row
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Kaggle's limit for Eedi (9 h) minus a margin for the notebook's start, installs and the
+# estimates being wrong.
+KAGGLE_LIMIT_S = 9 * 3600
+SAFETY_MARGIN_S = 45 * 60
+DEFAULT_BUDGET_S = KAGGLE_LIMIT_S - SAFETY_MARGIN_S
+
+# Stage kinds (one per stage script the driver runs) -> (fixed seconds, seconds per test row).
+# Stated defaults for 2xT4, deliberately pessimistic: model loading is the fixed part; an
+# LLM reranker scoring 25 candidates per row with a 4-bit 32B model is the slow part.
+DEFAULT_ESTIMATES: dict[str, tuple[float, float]] = {
+    "reshape": (20.0, 0.001),
+    "tfidf": (30.0, 0.01),
+    "embed": (180.0, 0.05),
+    "rerank": (900.0, 2.0),
+    "fuse": (20.0, 0.005),
+    "boost": (20.0, 0.005),
+    "submission": (20.0, 0.001),
+}
+# The run log's step names (eedi.run_log) -> stage kinds.
+STEP_KINDS = {"reshape": "reshape", "retrieve_tfidf": "tfidf", "retrieve_embed": "embed",
+              "rerank": "rerank", "fuse": "fuse", "boost_unseen": "boost",
+              "submission": "submission"}
+
+
+@dataclass
+class Estimates:
+    """fixed + per_row x rows seconds per stage kind; unknown kinds get the slowest default."""
+    table: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_ESTIMATES))
+
+    @classmethod
+    def from_plan(cls, saved: dict | None) -> "Estimates":
+        table = dict(DEFAULT_ESTIMATES)
+        for kind, value in (saved or {}).items():
+            table[kind] = (float(value["fixed_s"]), float(value["per_row_s"]))
+        return cls(table)
+
+    def to_plan(self) -> dict:
+        return {k: {"fixed_s": f, "per_row_s": r} for k, (f, r) in self.table.items()}
+
+    def seconds(self, kind: str, rows: int) -> float:
+        fixed, per_row = self.table.get(kind, max(self.table.values(), key=lambda v: v[1]))
+        return fixed + per_row * rows
+
+
+def rates_from_run_log(path: str | Path) -> dict[str, float]:
+    """Seconds per row of each stage kind in a local run's log (the median over its
+    successful steps that logged their rows; the pipeline's own timing, same code)."""
+    rates: dict[str, list[float]] = {}
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        kind = STEP_KINDS.get(record.get("step"))
+        rows = record.get("rows") or record.get("test_rows")
+        if kind and record.get("status") == "ok" and isinstance(rows, int) and rows > 0:
+            rates.setdefault(kind, []).append(float(record["seconds"]) / rows)
+    return {kind: statistics.median(values) for kind, values in rates.items()}
+
+
+def with_rates(estimates: Estimates, rates: dict[str, float]) -> Estimates:
+    """The estimates with per-row seconds measured locally where known (fixed parts kept)."""
+    table = dict(estimates.table)
+    for kind, rate in rates.items():
+        fixed, _ = table.get(kind, (0.0, 0.0))
+        table[kind] = (fixed, rate)
+    return Estimates(table)
+
+
+class TimeGuard:
+    """The notebook's clock against its budget (seconds from the guard's creation)."""
+
+    def __init__(self, budget_s: float, estimates: Estimates, clock=time.monotonic):
+        self.budget_s = float(budget_s)
+        self.estimates = estimates
+        self.clock = clock
+        self.start = clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def projected(self, kinds: list[str], rows: int) -> float:
+        """Seconds from the start when `kinds` (this stage and all after it) would be done."""
+        return self.elapsed() + sum(self.estimates.seconds(k, rows) for k in kinds)
+
+    def fits(self, kinds: list[str], rows: int) -> bool:
+        return self.projected(kinds, rows) <= self.budget_s
