@@ -166,7 +166,8 @@ CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
 # The library modules each kind of stage runs (a target rebuilds when its code changes, and
 # only then: editing the reranker never retrains the retriever).
 lib            = $(foreach m,$(1),scripts/eedi/$(m).py)
-COMMON         := $(call lib,__init__ errors files run_log defaults kaggle_csv long_table ranking folds metrics)
+# (not __init__.py: it only lists the modules, so adding one to it must not retrain anything)
+COMMON         := $(call lib,errors files run_log defaults kaggle_csv long_table ranking folds metrics)
 MODEL_LIB      := $(COMMON) $(call lib,registry model_folder cli negatives training_args)
 EMBED_CODE     := scripts/retrieve_embed.py $(MODEL_LIB) $(call lib,embedding)
 TRAIN_CODE     := scripts/train_retriever.py $(MODEL_LIB) $(call lib,embedding retriever_training)
@@ -185,7 +186,7 @@ $(RUN)/config/%: FORCE
 FORCE:
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission kernel kernel-local push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission kernel kernel-local budget push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
@@ -249,6 +250,16 @@ kernel: $(RUN)/submission_$(FINAL).csv $(KERNEL_CODE) | $(SETUP)  ## build KERNE
 	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \
 	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL))
 
+# make budget: the notebook's projected time per stage on the hidden test (HIDDEN_TEST_ROWS:
+# empty = the assumed 5,600 of eedi/time_budget.py), from this machine's run log or
+# GPU_TIMINGS (a JSON {stage: {fixed_s, per_row_s}} you fill after one run on the target GPU).
+HIDDEN_TEST_ROWS ?=
+GPU_TIMINGS    ?=
+budget: kernel | $(SETUP)  ## projected notebook time per stage on the hidden test vs the 9 h limit; the largest TOP_N that fits
+	$(PY) scripts/budget.py --plan $(KERNEL_DIR)/plan/kernel.json --run-log $(RUN_LOG) \
+	  $(if $(HIDDEN_TEST_ROWS),--test-rows $(HIDDEN_TEST_ROWS)) $(if $(GPU_TIMINGS),--gpu-timings $(GPU_TIMINGS)) \
+	  $(if $(TOP_N),--top-n $(TOP_N))
+
 kernel-local: kernel  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv
 	$(PY) scripts/rehearse_kernel.py --kernel-dir $(KERNEL_DIR) --data-dir $(DATA_DIR) \
 	  --models-dir $(MODELS) --layout $(KERNEL_LAYOUT) --out $(KERNEL_DIR)/submission.csv
@@ -266,13 +277,10 @@ push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and C
 # (and pip) commands and touches no network. The notebook folder is make kernel's KERNEL_DIR;
 # push-kernel records each pushed version in KERNEL_RECORD, beside the folder so that
 # rebuilding the folder keeps it, and submit takes the last one unless KERNEL_VERSION=N.
-KERNEL_DIR      ?= submissions/kernel
 KERNEL_RECORD   ?= $(KERNEL_DIR).pushed.json
 KERNEL_OUTPUT   ?= submissions/kernel-output
 KERNEL_VERSION  ?=
 MESSAGE         ?=
-CODE_DATASET    ?=
-WHEELS_DATASET  ?=
 ALLOW_DIRTY     ?=
 SUBMISSION_TIME ?= submissions/submission-time.json
 # submission-time's polling, e.g. --interval 120 --max-wait 36000, or --once

@@ -17,6 +17,7 @@ Importing the package imports nothing heavy; each module imports what it needs.
     cli            Click options several commands share (the trainers' data and negatives)
     registry       every model by name with the settings that fit it
     model_folder   a trained model's folder: settings file, temp-rename save, resume, 4-bit
+    precision      the float type by device (fp32 CPU, bf16 from Ampere, fp16 on a T4)
     tfidf          TF-IDF retrieval (character n-grams)
     embedding      bi-encoder loading, encoding, embedding cache, faiss search
     training_args  the Trainer settings both trainers share; train.json's run stats
@@ -30,6 +31,14 @@ Importing the package imports nothing heavy; each module imports what it needs.
     vllm_env       vLLM's CPU environment variables
     vllm_scoring   the vLLM engine twin of yes_no_scoring (.venv-vllm only)
     kaggle_cli     the kaggle CLI: credentials, executable, running it
+    kaggle_dataset a folder staged and pushed as a Kaggle dataset (weights, code), its record
+    wheels         the wheels the offline notebook installs, downloaded for Kaggle's Python
+    kaggle_kernel  the notebook folder's metadata checks, its sources looked up, pushed versions
+    kaggle_submissions  polling a competition's submissions until scored; the elapsed time
+    kaggle_inputs  finding the competition, code, weights and wheels under /kaggle/input
+    kernel_plan    the notebook's plan: the test-side stage commands Make runs, in order
+    kernel_notebook  the notebook (nbformat) and kernel-metadata.json
+    time_budget    the notebook's time guard: will the stages left fit the limit?
     fusion         rank fusion of several rankings, weights tuned out-of-fold on MAP@25
     boost          the unseen-misconception boost, its constant tuned out-of-fold
     cascade        a later stage reordering only an earlier one's top N; the trade-off table
