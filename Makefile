@@ -272,7 +272,7 @@ push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and C
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
 
 # ---------------------------------------------------------------- Kaggle code submission
-# make push-weights -> push-code -> push-wheels -> kernel -> push-kernel -> kernel-status ->
+# make push-weights -> push-code -> push-wheels -> kernel -> push-plan -> push-kernel -> kernel-status ->
 # submit -> submission-time. Each needs Kaggle credentials; DRY_RUN=1 prints the exact kaggle
 # (and pip) commands and touches no network. The notebook folder is make kernel's KERNEL_DIR;
 # push-kernel records each pushed version in KERNEL_RECORD, beside the folder so that
@@ -286,11 +286,15 @@ SUBMISSION_TIME ?= submissions/submission-time.json
 # submission-time's polling, e.g. --interval 120 --max-wait 36000, or --once
 POLL_ARGS       ?=
 KAGGLE_NOTEBOOK  = $(PY) scripts/kaggle_notebook.py --kernel-dir $(KERNEL_DIR) --record $(KERNEL_RECORD) $(if $(DRY_RUN),--dry-run)
-.PHONY: push-code push-wheels push-kernel kernel-status kernel-output submit submission-time
+.PHONY: push-code push-plan push-wheels push-kernel kernel-status kernel-output submit submission-time
 
 push-code: | $(SETUP)  ## scripts/, Makefile, requirements as the Kaggle dataset eedi-code at the git sha (CODE_DATASET=, ALLOW_DIRTY=1, DRY_RUN=1)
 	$(PY) scripts/push_code.py $(if $(CODE_DATASET),--dataset $(CODE_DATASET)) \
 	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(DRY_RUN),--dry-run)
+
+push-plan: | $(SETUP)  ## KERNEL_DIR/plan (make kernel: the notebook's plan, fusion/boost JSONs) as the Kaggle dataset eedi-plan (DRY_RUN=1)
+	$(PY) scripts/push_plan.py --plan-dir $(KERNEL_DIR)/plan --marker $(KERNEL_DIR).plan.pushed.json \
+	  $(if $(DRY_RUN),--dry-run)
 
 push-wheels: | $(SETUP)  ## wheels of requirements-kaggle.txt for Kaggle's Python as the dataset eedi-wheels (WHEELS_DATASET=, DRY_RUN=1)
 	$(PY) scripts/push_wheels.py $(if $(WHEELS_DATASET),--dataset $(WHEELS_DATASET)) $(if $(DRY_RUN),--dry-run)

@@ -9,7 +9,8 @@ candidate, so every candidate of a row reuses the prefix (our KV reuse, vLLM's p
 The prompt puts everything that does not depend on the candidate first, so every candidate of
 a row shares the longest possible token prefix (the chat template's head, the task, the
 question, both answers and the instruction); only the candidate and the template's tail
-differ, a few tokens per candidate (the instruction after the candidate cost 3x less reuse):
+differ, ~20 tokens of ~170 (with the instruction after the candidate, prefix reuse measured
+3.2x naive on the real data; with it before, 4.1x, and 5.8x once suffixes batch by length):
 
     <chat head>Here is a maths question and a student's wrong answer.
     Subject: ...
