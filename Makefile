@@ -248,7 +248,8 @@ kernel: $(RUN)/submission_$(FINAL).csv $(KERNEL_CODE) | $(SETUP)  ## build KERNE
 	  --out-dir $(KERNEL_DIR) $(if $(KERNEL_ID),--kernel-id $(KERNEL_ID)) $(if $(KERNEL_USER),--user $(KERNEL_USER)) \
 	  --title '$(KERNEL_TITLE)' --code-dataset $(CODE_DATASET) --wheels-dataset $(WHEELS_DATASET) \
 	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \
-	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL))
+	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL)) \
+	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
 
 # make budget: the notebook's projected time per stage on the hidden test (HIDDEN_TEST_ROWS:
 # empty = the assumed 5,600 of eedi/time_budget.py), from this machine's run log or

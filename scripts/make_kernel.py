@@ -27,7 +27,8 @@ from eedi.kaggle_cli import kaggle_username
 from eedi.kaggle_inputs import PLAN_FILE
 from eedi.kernel_notebook import build_notebook, kernel_metadata, slugify
 from eedi.kernel_plan import build_plan, plan_steps
-from eedi.registry import Reranker
+from eedi.model_folder import load_spec
+from eedi.registry import Reranker, vllm_settings
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.time_budget import DEFAULT_BUDGET_S, Estimates, rates_from_run_log, with_rates
 
@@ -66,11 +67,16 @@ def owned(ref: str, user: str) -> str:
 @click.option("--plan-dataset", default="eedi-plan", show_default=True)
 @click.option("--kaggle-model", help="The reranker's base model on Kaggle Models "
               "(owner/model/framework/variation/version) [known registry names'].")
+@click.option("--vllm-profile", default="t4", show_default=True,
+              help="The GPU profile the notebook's vLLM runs with (Kaggle's 2x T4: t4).")
+@click.option("--tensor-parallel", type=click.IntRange(1),
+              help="GPUs one copy of the reranker spans [the registry's for --vllm-profile].")
 @click.option("--budget-s", type=click.FloatRange(60), default=DEFAULT_BUDGET_S, show_default=True)
 @click.option("--timings", type=click.Path(dir_okay=False, path_type=Path),
               help="A run log whose per-row seconds replace the stated defaults.")
 def main(final, reranker, top_k, top_n, engine, gpus, run_dir, models_dir, out_dir, kernel_id,
-         user, title, code_dataset, wheels_dataset, plan_dataset, kaggle_model, budget_s, timings):
+         user, title, code_dataset, wheels_dataset, plan_dataset, kaggle_model, vllm_profile,
+         tensor_parallel, budget_s, timings):
     setup_logging()
     with step_timer("make_kernel", final=final) as record:
         try:
@@ -96,6 +102,9 @@ def main(final, reranker, top_k, top_n, engine, gpus, run_dir, models_dir, out_d
                 raise click.ClickException(f"{spec_file} not found: train the all-train adapter "
                                            "first (make train-reranker)")
             base = json.loads(spec_file.read_text())["model"]
+            if gpus > 1 and tensor_parallel is None:  # what Kaggle's GPUs need, not this machine's
+                tensor_parallel = vllm_settings(load_spec(Reranker, str(spec_file.parent)),
+                                                vllm_profile)["tensor_parallel_size"]
             reranker_entry = {"name": name, "weights": rerank_steps[0].weights,
                               "base_folder": Path(base).name,
                               "kaggle_model": kaggle_model or KAGGLE_MODELS.get(reranker)}
@@ -108,8 +117,11 @@ def main(final, reranker, top_k, top_n, engine, gpus, run_dir, models_dir, out_d
         estimates = Estimates()
         if timings:
             estimates = with_rates(estimates, rates_from_run_log(timings))
+        if gpus > 1 and gpus % (tensor_parallel or 1):
+            raise click.BadParameter(f"GPUS={gpus} is not a multiple of the reranker's tensor "
+                                     f"parallel size {tensor_parallel}", param_hint="--gpus")
         plan = build_plan(final, top_k, top_n, engine, gpus, reranker_entry, budget_s,
-                          estimates.to_plan())
+                          estimates.to_plan(), vllm_profile, tensor_parallel)
 
         slug = kernel_id.partition("/")[2]
         weights = sorted({owned(s.weights, user) for s in steps if s.weights})

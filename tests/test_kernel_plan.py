@@ -86,7 +86,8 @@ def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
     if gpus == 2:
         loop = next(line for line in dry.stdout.replace("\\\n", " ").splitlines() if "--shard $i/2" in line)
         shard = ours.pop(3)
-        assert normalised(shlex.split(loop.split("$RERANK_PY", 1)[-1].split("CUDA_VISIBLE_DEVICES=$i ", 1)[1].split(" & ")[0]))[:-4] == shard[:-4]
+        command = loop[loop.index(f"{sys.executable} "):].split(" & ")[0]
+        assert normalised(shlex.split(command))[:-4] == shard[:-4]
         ours.pop(3)  # the second shard: the same command with i=1
     assert sorted(map(tuple, ours)) == sorted(map(tuple, make_commands))
 
@@ -99,6 +100,13 @@ def test_shards_run_in_parallel_one_gpu_each_then_merge(tmp_path):
     shards, merge = stage_commands(rerank, plan, paths)
     assert [env for _, env in shards] == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
     assert [argv[argv.index("--shard") + 1] for argv, _ in shards] == ["0/2", "1/2"]
+    # a model spanning both GPUs (qwen32b on 2x T4): one copy, on "0,1", all the rows
+    plan = build_plan("tfidf.rr-smollm135m", None, None, "vllm", 2, None, 3600, {}, "t4", 2)
+    [copy], merge = stage_commands(steps_of(plan)[1], plan, paths)
+    assert copy[1] == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    argv = copy[0]
+    assert argv[argv.index("--shard") + 1] == "0/1" and argv[argv.index("--tensor-parallel") + 1] == "2"
+    assert argv[argv.index("--vllm-profile") + 1] == "t4"
     assert "--engine" in shards[0][0] and shards[0][0][shards[0][0].index("--engine") + 1] == "vllm"
     assert Path(merge[0][0][1]).name == "merge_rankings.py"
 

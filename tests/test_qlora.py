@@ -53,8 +53,10 @@ def test_nf4_qlora_trains_on_cpu_and_reloads_unmerged_to_the_same_scores(tmp_pat
     assert base.model.layers[0].self_attn.q_proj.weight.dtype == torch.uint8  # packed 4-bit
     before = group_loss(base, groups, prompts)
 
-    model, result, _ = train(spec, groups, prompts, tmp_path / "ckpt", max_steps=24, seed=0)
-    assert result.global_step == 24 and linear4bit_count(model) == 14
+    # 48 steps: with the candidate last in the prompt, this tiny random model's group loss sits
+    # near chance (ln 3) for ~24 steps, then falls (measured: 1.096 -> 1.085 at 24, 0.466 at 48)
+    model, result, _ = train(spec, groups, prompts, tmp_path / "ckpt", max_steps=48, seed=0)
+    assert result.global_step == 48 and linear4bit_count(model) == 14
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)  # only the adapter learns
     model.eval()
@@ -62,7 +64,7 @@ def test_nf4_qlora_trains_on_cpu_and_reloads_unmerged_to_the_same_scores(tmp_pat
     assert after_trained < before - 0.05, (before, after_trained)
 
     out = tmp_path / "adapter"
-    save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), {"steps": 24})
+    save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), {"steps": 48})
     assert (out / "adapter_model.safetensors").is_file() and not list(out.glob("model*.safetensors"))
     saved = reranker_spec(str(out))
     assert saved.quantize_4bit and saved.adapter == str(out)

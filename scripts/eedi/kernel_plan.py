@@ -29,7 +29,8 @@ kernel.json (format 1):
                {"ranking": "fuse-tfidf+minilm-ft", "kind": "fuse", "inputs": ["tfidf", "minilm-ft"],
                 "json": "fusion-fuse-tfidf+minilm-ft.json"}, ...],
      "fallback": ["fuse-tfidf+minilm-ft.boost", "fuse-tfidf+minilm-ft", "minilm-ft", "tfidf"],
-     "top_k": null, "top_n": null, "engine": "hf", "gpus": 1,
+     "top_k": null, "top_n": null, "engine": "hf", "gpus": 1, "vllm_profile": "auto",
+     "tensor_parallel": null,
      "reranker": null | {"name": "smollm135m", "weights": "eedi-smollm135m",
                          "base_folder": "smollm2-135m-instruct", "kaggle_model": null},
      "budget_s": 29700, "estimates": {"embed": {"fixed_s": 180, "per_row_s": 0.05}, ...},
@@ -102,13 +103,17 @@ def plan_steps(final: str) -> list[Step]:
 
 
 def build_plan(final: str, top_k: int | None, top_n: int | None, engine: str, gpus: int,
-               reranker: dict | None, budget_s: float, estimates: dict) -> dict:
+               reranker: dict | None, budget_s: float, estimates: dict,
+               vllm_profile: str = "auto", tensor_parallel: int | None = None) -> dict:
+    """tensor_parallel: GPUs one copy of the reranker spans (the Makefile's TENSOR_PARALLEL /
+    the registry's for the profile); with gpus > 1, gpus / tensor_parallel copies run."""
     steps = plan_steps(final)
     # Best first when stages are skipped: the final ranking, then later stages before earlier.
     fallback = [s.ranking for s in reversed(steps)]
     return {"format": PLAN_FORMAT, "competition": COMPETITION, "final": final,
             "steps": [asdict(s) for s in steps], "fallback": fallback, "top_k": top_k,
             "top_n": top_n, "engine": engine, "gpus": gpus, "reranker": reranker,
+            "vllm_profile": vllm_profile, "tensor_parallel": tensor_parallel,
             "budget_s": budget_s, "estimates": estimates,
             "public_test_questions": PUBLIC_TEST_QUESTIONS}
 
@@ -176,22 +181,29 @@ def stage_commands(step: Step, plan: dict, paths: Paths) -> list[list[tuple[list
                    "--constant-from", str(paths.plan / step.json), "--out", out], {})]]
     if step.kind == "rerank":
         top_n = ["--top-n", str(plan["top_n"])] if plan.get("top_n") else []
+        tp = plan.get("tensor_parallel")
 
         def rerank(extra, target):
             return [py, paths.script("rerank.py"), "--model", str(paths.models[step.weights]),
                     "--ranking", str(paths.ranking(step.inputs[0])), "--queries", test_long,
                     "--misconceptions", mis, "--engine", plan["engine"], *top_n,
-                    *extra, "--out", target]
+                    "--vllm-profile", plan.get("vllm_profile") or "auto", *extra, "--out", target]
         gpus = int(plan.get("gpus") or 1)
         if gpus == 1:
-            return [[(rerank([], out), {})]]
-        # one process per GPU, each on its slice of the rows, then merged (the Makefile's rule)
-        shards = [f"{out}.shard{i}" for i in range(gpus)]
+            return [[(rerank(["--tensor-parallel", str(tp)] if tp else [], out), {})]]
+        # gpus / tp copies of the model, copy i on GPUs i*tp .. i*tp+tp-1 and on the i-th slice
+        # of the rows, then merged (the Makefile's rule)
+        tp = tp or 1
+        copies = gpus // tp
+        if copies < 1 or gpus % tp:
+            raise ValueError(f"GPUS={gpus} is not a multiple of the tensor parallel size {tp}")
+        shards = [f"{out}.shard{i}" for i in range(copies)]
         merge = [py, paths.script("merge_rankings.py"),
                  *[a for s in shards for a in ("--shard", s)],
                  "--reference", str(paths.ranking(step.inputs[0])), "--out", out]
-        return [[(rerank(["--shard", f"{i}/{gpus}"], shards[i]), {"CUDA_VISIBLE_DEVICES": str(i)})
-                 for i in range(gpus)], [(merge, {})]]
+        return [[(rerank(["--tensor-parallel", str(tp), "--shard", f"{i}/{copies}"], shards[i]),
+                  {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in range(i * tp, i * tp + tp))})
+                 for i in range(copies)], [(merge, {})]]
     raise ValueError(f"unknown step kind {step.kind!r}")
 
 
