@@ -31,6 +31,7 @@ from pathlib import Path
 
 import click
 
+from eedi.cli import dataset_staging_options
 from eedi.kaggle_cli import require_credentials
 from eedi.kaggle_dataset import (check_staging, check_title, dataset_id, git_files,
                                  git_state, link_or_copy, listing, plan_push, run_push, stage)
@@ -60,15 +61,9 @@ def filler(repo: Path, files: list[str], version: dict):
 @click.option("--title", default="Eedi pipeline code", show_default=True,
               help="Dataset title, 6-50 characters.")
 @click.option("--license", "license_name", default="CC0-1.0", show_default=True)
-@click.option("--staging", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the dataset folder is assembled [default: REPO/submissions/"
-              "code.dataset].")
-@click.option("--marker", type=click.Path(dir_okay=False, path_type=Path),
-              help="The record of pushes [default: STAGING.pushed.json, beside STAGING].")
+@dataset_staging_options("code")
 @click.option("--message", help="Version notes [default: '<sha>[-dirty] pipeline code (N "
               "files)'].")
-@click.option("--action", type=click.Choice(["auto", "create", "version"]), default="auto",
-              show_default=True, help="auto: create unless MARKER lists the dataset.")
 @click.option("--allow-dirty", is_flag=True, help="Push a working tree that differs from "
               "HEAD (marked dirty) instead of refusing.")
 @click.option("--dry-run", is_flag=True, help="Stage, print the kaggle command and the files; "

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import click
 
+from eedi.cli import dataset_staging_options
 from eedi.kaggle_cli import require_credentials
 from eedi.kaggle_dataset import (check_staging, check_title, dataset_id, git_sha, plan_push,
                                  run_push, stage, listing)
@@ -68,15 +69,9 @@ def downloader(command_of, requirements: Path):
               help="Dataset title, 6-50 characters.")
 @click.option("--license", "license_name", default="other", show_default=True,
               help="Each wheel keeps its own license.")
-@click.option("--staging", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the dataset folder is assembled [default: REPO/submissions/"
-              "wheels.dataset].")
-@click.option("--marker", type=click.Path(dir_okay=False, path_type=Path),
-              help="The record of pushes [default: STAGING.pushed.json, beside STAGING].")
+@dataset_staging_options("wheels")
 @click.option("--message", help="Version notes [default: '<sha> N wheels for cp311 "
               "manylinux_2_35'].")
-@click.option("--action", type=click.Choice(["auto", "create", "version"]), default="auto",
-              show_default=True, help="auto: create unless MARKER lists the dataset.")
 @click.option("--dry-run", is_flag=True, help="Print the pip and kaggle commands; download, "
               "stage and upload nothing.")
 def main(requirements: Path, python_version: str, glibc: str, find_links: Path | None,

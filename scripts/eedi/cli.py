@@ -74,3 +74,27 @@ def quantize_option(command):
 def quantize_4bit(choice: str | None) -> bool | None:
     """--quantize's value as a spec field (None: leave the spec's)."""
     return None if choice is None else QUANTIZE[choice]
+
+
+def dataset_staging_options(staging_name: str):
+    """--staging, --marker and --action of a command that stages a dataset from the repository
+    and pushes it (push_code, push_wheels): the same names, meanings and defaults in both.
+
+        @dataset_staging_options("code")    # --staging default: REPO/submissions/code.dataset
+    """
+    def decorate(command):
+        options = [
+            click.option("--staging", type=click.Path(file_okay=False, path_type=Path),
+                         help="Where the dataset folder is assembled [default: REPO/submissions/"
+                         f"{staging_name}.dataset]."),
+            click.option("--marker", type=click.Path(dir_okay=False, path_type=Path),
+                         help="The record of pushes [default: STAGING.pushed.json, beside "
+                         "STAGING]."),
+            click.option("--action", type=click.Choice(["auto", "create", "version"]),
+                         default="auto", show_default=True,
+                         help="auto: create unless MARKER lists the dataset."),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
