@@ -122,23 +122,26 @@ def smollm2_tokenizer():
     return tokenizer
 
 
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory) -> Path:
-    """A randomly initialised LlamaForCausalLM (hidden 32, 2 layers, 2 heads, 1 kv head, tied
-    embeddings, seed 0) with SmolLM2-135M's tokenizer (smollm2_tokenizer): for LLM embedder and
-    reranker tests."""
+def random_llama(folder: Path, hidden: int, intermediate: int) -> Path:
+    """A randomly initialised LlamaForCausalLM (2 layers, 2 heads, 1 kv head, tied embeddings,
+    seed 0) of that width, with SmolLM2-135M's tokenizer (smollm2_tokenizer), saved in folder."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     tokenizer = smollm2_tokenizer()
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, intermediate_size=64,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, intermediate_size=intermediate,
                          tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    folder = tmp_path_factory.mktemp("tiny_llama")
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """random_llama with hidden 32 (intermediate 64): for LLM embedder and reranker tests."""
+    return random_llama(tmp_path_factory.mktemp("tiny_llama"), hidden=32, intermediate=64)
 
 
 # --------------------------------------------------------------------------- input builders

@@ -27,7 +27,7 @@ from safetensors import safe_open
 import push_weights
 import quantize as quantize_cli
 import rerank
-from conftest import MAPPING, NAMES, TINY_LORA, ranking_of, smollm2_tokenizer, write_dataset
+from conftest import MAPPING, NAMES, TINY_LORA, random_llama, ranking_of, write_dataset
 from eedi.kaggle_csv import read_questions_csv
 from eedi.long_table import wide_to_long
 from eedi.model_folder import save_model_folder
@@ -47,19 +47,9 @@ MAX_GAP = 0.05
 
 @pytest.fixture(scope="module")
 def wide_llama_dir(tmp_path_factory):
-    """A random LlamaForCausalLM (hidden 128, intermediate 256, 2 layers, 2 heads of 64, 1 kv
-    head, tied embeddings, seed 0) with SmolLM2's tokenizer: every Linear has >= 128 inputs."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-    tokenizer = smollm2_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, intermediate_size=256,
-                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    folder = tmp_path_factory.mktemp("wide_llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """conftest's random Llama at hidden 128, intermediate 256 (2 heads of 64): every Linear has
+    >= 128 inputs, as W4A16's groups of 128 need."""
+    return random_llama(tmp_path_factory.mktemp("wide_llama"), hidden=128, intermediate=256)
 
 
 @pytest.fixture(scope="module")
