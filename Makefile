@@ -37,8 +37,6 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
-# Keep every file the pattern rules make (Make would delete "intermediate" ones).
-.SECONDARY:
 .DEFAULT_GOAL := help
 
 # ---------------------------------------------------------------- configuration
@@ -168,7 +166,8 @@ CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
 lib            = $(foreach m,$(1),scripts/eedi/$(m).py)
 # (not __init__.py: it only lists the modules, so adding one to it must not retrain anything)
 COMMON         := $(call lib,errors files run_log defaults kaggle_csv long_table ranking folds metrics)
-MODEL_LIB      := $(COMMON) $(call lib,registry model_folder cli negatives training_args)
+# (not registry.py: a rule depends on the stamp of the one entry it uses, $(call spec,...) below)
+MODEL_LIB      := $(COMMON) $(call lib,model_folder cli negatives training_args)
 EMBED_CODE     := scripts/retrieve_embed.py $(MODEL_LIB) $(call lib,embedding)
 TRAIN_CODE     := scripts/train_retriever.py $(MODEL_LIB) $(call lib,embedding retriever_training)
 RERANKER_LIB   := $(MODEL_LIB) $(call lib,prompt reranker yes_no_scoring)
@@ -184,6 +183,21 @@ config = $(RUN)/config/$(1)
 $(RUN)/config/%: FORCE
 	@mkdir -p $(@D); printf '%s\n' '$($*)' | cmp -s - $@ || printf '%s\n' '$($*)' > $@
 FORCE:
+
+# $(call spec,KIND,NAME): a stamp of one registry entry (KIND retriever | reranker): the fields
+# training depends on, rewritten only when they change, so adding or editing one model in
+# scripts/eedi/registry.py retrains that model alone. A stamp's first version takes registry.py's
+# mtime, so outputs made before stamps existed stay as valid as they were.
+spec = $(RUN)/spec/$(1)-$(2).json
+define spec_stamp
+	@mkdir -p $(@D); $(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp > $@.tmp \
+	  || { rm -f $@.tmp; exit 1; }; cmp -s $@.tmp $@ && rm -f $@.tmp \
+	  || { [ -e $@ ] || touch -r scripts/eedi/registry.py $@.tmp; mv $@.tmp $@; }
+endef
+$(RUN)/spec/retriever-%.json: FORCE | $(SETUP)
+	$(call spec_stamp,retriever)
+$(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
+	$(call spec_stamp,reranker)
 
 # ---------------------------------------------------------------- top-level targets
 .PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission kernel kernel-local budget push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
@@ -369,9 +383,17 @@ $(DATA_DIR)/%.csv:
 	@exit 1
 
 # ---------------------------------------------------------------- pipeline steps
-$(TRAIN_LONG) $(TEST_LONG) $(MISCONCEPTIONS) &: $(RAW) scripts/reshape.py $(COMMON) | $(SETUP)
+# reshape.py runs when an input CSV or its code changes (reshape.done records the run) and
+# rewrites only the tables whose bytes change; each table keeps its mtime otherwise, so a fresh
+# copy of the same data (a re-download, a re-mounted dataset) or a test.csv edit retrains
+# nothing. A table's own rule only re-runs reshape if the table is missing.
+RESHAPE = $(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
+$(RUN)/reshape.done: $(RAW) scripts/reshape.py $(COMMON) | $(SETUP)
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Running on the embedded sample ($(SAMPLE_DIR)), not Kaggle's data." >&2; fi
-	$(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
+	$(RESHAPE)
+	touch $@
+$(TRAIN_LONG) $(TEST_LONG) $(MISCONCEPTIONS): $(RUN)/reshape.done
+	@test -f $@ || $(RESHAPE)
 
 $(FOLDS) $(FOLDS:.parquet=.txt) &: $(TRAIN_LONG) scripts/make_folds.py $(COMMON) | $(SETUP)
 	$(PY) scripts/make_folds.py --train $(TRAIN_LONG) --by $(FOLD_BY) --n-folds $(N_FOLDS) \
@@ -384,10 +406,10 @@ $(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call 
 
 # Embedding retrievers. Zero-shot: the model as it is; it saw no labels, so ranking all of train
 # with it is already out-of-fold.
-$(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
-$(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
@@ -395,14 +417,14 @@ $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,
 # one model trained on all of train ranks test. Hard negatives come from the model's own
 # zero-shot ranking of train. A killed training resumes from its last checkpoint on re-run.
 define fold_model_rule
-$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(TRAIN_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call fold_model_rule,$(k))))
 
-$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$*-$(NEGATIVES).parquet \
 	  $(TRAIN_ARGS) --out $(@D)
@@ -423,7 +445,7 @@ define round2_rule
 $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $$@
-$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $(TRAIN_ARGS) $(ROUND2_ARGS) --out $$(@D)
@@ -433,7 +455,7 @@ $(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
 $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
-$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
 	  $(TRAIN_ARGS) $(ROUND2_ARGS) --out $(@D)
@@ -451,21 +473,21 @@ $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $
 # clash with the embedders' pattern rules above.
 ifneq ($(RERANKER),none)
 define reranker_fold_rule
-$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(RERANK_TRAIN_CODE) | $(SETUP)
+$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(RERANK_TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  --folds $(FOLDS) --fold $(1) $(TRAIN_RERANKER_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
-$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(RERANK_TRAIN_CODE) | $(SETUP)
+$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(RERANK_TRAIN_CODE) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  $(TRAIN_RERANKER_ARGS) --out $(@D)
 
 # Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
 # GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVER's candidates for train rows).
-$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,QUANTIZE_ARGS) $(QUANTIZE_CODE) | $(SETUP)
+$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(QUANTIZE_CODE) | $(SETUP)
 	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
@@ -552,3 +574,17 @@ $(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(D
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Note: this submission is for the embedded sample's test.csv." >&2; fi
 	$(PY) scripts/make_submission.py --ranking $< --test-csv $(DATA_DIR)/test.csv \
 	  --mapping $(DATA_DIR)/misconception_mapping.csv --out $@
+
+# Keep every file the pattern rules above make (Make deletes "intermediate" files otherwise):
+# each rule's target pattern, as .PRECIOUS matches them. Not a bare .SECONDARY: that makes
+# every file intermediate, and Make then rebuilds whatever lies downstream of a step that ran,
+# even one that left its output untouched (reshape keeping an unchanged table).
+.PRECIOUS: $(RUN)/config/% $(RUN)/spec/retriever-%.json $(RUN)/spec/reranker-%.json \
+  $(RUN)/rankings/%_tfidf.parquet $(RUN)/rankings/train_%-zs.parquet $(RUN)/rankings/test_%-zs.parquet \
+  $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json $(RUN)/mined/%-fold$(k).parquet \
+    $(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) \
+  $(MODELS)/%/all/train.json $(RUN)/mined/%-all.parquet $(MODELS)/%.r2/all/train.json \
+  $(RUN)/rankings/train_%-ft.parquet $(RUN)/rankings/test_%-ft.parquet \
+  $(RUN)/rankings/train_%-ft2.parquet $(RUN)/rankings/test_%-ft2.parquet \
+  $(RUN)/rankings/train_%.boost.parquet $(RUN)/boost-%.json $(RUN)/rankings/test_%.boost.parquet \
+  $(RUN)/submission_%.csv

@@ -28,22 +28,11 @@ from eedi.kaggle_inputs import PLAN_FILE
 from eedi.kernel_notebook import build_notebook, kernel_metadata, slugify
 from eedi.kernel_plan import build_plan, plan_steps
 from eedi.model_folder import load_spec
-from eedi.registry import Reranker, vllm_settings
+from eedi.registry import Reranker, lookup, vllm_settings
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.time_budget import DEFAULT_BUDGET_S, Estimates, rates_from_run_log, with_rates
 
 PLAN_DIR = "plan"
-# Kaggle Models inputs holding each registry reranker's base weights (not in registry.py on
-# purpose: every Make rule that trains depends on that file, so editing it retrains all).
-# Check the handle on kaggle.com/models; RERANKER_KAGGLE_MODEL= overrides it.
-KAGGLE_MODELS = {
-    "qwen32b": "qwen-lm/qwen2.5/transformers/32b-instruct/1",
-    "qwen14b": "qwen-lm/qwen2.5/transformers/14b-instruct/1",
-    "qwen72b": "qwen-lm/qwen2.5/transformers/72b-instruct/1",
-    "gemma9b": "google/gemma-2/transformers/gemma-2-9b-it/2",
-}
-
-
 def owned(ref: str, user: str) -> str:
     """SLUG -> USER/SLUG; USER/SLUG as it is."""
     return ref if "/" in ref else f"{user}/{ref}"
@@ -107,7 +96,8 @@ def main(final, reranker, top_k, top_n, engine, gpus, run_dir, models_dir, out_d
                                                 vllm_profile)["tensor_parallel_size"]
             reranker_entry = {"name": name, "weights": rerank_steps[0].weights,
                               "base_folder": Path(base).name,
-                              "kaggle_model": kaggle_model or KAGGLE_MODELS.get(reranker)}
+                              # the handle from the registry as it is now (a serving setting)
+                              "kaggle_model": kaggle_model or lookup(Reranker, reranker).kaggle_model}
 
         jsons = [run_dir / s.json for s in steps if s.json]
         for path in jsons:

@@ -9,7 +9,9 @@ Writes OUT_DIR/train_long.parquet     one row per (question, wrong answer), Misc
                                       seen_in_train
 
 All three inputs are validated before anything is written: bad input stops with one error
-naming the file, column and row, and leaves no output behind.
+naming the file, column and row, and leaves no output behind. An output whose bytes would not
+change keeps its file and mtime: an edit of test.csv re-runs this step and test's stages, but
+no training.
 """
 
 from pathlib import Path
@@ -39,9 +41,9 @@ def main(data_dir: Path, out_dir: Path):
         test_long = wide_to_long(test)
         misconceptions = misconception_table(mapping, train_long)
 
-        write_parquet(train_long, out_dir / "train_long.parquet")
-        write_parquet(test_long, out_dir / "test_long.parquet")
-        write_parquet(misconceptions, out_dir / "misconceptions.parquet")
+        write_parquet(train_long, out_dir / "train_long.parquet", keep_unchanged=True)
+        write_parquet(test_long, out_dir / "test_long.parquet", keep_unchanged=True)
+        write_parquet(misconceptions, out_dir / "misconceptions.parquet", keep_unchanged=True)
 
         labelled = int(train_long["MisconceptionId"].notna().sum())
         record.update(train_questions=len(train), train_rows=len(train_long),

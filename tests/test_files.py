@@ -50,3 +50,16 @@ def test_atomic_write_permissions_follow_umask(tmp_path, umask):
     finally:
         os.umask(previous)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_keep_unchanged_leaves_equal_bytes_alone_and_replaces_different_ones(tmp_path):
+    target = tmp_path / "result.txt"
+    target.write_text("same")
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    with atomic_write(target, keep_unchanged=True) as tmp:
+        tmp.write_text("same")
+    assert target.stat().st_mtime_ns == 1_000_000_000  # Make sees no new output
+    with atomic_write(target, keep_unchanged=True) as tmp:
+        tmp.write_text("different")
+    assert target.read_text() == "different" and target.stat().st_mtime_ns != 1_000_000_000
+    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]  # no temp left either way

@@ -3,6 +3,7 @@
 changes, bad input and the run log. Runs Make as a user would, with this interpreter."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,20 @@ def test_rerun_does_no_work_and_input_change_rebuilds(built):
     assert "scripts/" not in again.stdout  # no step ran
     assert mtimes(run) == before
 
-    # a new train.csv rebuilds everything downstream of it; test-only outputs stay
+    # the same train.csv copied anew (a new mtime): reshape re-reads it, nothing else runs,
+    # and the run after that does nothing at all
     (data / "train.csv").touch()
+    same = make(tmp, "evaluate", f"DATA_DIR={data}")
+    assert same.returncode == 0 and "scripts/reshape.py" in same.stdout
+    assert "scripts/retrieve_tfidf.py" not in same.stdout
+    assert {k: v for k, v in mtimes(run).items() if k.name != "reshape.done"} == \
+        {k: v for k, v in before.items() if k.name != "reshape.done"}
+    assert "scripts/" not in make(tmp, "evaluate", f"DATA_DIR={data}").stdout
+
+    # a changed train.csv rebuilds everything downstream of it
+    train = pd.read_csv(data / "train.csv", dtype=str, keep_default_na=False)
+    train.loc[0, "ConstructName"] += " (edited)"
+    train.to_csv(data / "train.csv", index=False)
     rebuilt = make(tmp, "evaluate", f"DATA_DIR={data}")
     assert rebuilt.returncode == 0
     after = mtimes(run)
@@ -307,3 +320,37 @@ def test_round2_mining_never_sees_the_held_out_folds_labels(tmp_path):
     again = {k: read_ranking(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)}
     pd.testing.assert_frame_equal(again[0], mined[0])       # fold 0's round 2: untouched
     assert not again[1]["score"].equals(mined[1]["score"])  # fold 1's: its model saw fold 0
+
+
+def test_training_rules_depend_on_their_registry_entry_not_on_registry_py(tmp_path):
+    """Adding or editing one model in registry.py must not retrain the others (an overnight CV
+    lost to a new qwen entry): every model rule depends on a stamp of its own entry
+    ($(RUN)/spec/<kind>-<name>.json), rewritten only when that entry's training fields change.
+    A stamp's first version carries registry.py's mtime (outputs older than it rebuild, as
+    before stamps existed)."""
+    data = generate(tmp_path / "data", seed=3, n_train=20, n_test=3)
+    run = run_dir(tmp_path, data)
+    stamp = run / "spec" / "retriever-minilm.json"
+    registry = REPO / "scripts/eedi/registry.py"
+    assert make(tmp_path, str(stamp), f"DATA_DIR={data}").returncode == 0
+    shown = subprocess.run([sys.executable, str(REPO / "scripts/show_spec.py"), "--kind", "retriever",
+                            "--model", "minilm", "--stamp"], capture_output=True, text=True, check=True)
+    assert stamp.read_text() == shown.stdout and json.loads(shown.stdout)["epochs"] == 2
+    assert stamp.stat().st_mtime_ns == registry.stat().st_mtime_ns
+
+    assert make(tmp_path, str(stamp), f"DATA_DIR={data}").returncode == 0  # entry unchanged
+    assert stamp.stat().st_mtime_ns == registry.stat().st_mtime_ns
+    # the entry differs from the one the stamp recorded (as after an edit): rewritten, newer
+    stamp.write_text(shown.stdout.replace('"epochs": 2', '"epochs": 3'))
+    os.utime(stamp, ns=(1_000_000_000, 1_000_000_000))
+    assert make(tmp_path, str(stamp), f"DATA_DIR={data}").returncode == 0
+    assert stamp.read_text() == shown.stdout and stamp.stat().st_mtime_ns > 1_000_000_000
+
+    # what Make's database says: no model rule names registry.py; each names its stamp
+    database = make(tmp_path, "-pn", "print-RUN", f"DATA_DIR={data}", "RERANKER=smollm135m").stdout
+    rules = [line for line in database.splitlines()  # rules, not the files make looked at
+             if line.split(":")[0].endswith("/fold0/train.json") and line.split(":", 1)[1].strip()]
+    assert len(rules) == 3, rules  # round 1, round 2, the reranker's fold 0
+    for rule in rules:
+        assert "registry.py" not in rule
+        assert "/spec/retriever-%.json" in rule or "/spec/reranker-smollm135m.json" in rule

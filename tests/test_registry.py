@@ -1,8 +1,9 @@
 """eedi.registry's vLLM settings per GPU profile (the Kaggle 2x T4 profile: fp16 cards of 16 GB,
 so 32B and 72B span both GPUs by tensor parallelism and 14B runs one copy per GPU), the "auto"
 profile by faked compute capability, and scripts/show_spec.py, which Make asks how many GPUs one
-copy of a reranker spans."""
+copy of a reranker spans and, with --stamp, what each model rule in Make depends on."""
 
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 
 import show_spec
 from eedi.model_folder import load_spec, save_spec
-from eedi.registry import RERANKERS, VLLM_PROFILES, Reranker, lookup, vllm_profile, vllm_settings
+from eedi.registry import (RERANKERS, RETRIEVERS, VLLM_PROFILES, Reranker, lookup, training_fields,
+                           vllm_profile, vllm_settings)
 
 
 @pytest.mark.parametrize("name, t4_copies_per_2_gpus", [
@@ -71,3 +73,29 @@ def test_show_spec_prints_a_setting_or_the_whole_spec(run_cli):
     assert spec["model"] == "Qwen/Qwen2.5-14B-Instruct" and spec["vllm_settings"]["tensor_parallel_size"] == 1
     result = run_cli(show_spec.main, ["--model", "qwen32b", "--vllm-setting", "nope"])
     assert result.exit_code == 2 and "not one of" in result.output
+
+
+def test_gpu_rerankers_name_their_kaggle_models_base_and_it_is_no_training_field():
+    """make kernel attaches the base model from Kaggle Models by the registry's handle
+    (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION); the handle is a serving setting, so Make's stamp
+    (training_fields) leaves it out and changing it retrains nothing, while lr is in it."""
+    for name, spec in RERANKERS.items():
+        if spec.gguf is None:  # the GPU entries
+            assert len(spec.kaggle_model.split("/")) == 5, name
+    assert RERANKERS["smollm135m"].kaggle_model is None  # shipped in a PyPI package instead
+    spec = RERANKERS["qwen32b"]
+    assert "kaggle_model" not in training_fields(spec) and training_fields(spec)["lr"] == spec.lr
+    assert training_fields(spec.replace(kaggle_model="a/b/c/d/2")) == training_fields(spec)
+    assert training_fields(spec.replace(lr=3e-4)) != training_fields(spec)
+    assert training_fields(RETRIEVERS["minilm"]) == dataclasses.asdict(RETRIEVERS["minilm"])
+
+
+def test_show_spec_stamp_is_the_sorted_training_fields_of_either_kind(run_cli):
+    result = run_cli(show_spec.main, ["--kind", "retriever", "--model", "minilm", "--stamp"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == training_fields(RETRIEVERS["minilm"])
+    assert list(json.loads(result.output)) == sorted(training_fields(RETRIEVERS["minilm"]))
+    result = run_cli(show_spec.main, ["--model", "qwen32b", "--stamp"])
+    assert "kaggle_model" not in json.loads(result.output)
+    result = run_cli(show_spec.main, ["--kind", "retriever", "--model", "minilm", "--vllm-setting", "x"])
+    assert result.exit_code == 2 and "only rerankers" in result.output

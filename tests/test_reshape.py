@@ -2,6 +2,8 @@
 to end): the long tables of a hand-made dataset, and every bad input giving one clear error
 (file, column, row), a non-zero exit and no output at all."""
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -127,3 +129,23 @@ def test_failed_run_keeps_previous_outputs_intact(kaggle_dir, tmp_path, run_cli)
     write_dataset(kaggle_dir, test=_with(TEST, 0, "CorrectAnswer", "Z"))
     assert run_reshape(run_cli, kaggle_dir, out).exit_code == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_same_data_copied_again_keeps_the_outputs_mtime(kaggle_dir, tmp_path, run_cli):
+    """A fresh copy of the same CSVs (new mtimes: a re-download, a re-attached dataset) must not
+    look like new data to Make: unchanged outputs keep their file and mtime, so nothing after
+    reshape re-runs. Changed data still replaces what it changes."""
+    out = tmp_path / "run"
+    assert run_reshape(run_cli, kaggle_dir, out).exit_code == 0
+    names = ["train_long.parquet", "test_long.parquet", "misconceptions.parquet"]
+    for name in names:
+        os.utime(out / name, ns=(1_000_000_000, 1_000_000_000))  # long ago
+    write_dataset(kaggle_dir)  # the same content, written anew
+    assert run_reshape(run_cli, kaggle_dir, out).exit_code == 0
+    assert {n: (out / n).stat().st_mtime_ns for n in names} == dict.fromkeys(names, 1_000_000_000)
+
+    write_dataset(kaggle_dir, test=_with(TEST, 0, "AnswerAText", "99"))
+    assert run_reshape(run_cli, kaggle_dir, out).exit_code == 0
+    changed = {n for n in names if (out / n).stat().st_mtime_ns != 1_000_000_000}
+    assert changed == {"test_long.parquet"}
+    assert "99" in set(pd.read_parquet(out / "test_long.parquet")["AnswerText"])

@@ -23,7 +23,7 @@ def test_rates_come_from_the_run_logs_successful_steps(tmp_path):
     lines = [{"step": "retrieve_embed", "rows": 100, "seconds": 10.0, "status": "ok"},
              {"step": "retrieve_embed", "rows": 100, "seconds": 30.0, "status": "ok"},
              {"step": "retrieve_embed", "rows": 100, "seconds": 999.0, "status": "failed: X"},
-             {"step": "rerank", "rows": 50, "seconds": 100.0, "status": "ok"},
+             {"step": "rerank", "rows": 100, "seconds": 200.0, "status": "ok"},
              {"step": "evaluate", "rows": 50, "seconds": 1.0, "status": "ok"}]
     log.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
     rates = rates_from_run_log(log)
@@ -31,6 +31,21 @@ def test_rates_come_from_the_run_logs_successful_steps(tmp_path):
     est = with_rates(Estimates(), rates)
     assert est.table["embed"] == (DEFAULT_ESTIMATES["embed"][0], 0.2)
     assert rates_from_run_log(tmp_path / "missing.jsonl") == {}
+
+
+def test_rates_leave_start_up_out(tmp_path):
+    """The public test's 9 rows time mostly start-up: alone they give no rate (a 9-row
+    submission step taking 4.8 s is not 0.5 s/row); beside a large run of the same stage the
+    rate is the slope between sizes, not the large run's seconds/row."""
+    log = tmp_path / "run_log.jsonl"
+    lines = [{"step": "submission", "rows": 9, "seconds": 4.8, "status": "ok"},
+             {"step": "retrieve_embed", "rows": 9, "seconds": 60.0, "status": "ok"},
+             {"step": "retrieve_embed", "rows": 4409, "seconds": 280.0, "status": "ok"},
+             {"step": "retrieve_embed", "rows": 4409, "seconds": 300.0, "status": "ok"}]
+    log.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    rates = rates_from_run_log(log)
+    assert set(rates) == {"embed"}
+    assert abs(rates["embed"] - (290.0 - 60.0) / 4400) < 1e-9
 
 
 def test_guard_projects_elapsed_plus_the_stages_left():

