@@ -42,13 +42,16 @@ from eedi.training_args import run_stats
 @click.option("--batch-size", type=click.IntRange(2), help="[registry's]")
 @click.option("--lr", type=float, help="[registry's]")
 @click.option("--loss", type=click.Choice(LOSSES), help="[registry's]")
+@click.option("--mini-batch-size", type=click.IntRange(1),
+              help="cached-mnrl's forward chunk: memory, not the maths [registry's]")
 def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
          negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, epochs,
-         batch_size, lr, loss):
+         batch_size, lr, loss, mini_batch_size):
     setup_logging()
     with step_timer("train_retriever", model=model_name, fold=fold) as record:
         spec = embedder_spec(model_name).replace(
-            epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, n_negatives=n_negatives,
+            epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
+            mini_batch_size=mini_batch_size, n_negatives=n_negatives,
             negative_ranks=negative_ranks, negative_margin=negative_margin,
             seen_negatives_only=seen_negatives_only)
         rows = training_rows(train_path, folds_path, fold)

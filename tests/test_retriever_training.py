@@ -20,6 +20,7 @@ from eedi.registry import Retriever
 from eedi.retriever_training import saved_spec
 from eedi.retriever_training import train as fit_retriever
 from eedi.retriever_training import training_examples
+from eedi.retriever_training import training_loss
 
 TEXTS = ["Adds fractions", "Subject: Angles\nWrong answer: 250", "3 - (-2)"]
 
@@ -89,3 +90,30 @@ def test_rerun_resumes_from_the_last_checkpoint(tmp_path, tiny_bert_dir, kaggle_
                         lambda self, *a, **k: (steps.append(1), forward(self, *a, **k))[1])
     _, result, _ = fit_retriever(spec, examples, checkpoints, max_steps=3, seed=0)
     assert result.global_step == 3 and len(steps) == 1  # steps 1-2 came from the checkpoint
+
+
+def test_cached_mnrl_is_mnrl_in_chunks(tiny_bert_dir, kaggle_dir):
+    """The same loss and gradients at the same batch size, whatever the chunk: cached-mnrl buys
+    memory only (dropout off: the two losses draw their masks in a different order)."""
+    import torch
+
+    rows = labelled_rows(kaggle_dir)
+    examples = training_examples(rows, NAMES, random_negatives(rows), "")
+    grads = {}
+    for loss_name, chunk in [("mnrl", 16), ("cached-mnrl", 2), ("cached-mnrl", 3)]:
+        spec = Retriever(model=str(tiny_bert_dir), loss=loss_name, mini_batch_size=chunk)
+        model = embedding.load_embedder(spec).eval()
+        loss = training_loss(spec, model)
+        features = [model.preprocess(texts) for texts in examples.values()]  # 7 rows, 3 columns
+        value = loss(features, labels=None)
+        value.backward()
+        grads[loss_name, chunk] = (value.item(), {n: p.grad.clone() for n, p in
+                                                  model.named_parameters() if p.grad is not None})
+
+    (plain, plain_grads), *cached = grads.values()
+    assert plain > 0 and len(plain_grads) > 10  # the encoder's layers (not the unused pooler)
+    for value, chunk_grads in cached:
+        assert abs(value - plain) < 1e-5
+        assert chunk_grads.keys() == plain_grads.keys()
+        for name, grad in chunk_grads.items():
+            torch.testing.assert_close(grad, plain_grads[name], atol=1e-6, rtol=1e-4)

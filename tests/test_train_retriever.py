@@ -38,7 +38,8 @@ def test_cli_trains_on_rows_outside_the_fold_with_mined_negatives(tmp_path, tiny
         "--model", tiny_bert_dir, "--train", tmp_path / "train.parquet",
         "--misconceptions", tmp_path / "mis.parquet", "--folds", tmp_path / "folds.parquet",
         "--fold", 0, "--negatives", tmp_path / "neg.parquet", "--n-negatives", 1,
-        "--epochs", 1, "--batch-size", 4, "--max-steps", 2, "--out", out])
+        "--epochs", 1, "--batch-size", 4, "--loss", "cached-mnrl", "--mini-batch-size", 3,
+        "--max-steps", 2, "--out", out])
     assert result.exit_code == 0, result.output
 
     stats = json.loads((out / "train.json").read_text())
@@ -50,6 +51,7 @@ def test_cli_trains_on_rows_outside_the_fold_with_mined_negatives(tmp_path, tiny
     assert json.loads((out / Retriever.SPEC_FILE).read_text())["model"] == "./"
     spec = embedding.embedder_spec(str(out))
     assert spec.model == str(out) and spec.adapter is None and spec.epochs == 1
+    assert (spec.loss, spec.batch_size, spec.mini_batch_size) == ("cached-mnrl", 4, 3)
     assert embedding.encode(embedding.load_embedder(spec), TEXTS, progress=False).shape == (3, 32)
 
 

@@ -48,26 +48,35 @@ def training_examples(rows: pd.DataFrame, names: dict[int, str], negatives: dict
     return columns
 
 
+def training_loss(spec: Retriever, model):
+    """spec.loss -> the sentence-transformers loss over (anchor, positive, negative_1..n).
+
+    "cached-mnrl" is "mnrl" computed in chunks of spec.mini_batch_size (GradCache): the same loss
+    and gradients at the same batch size (tests/test_retriever_training.py checks it), so it only
+    buys memory, at the price of a second forward pass. Where memory allows (a CPU), plain "mnrl"
+    trains the same model faster.
+    """
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
+    if spec.loss == "cached-mnrl":
+        return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size)
+    if spec.loss == "mnrl":
+        return MultipleNegativesRankingLoss(model)
+    raise click.BadParameter(f"unknown loss {spec.loss!r} ({' | '.join(LOSSES)})")
+
+
 def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int):
     """Run the sentence-transformers trainer; resume from the newest checkpoint if any.
     Returns (model, TrainOutput, log history)."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
 
     model = load_embedder(spec)
     if spec.lora is not None:
         from peft import LoraConfig, TaskType
         model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **spec.lora))
-    if spec.loss == "cached-mnrl":
-        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size)
-    elif spec.loss == "mnrl":
-        loss = MultipleNegativesRankingLoss(model)
-    else:
-        raise click.BadParameter(f"unknown loss {spec.loss!r} ({' | '.join(LOSSES)})")
-
+    loss = training_loss(spec, model)
     dataset = Dataset.from_dict(examples)
     steps_per_epoch = max(1, len(dataset) // spec.batch_size)
     args = SentenceTransformerTrainingArguments(
