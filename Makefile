@@ -177,11 +177,19 @@ RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
 QUANTIZED_DIR  := $(RERANKER_DIR).$(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)
 QUANTIZE_CODE  := scripts/quantize.py $(RERANKER_LIB) $(call lib,precision reranking quantization)
 
-# $(call config,NAME): a file holding $(NAME) that is rewritten only when the value changes, so
-# a target depending on it rebuilds when e.g. TOP_K changes, and only then.
+# $(call stamp,COMMAND[,FIRST]) in a recipe: the target gets COMMAND's output only when that
+# differs from what it holds, so its dependents rebuild on a change and only then. FIRST: a shell
+# command run on $@.tmp before the target's first version (e.g. to backdate it).
+define stamp
+	@mkdir -p $(@D); { $(1); } > $@.tmp || { rm -f $@.tmp; exit 1; }; \
+	  cmp -s $@.tmp $@ && rm -f $@.tmp || { [ -e $@ ] || $(or $(2),:); mv $@.tmp $@; }
+endef
+
+# $(call config,NAME): a file holding $(NAME), so a target depending on it rebuilds when e.g.
+# TOP_K changes, and only then.
 config = $(RUN)/config/$(1)
 $(RUN)/config/%: FORCE
-	@mkdir -p $(@D); printf '%s\n' '$($*)' | cmp -s - $@ || printf '%s\n' '$($*)' > $@
+	$(call stamp,printf '%s\n' '$($*)')
 FORCE:
 
 # $(call spec,KIND,NAME): a stamp of one registry entry (KIND retriever | reranker): the fields
@@ -189,11 +197,7 @@ FORCE:
 # scripts/eedi/registry.py retrains that model alone. A stamp's first version takes registry.py's
 # mtime, so outputs made before stamps existed stay as valid as they were.
 spec = $(RUN)/spec/$(1)-$(2).json
-define spec_stamp
-	@mkdir -p $(@D); $(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp > $@.tmp \
-	  || { rm -f $@.tmp; exit 1; }; cmp -s $@.tmp $@ && rm -f $@.tmp \
-	  || { [ -e $@ ] || touch -r scripts/eedi/registry.py $@.tmp; mv $@.tmp $@; }
-endef
+spec_stamp = $(call stamp,$(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp,touch -r scripts/eedi/registry.py $@.tmp)
 $(RUN)/spec/retriever-%.json: FORCE | $(SETUP)
 	$(call spec_stamp,retriever)
 $(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
