@@ -11,13 +11,16 @@ Reads  MODEL          a reranker folder written by train_reranker.py (reranker.j
        RANKING        a ranking of train (the retriever's): each row's top N candidates (and
                       its gold) make the calibration prompts, as the reranker sees them
 Writes OUT/           e.g. models/<dataset>/qwen32b.w4a16/all/: compressed-tensors weights
-                      (packed int4 + group scales; lm_head kept), config.json, tokenizer,
+                      (packed int4 + group scales; lm_head kept; the MLP zero-padded to whole
+                      groups per GPU where vLLM's tensor parallelism needs it: --tensor-parallel),
+                      config.json, tokenizer,
                       reranker.json (model = OUT itself, no adapter, quantize_4bit false) and
                       train.json (the quantisation's stats + the adapter's training stats),
                       written last. OUT is complete or absent: built in a temp folder beside it
 
 Use it as any reranker folder: rerank.py --model OUT (--engine hf | vllm), make push-weights
-MODEL=qwen32b.w4a16. Bad input stops before any model is loaded. See eedi/quantization.py.
+MODEL=qwen32b.w4a16. Bad input, or a base vLLM could not serve once quantised, stops before any
+model is loaded. See eedi/quantization.py.
 """
 
 import time
@@ -28,8 +31,9 @@ import click
 from eedi.defaults import SEED
 from eedi.long_table import misconception_names
 from eedi.prompt import PromptBuilder
-from eedi.quantization import (N_CALIBRATION, SCHEMES, calibration_samples, merge_adapter,
-                               quantization_stats, quantize, save_quantized)
+from eedi.quantization import (N_CALIBRATION, SCHEMES, calibration_samples, check_servable,
+                               merge_adapter, quantization_stats, quantize, save_quantized,
+                               serving_tensor_parallel)
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
 from eedi.reranker import load_tokenizer, reranker_spec
@@ -55,15 +59,18 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Calibration prompts (row, candidate), drawn with --seed.")
 @click.option("--top-n", type=click.IntRange(1),
               help="Candidates per row to draw calibration prompts from [the spec's top_n].")
+@click.option("--tensor-parallel", type=click.IntRange(1),
+              help="GPUs vLLM will split the model over [the lcm of the registry entry's vLLM "
+              "profiles' tensor_parallel_size]: the MLP is padded to whole groups per GPU.")
 @click.option("--seed", type=int, default=SEED, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The quantised model folder to write.")
-def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibration, top_n, seed,
-         out):
+def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibration, top_n,
+         tensor_parallel, seed, out):
     setup_logging()
     with step_timer("quantize", model=str(model_dir), scheme=scheme) as record:
         # 1. inputs, checked before any model is loaded: a trained reranker folder, an output
-        #    elsewhere, calibration rows that exist
+        #    elsewhere, calibration rows that exist, a base vLLM can serve once quantised
         if not (model_dir / Reranker.SPEC_FILE).is_file():
             raise click.BadParameter(f"{model_dir} has no {Reranker.SPEC_FILE}: not a reranker "
                                      "folder written by train_reranker.py", param_hint="--model")
@@ -82,6 +89,10 @@ def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibrat
         prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, str(model_dir))
         samples = calibration_samples(rows, ranking, names, prompts, n_calibration,
                                       top_n or spec.top_n, seed, ranking_path)
+        # vLLM must be able to split the result over the registry's GPUs (qwen32b: 2 T4s);
+        # the base's config says whether padding the MLP is needed or enough
+        tensor_parallel = tensor_parallel or serving_tensor_parallel(spec)
+        check_servable(spec, scheme, tensor_parallel)
 
         # 2. merge into the full-precision base, 3. GPTQ, 4. write OUT whole
         seconds = {}
@@ -89,9 +100,9 @@ def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibrat
         model = merge_adapter(spec)
         seconds["merge"] = time.time() - start
         start = time.time()
-        quantize(model, samples, scheme)
+        serving = quantize(model, samples, scheme, tensor_parallel)
         seconds["quantize"] = time.time() - start
-        stats = quantization_stats(model_dir, spec, scheme, samples, seconds)
+        stats = quantization_stats(model_dir, spec, scheme, samples, seconds, serving)
         save_quantized(model, prompts.tokenizer, spec, out, stats)
         record.update(calibration_samples=len(samples), merge_seconds=round(seconds["merge"], 1),
                       quantize_seconds=round(seconds["quantize"], 1))

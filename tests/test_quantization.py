@@ -3,7 +3,9 @@ real libraries (peft's merge, llmcompressor's GPTQ, compressed-tensors' packing)
 random Llama: the trained folder's NF4 setting is ignored (the base merges in fp32), the
 adapter changes the weights, calibration prompts are the task's own and deterministic, the
 saved weights are packed int4, and the folder reloads through eedi.reranker.load_model (the
-reranker's own loading code) to Yes/No scores close to the merged fp32 model's.
+reranker's own loading code) to Yes/No scores close to the merged fp32 model's. Shapes: the MLP
+is zero-padded to whole groups per tensor-parallel GPU without changing the logits (Qwen2.5's
+real widths checked on the meta device), and a width padding cannot fix stops the command.
 
 Measured on this tiny model (one run, 72 (row, candidate) pairs; W4A16, groups of 128, 32
 calibration prompts, deterministic): the quantised scores correlate with the merged fp32 ones
@@ -17,6 +19,7 @@ of 128 input features, so every Linear needs at least 128 inputs.
 
 import json
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,7 +36,9 @@ from eedi.long_table import wide_to_long
 from eedi.model_folder import save_model_folder
 from eedi.precision import model_dtype
 from eedi.prompt import PromptBuilder
-from eedi.quantization import calibration_samples, merge_adapter, quantize, save_quantized
+from eedi.quantization import (calibration_samples, check_servable, merge_adapter,
+                               pad_intermediate, prepare_for_serving, quantize, save_quantized,
+                               serving_shape_problems, serving_tensor_parallel)
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
 from eedi.reranker import load_model, load_tokenizer, reranker_spec
@@ -52,22 +57,26 @@ def wide_llama_dir(tmp_path_factory):
     return random_llama(tmp_path_factory.mktemp("wide_llama"), hidden=128, intermediate=256)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, wide_llama_dir):
+def trained_folder(base_dir, out):
     """A reranker folder as train_reranker.py writes it after QLoRA (quantize_4bit true,
-    adapter "./"), its adapter with random non-zero A and B (peft's init_lora_weights=False;
-    by default B is zero and the adapter a no-op)."""
+    adapter "./") on base_dir, its adapter with random non-zero A and B (peft's
+    init_lora_weights=False; by default B is zero and the adapter a no-op)."""
     from transformers import AutoModelForCausalLM
-    spec = Reranker(model=str(wide_llama_dir), lora=TINY_LORA, max_length=192, quantize_4bit=True,
+    spec = Reranker(model=str(base_dir), lora=TINY_LORA, max_length=192, quantize_4bit=True,
                     gradient_checkpointing=False, top_n=6)
     torch.manual_seed(1)
-    base = AutoModelForCausalLM.from_pretrained(wide_llama_dir, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     lora = LoraConfig(task_type="CAUSAL_LM", init_lora_weights=False,
                       **{**TINY_LORA, "lora_alpha": TINY_LORA["r"]})
     model = get_peft_model(base, lora)
-    out = tmp_path_factory.mktemp("models") / "tiny" / "all"
     save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), {"steps": 0})
     return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, wide_llama_dir):
+    """trained_folder on the wide Llama."""
+    return trained_folder(wide_llama_dir, tmp_path_factory.mktemp("models") / "tiny" / "all")
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +223,8 @@ def test_cli_writes_a_served_folder_that_rerank_and_push_weights_use_as_it_is(tm
     assert result.exit_code == 0, result.output
     stats = json.loads((out / "train.json").read_text())
     assert stats["scheme"] == "W4A16" and stats["calibration_samples"] == 16
+    assert stats["serving"] == {"tensor_parallel_size": 1, "group_size": 128,
+                                "intermediate_size": 256, "padded_from": None}
     assert stats["merge_dtype"] == str(model_dtype()).removeprefix("torch.")
     assert stats["training"] == {"steps": 0}
     assert not list(out.parent.glob(".*tmp*"))  # the temp folder was renamed, nothing left
@@ -226,6 +237,27 @@ def test_cli_writes_a_served_folder_that_rerank_and_push_weights_use_as_it_is(tm
                                          "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "all/model.safetensors" in result.output and "all/reranker.json" in result.output
+
+
+def test_cli_pads_the_mlp_for_the_gpus_vllm_splits_it_over(tmp_path, data, run_cli):
+    """hidden 256, intermediate 384 over 2 GPUs: down_proj gets 192 inputs each, not whole groups
+    of 128, so the command pads the MLP to 512 before GPTQ; the folder says so and reranks."""
+    base = random_llama(tmp_path / "base", hidden=256, intermediate=384)
+    trained = trained_folder(base, tmp_path / "trained" / "all")
+    out = tmp_path / "q" / "all"
+    result = run_cli(quantize_cli.main, cli_args(trained, data, out, "--tensor-parallel", 2))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "train.json").read_text())["serving"] == {
+        "tensor_parallel_size": 2, "group_size": 128, "intermediate_size": 512,
+        "padded_from": 384}
+    assert json.loads((out / "config.json").read_text())["intermediate_size"] == 512
+    with safe_open(out / "model.safetensors", "pt") as f:
+        assert f.get_slice("model.layers.0.mlp.down_proj.weight_packed").get_shape() == [256, 64]
+    reranked = tmp_path / "reranked.parquet"
+    result = run_cli(rerank.main, ["--model", out, "--ranking", data["ranking"], "--queries",
+                                   data["train"], "--misconceptions", data["mis"], "--top-n", 3,
+                                   "--out", reranked])
+    assert result.exit_code == 0, result.output
 
 
 def test_cli_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, trained, wide_llama_dir, data, run_cli):
@@ -243,6 +275,12 @@ def test_cli_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, trained, 
     fails(cli_args(served, data, out), "names no adapter")
     fails(cli_args(trained, data, trained / "q"), "overlaps the model folder")
     fails(cli_args(trained, data, out, "--scheme", "W3A16"), "Invalid value for '--scheme'")
+    # a base no padding makes servable (hidden 96: q_proj's inputs are not whole groups of 128)
+    narrow = random_llama(tmp_path / "narrow", hidden=96, intermediate=256)
+    narrow_trained = tmp_path / "narrow_trained"
+    save_model_folder(narrow_trained, lambda f: None,
+                      Reranker(model=str(narrow), lora=TINY_LORA, adapter="./"), {})
+    fails(cli_args(narrow_trained, data, out), "model.layers.*.self_attn.q_proj: 96 inputs")
     # a ranking row missing from --train: DataError naming the file, column and row
     ranking = read_ranking(data["ranking"])
     extra = ranking[ranking["QuestionId_Answer"] == ranking["QuestionId_Answer"].iloc[0]].assign(QuestionId_Answer="99_A")
@@ -253,3 +291,62 @@ def test_cli_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, trained, 
     unknown = tmp_path / "unknown.parquet"
     ranking.assign(MisconceptionId=ranking["MisconceptionId"].replace(0, 77)).to_parquet(unknown, index=False)
     fails(cli_args(trained, {**data, "ranking": unknown}, out), "77 is not in the misconceptions file")
+
+
+# ------------------------------------------------------------------ shapes vLLM can serve
+
+
+def test_padding_the_mlp_to_whole_groups_per_gpu_leaves_the_outputs_unchanged(tmp_path):
+    """hidden 256, intermediate 384 split over 2 GPUs: down_proj gets 192 inputs each, not whole
+    groups of 128. Padded to 512, the logits stay the same and vLLM's constraint holds."""
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(
+        random_llama(tmp_path / "llama", hidden=256, intermediate=384), dtype=torch.float32).eval()
+    ids = torch.tensor([[1, 5, 9, 200, 31, 7]])
+    with torch.no_grad():
+        before = model(ids).logits
+    assert serving_shape_problems(model, 2, 128) == [
+        "model.layers.*.mlp.down_proj: 384 inputs / 2 GPUs = 192 is not a multiple of the group "
+        "size 128"]
+    assert serving_shape_problems(model, 1, 128) == []  # 384 = 3 whole groups on one GPU
+    done = prepare_for_serving(model, "W4A16", tensor_parallel_size=2)
+    assert done == {"tensor_parallel_size": 2, "group_size": 128, "intermediate_size": 512,
+                    "padded_from": 384}
+    assert model.config.intermediate_size == 512
+    mlp = model.model.layers[0].mlp
+    assert mlp.gate_proj.weight.shape == mlp.up_proj.weight.shape == (512, 256)
+    assert mlp.down_proj.weight.shape == (256, 512)
+    assert serving_shape_problems(model, 2, 128) == []
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, before, atol=1e-6, rtol=0)
+    assert pad_intermediate(model, 256) == 512  # already whole: nothing to do
+
+
+def test_the_registry_qwen_shapes_from_their_configs_alone():
+    """Qwen2.5's real widths, on torch's meta device (no weights): 32B splits over 2 T4s as it
+    is; 72B's MLP (29,568 = 115.5 groups per GPU) is padded to 29,696, as Qwen's own GPTQ
+    release of it is."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+    qwen = dict(num_hidden_layers=1, num_attention_heads=40, num_key_value_heads=8,
+                vocab_size=1024)
+    for hidden, width, heads, want in [(5120, 27648, 40, None), (8192, 29568, 64, 29696)]:
+        config = Qwen2Config(**{**qwen, "num_attention_heads": heads}, hidden_size=hidden,
+                             intermediate_size=width)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        done = prepare_for_serving(model, "W4A16", tensor_parallel_size=2)
+        assert done["padded_from"] == (want and width)
+        assert done["intermediate_size"] == (want or width)
+    assert serving_tensor_parallel(reranker_spec("qwen72b")) == 2  # its t4 profile's 2 GPUs
+    assert serving_tensor_parallel(reranker_spec("qwen14b")) == 1
+
+
+def test_check_servable_reads_the_config_only(tmp_path, wide_llama_dir):
+    spec = Reranker(model=str(wide_llama_dir))
+    assert check_servable(spec, "W4A16", 1)["padded_from"] is None
+    wider = Reranker(model=str(random_llama(tmp_path / "wider", hidden=256, intermediate=384)))
+    assert check_servable(wider, "W4A16", 2) == {"tensor_parallel_size": 2, "group_size": 128,
+                                                 "intermediate_size": 512, "padded_from": 384}
+    narrow = Reranker(model=str(random_llama(tmp_path / "narrow", hidden=96, intermediate=256)))
+    with pytest.raises(click.ClickException, match=r"(?s)tensor_parallel_size=1.*q_proj: 96 inputs"):
+        check_servable(narrow, "W4A16", 1)

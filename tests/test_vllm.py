@@ -23,6 +23,31 @@ REPO = Path(__file__).resolve().parent.parent
 MAIN_PYTHON = REPO / ".venv" / "bin" / "python"
 TOLERANCE = 1e-3
 
+# The question rows and candidate misconceptions every subprocess scores (query.json).
+QUERY = {
+    "rows": [
+        {"QuestionId_Answer": "1_B", "SubjectName": "Adding and Subtracting Fractions",
+         "ConstructName": "Add proper fractions with different denominators",
+         "QuestionText": r"Calculate \( \frac{1}{3}+\frac{1}{4} \)",
+         "CorrectAnswerText": r"\( \frac{7}{12} \)", "AnswerText": r"\( \frac{2}{7} \)"},
+        {"QuestionId_Answer": "2_A", "SubjectName": "BIDMAS",
+         "ConstructName": "Use the order of operations to carry out calculations involving powers",
+         "QuestionText": r"\( 2+3 \times 4^{2}= \)",
+         "CorrectAnswerText": "50", "AnswerText": "400"},
+        {"QuestionId_Answer": "3_D", "SubjectName": "Angles on a Straight Line",
+         "ConstructName": "Find missing angles on a straight line",
+         "QuestionText": "Two angles on a straight line are 110 degrees and x. What is x?",
+         "CorrectAnswerText": "70", "AnswerText": "250"},
+    ],
+    "candidates": [
+        "Adds the numerators and the denominators when adding fractions",
+        "Carries out operations from left to right regardless of priority order",
+        "Believes angles on a straight line add to 360 degrees",
+        "Thinks subtracting a negative makes the answer more negative",
+        "Multiplies by 10 by adding a zero to the end of a decimal",
+    ],
+}
+
 # Runs in the main venv: rows (3 x 5 candidates) -> rows.json, a seeded LoRA with non-zero B
 # -> adapter/, HF scores (naive and prefix reuse; base and adapter) -> hf.json.
 HF_REFERENCE = r'''
@@ -36,27 +61,8 @@ from peft import LoraConfig, get_peft_model
 from eedi import model_folder, prompt, reranker, yes_no_scoring
 
 out = Path(sys.argv[1])
-ROWS = [
-    {"QuestionId_Answer": "1_B", "SubjectName": "Adding and Subtracting Fractions",
-     "ConstructName": "Add proper fractions with different denominators",
-     "QuestionText": r"Calculate \( \frac{1}{3}+\frac{1}{4} \)",
-     "CorrectAnswerText": r"\( \frac{7}{12} \)", "AnswerText": r"\( \frac{2}{7} \)"},
-    {"QuestionId_Answer": "2_A", "SubjectName": "BIDMAS",
-     "ConstructName": "Use the order of operations to carry out calculations involving powers",
-     "QuestionText": r"\( 2+3 \times 4^{2}= \)",
-     "CorrectAnswerText": "50", "AnswerText": "400"},
-    {"QuestionId_Answer": "3_D", "SubjectName": "Angles on a Straight Line",
-     "ConstructName": "Find missing angles on a straight line",
-     "QuestionText": "Two angles on a straight line are 110 degrees and x. What is x?",
-     "CorrectAnswerText": "70", "AnswerText": "250"},
-]
-CANDIDATES = [
-    "Adds the numerators and the denominators when adding fractions",
-    "Carries out operations from left to right regardless of priority order",
-    "Believes angles on a straight line add to 360 degrees",
-    "Thinks subtracting a negative makes the answer more negative",
-    "Multiplies by 10 by adding a zero to the end of a decimal",
-]
+query = json.loads(Path(sys.argv[2]).read_text())
+ROWS, CANDIDATES = query["rows"], query["candidates"]
 
 torch.manual_seed(0)
 spec = dataclasses.replace(reranker.reranker_spec("smollm135m"), adapter=None)
@@ -101,7 +107,8 @@ def scored(tmp_path_factory):
     if not MAIN_PYTHON.exists():
         pytest.skip(f"{MAIN_PYTHON} missing: `make setup` builds the main venv (HF reference)")
     work = tmp_path_factory.mktemp("vllm_parity")
-    _run([MAIN_PYTHON, "-c", HF_REFERENCE, work])
+    (work / "query.json").write_text(json.dumps(QUERY))
+    _run([MAIN_PYTHON, "-c", HF_REFERENCE, work, work / "query.json"])
     spec = json.loads((work / "rows.json").read_text())
     hf = json.loads((work / "hf.json").read_text())
     _run([sys.executable, REPO / "scripts" / "vllm_score.py", "--rows", work / "rows.json",
@@ -252,19 +259,7 @@ def test_vllm_serves_the_quantised_folder_with_the_hf_scores(tmp_path):
         pytest.skip(missing)
     if not MAIN_PYTHON.exists():
         pytest.skip(f"{MAIN_PYTHON} missing: `make setup` builds the main venv (HF reference)")
-    query = {"rows": [
-        {"QuestionId_Answer": "1_B", "SubjectName": "Adding and Subtracting Fractions",
-         "ConstructName": "Add proper fractions with different denominators",
-         "QuestionText": r"Calculate \( \frac{1}{3}+\frac{1}{4} \)",
-         "CorrectAnswerText": r"\( \frac{7}{12} \)", "AnswerText": r"\( \frac{2}{7} \)"},
-        {"QuestionId_Answer": "3_D", "SubjectName": "Angles on a Straight Line",
-         "ConstructName": "Find missing angles on a straight line",
-         "QuestionText": "Two angles on a straight line are 110 degrees and x. What is x?",
-         "CorrectAnswerText": "70", "AnswerText": "250"}],
-        "candidates": ["Adds the numerators and the denominators when adding fractions",
-                       "Believes angles on a straight line add to 360 degrees",
-                       "Thinks subtracting a negative makes the answer more negative",
-                       "Finds 10% by dividing by 100"]}
+    query = {"rows": [QUERY["rows"][0], QUERY["rows"][2]], "candidates": QUERY["candidates"][:4]}
     (tmp_path / "query.json").write_text(json.dumps(query))
     _run([MAIN_PYTHON, "-c", QUANTIZED_REFERENCE, tmp_path, tmp_path / "query.json"])
     spec = json.loads((tmp_path / "rows.json").read_text())

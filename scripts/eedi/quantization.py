@@ -7,7 +7,8 @@ fp16 only) hold a 32B model only with 4-bit weights, and vLLM serves this format
     prompts = PromptBuilder(load_tokenizer(spec), spec.max_length)
     samples = calibration_samples(train_rows, ranking, names, prompts, n=512, top_n=25, seed=42)
     # [[token ids of prefix + suffix]] x n: the task's own (row, candidate) prompts
-    quantize(model, samples, scheme="W4A16")              # in place: GPTQ, llmcompressor.oneshot
+    quantize(model, samples, scheme="W4A16", tensor_parallel_size=2)
+    # in place: MLP padded to whole groups per GPU where needed, then GPTQ (llmcompressor.oneshot)
     save_quantized(model, load_tokenizer(spec), spec, Path("models/x/qwen32b.w4a16/all"), stats)
 
 The folder written (complete or absent, eedi.model_folder.save_model_folder):
@@ -22,6 +23,14 @@ The folder written (complete or absent, eedi.model_folder.save_model_folder):
                              eedi.reranker.load_model and push_weights.py use it as it is
     OUT/train.json           written last: quantisation stats + the adapter's training stats
 
+Why pad: vLLM splits o_proj's and down_proj's inputs across tensor-parallel GPUs and refuses a
+layer whose slice is not a whole number of quantisation groups (verify_group_size_divides_
+partition). Qwen2.5-72B's intermediate size 29,568 is 115.5 groups of 128 per GPU at
+tensor_parallel_size=2, so the MLP is zero-padded to 29,696 first, as Qwen's own 72B GPTQ
+release is: padded units compute act(0) * 0 = 0 and meet zero columns of down_proj, so the
+model's outputs do not change. A width padding cannot fix (SmolLM2's hidden 576) stops before
+GPTQ, naming the layers.
+
 Why merge into the full-precision base and not the NF4 one QLoRA trained on: merging into
 dequantised NF4 weights would stack two roundings (NF4's, then GPTQ's); from the full-precision
 weights GPTQ rounds once, correcting each layer's rounding error with calibration activations.
@@ -31,6 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from pathlib import Path
 
 import click
@@ -42,7 +53,7 @@ from eedi.long_table import gold_of
 from eedi.model_folder import STATS_FILE, save_model_folder
 from eedi.precision import model_dtype
 from eedi.prompt import PromptBuilder
-from eedi.registry import Reranker
+from eedi.registry import VLLM_PROFILES, Reranker, vllm_settings
 from eedi.reranker import base_model_path
 from eedi.reranking import top_candidates
 from eedi.run_log import log
@@ -50,6 +61,9 @@ from eedi.run_log import log
 # llmcompressor's preset schemes we offer (compressed_tensors.quantization.PRESET_SCHEMES):
 # int weights in groups of 128, activations left in fp16/bf16; all three are served by vLLM.
 SCHEMES = ("W4A16", "W4A16_ASYM", "W8A16")
+# Linears whose inputs vLLM splits across tensor-parallel GPUs (RowParallelLinear in its Llama,
+# Qwen2 and Gemma2 models); the others split their outputs and keep every input.
+ROW_PARALLEL = ("o_proj", "down_proj")
 # llmcompressor's examples calibrate on 512 samples; our prompts are short (<= max_length).
 N_CALIBRATION = 512
 
@@ -122,9 +136,114 @@ def calibration_samples(rows: pd.DataFrame, ranking: pd.DataFrame, names: dict[i
     return samples
 
 
-def quantize(model, samples: list[list[int]], scheme: str = "W4A16"):
+def scheme_group_size(scheme: str) -> int | None:
+    """The preset's weight group size (128 for all of SCHEMES), None if not grouped."""
+    from compressed_tensors.quantization import preset_name_to_scheme
+    weights = preset_name_to_scheme(scheme, ["Linear"]).weights
+    return weights.group_size if weights.strategy == "group" else None
+
+
+def serving_tensor_parallel(spec: Reranker) -> int:
+    """The tensor_parallel_size every vLLM profile of spec divides (their lcm): qwen32b's
+    t4 profile splits over 2 GPUs, so 2; a one-GPU model 1."""
+    return math.lcm(*(vllm_settings(spec, p)["tensor_parallel_size"] for p in VLLM_PROFILES))
+
+
+def pad_intermediate(model, multiple: int) -> int:
+    """Zero-pad every decoder MLP (gate_proj, up_proj rows; down_proj columns) so its width is a
+    multiple of `multiple`; config.intermediate_size follows. Returns the new width (the old one
+    when nothing needed padding). The outputs do not change: a padded unit's up_proj output is
+    0, so act(gate) * up is 0 whatever act is, and down_proj's padded columns are 0 too.
+    Models whose MLPs differ in width (config.intermediate_size not an int) are left as they are.
+    """
+    import torch
+    width = getattr(model.config, "intermediate_size", None)
+    if not isinstance(width, int) or width % multiple == 0:
+        return width
+    padded = math.ceil(width / multiple) * multiple
+    mlps = [m for m in model.modules()
+            if all(isinstance(getattr(m, n, None), torch.nn.Linear)
+                   for n in ("gate_proj", "up_proj", "down_proj"))]
+    with torch.no_grad():
+        for mlp in mlps:
+            for linear in (mlp.gate_proj, mlp.up_proj):  # [width, hidden] -> [padded, hidden]
+                linear.weight = torch.nn.Parameter(torch.nn.functional.pad(
+                    linear.weight, (0, 0, 0, padded - width)), requires_grad=False)
+                if linear.bias is not None:
+                    linear.bias = torch.nn.Parameter(torch.nn.functional.pad(
+                        linear.bias, (0, padded - width)), requires_grad=False)
+                linear.out_features = padded
+            down = mlp.down_proj  # [hidden, width] -> [hidden, padded]
+            down.weight = torch.nn.Parameter(torch.nn.functional.pad(
+                down.weight, (0, padded - width)), requires_grad=False)
+            down.in_features = padded
+    model.config.intermediate_size = padded
+    log.info("padded the MLP width %d -> %d (a multiple of %d) in %d layers: vLLM needs whole "
+             "quantisation groups per GPU", width, padded, multiple, len(mlps))
+    return padded
+
+
+def serving_shape_problems(model, tensor_parallel_size: int, group_size: int) -> list[str]:
+    """Why vLLM could not load model's quantised Linears split over tensor_parallel_size GPUs:
+    one line per kind of layer (model.layers.*.mlp.down_proj) whose inputs per GPU are not a
+    whole number of group_size groups. Empty: it can. lm_head is not quantised, so not checked.
+    """
+    import torch
+    problems = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or name.endswith("lm_head"):
+            continue
+        split = tensor_parallel_size if name.rsplit(".", 1)[-1] in ROW_PARALLEL else 1
+        per_gpu = module.in_features / split
+        if per_gpu % group_size:
+            problems.setdefault(re.sub(r"\.\d+\.", ".*.", name), (
+                f"{module.in_features} inputs" + (f" / {split} GPUs = {per_gpu:g}" if split > 1
+                                                  else "")
+                + f" is not a multiple of the group size {group_size}"))
+    return [f"{kind}: {why}" for kind, why in problems.items()]
+
+
+def prepare_for_serving(model, scheme: str, tensor_parallel_size: int = 1) -> dict:
+    """Pad the MLP (pad_intermediate) so vLLM can split the quantised model over
+    tensor_parallel_size GPUs; a ClickException naming the layers when padding cannot do it.
+    Returns what was done: {"tensor_parallel_size", "group_size", "intermediate_size",
+    "padded_from"} (padded_from None when nothing was padded)."""
+    group = scheme_group_size(scheme)
+    width = getattr(model.config, "intermediate_size", None)
+    done = {"tensor_parallel_size": tensor_parallel_size, "group_size": group,
+            "intermediate_size": width, "padded_from": None}
+    if group is None:
+        return done
+    done["intermediate_size"] = pad_intermediate(model, group * tensor_parallel_size)
+    if done["intermediate_size"] != width:
+        done["padded_from"] = width
+    problems = serving_shape_problems(model, tensor_parallel_size, group)
+    if problems:
+        raise click.ClickException(
+            f"vLLM could not serve this model in {scheme} (groups of {group}) at "
+            f"tensor_parallel_size={tensor_parallel_size}: a quantised layer's inputs per GPU "
+            "must be whole groups, and padding the MLP does not fix these:\n  "
+            + "\n  ".join(problems))
+    return done
+
+
+def check_servable(spec: Reranker, scheme: str, tensor_parallel_size: int) -> dict:
+    """prepare_for_serving on spec's base built from its config alone (torch's meta device: no
+    weights read), so a model vLLM could not serve stops before a long merge and GPTQ."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    config = AutoConfig.from_pretrained(base_model_path(spec))
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config)
+    return prepare_for_serving(skeleton, scheme, tensor_parallel_size)
+
+
+def quantize(model, samples: list[list[int]], scheme: str = "W4A16",
+             tensor_parallel_size: int = 1) -> dict:
     """Quantise model's Linear weights in place with GPTQ (llmcompressor's oneshot), keeping
-    lm_head in full precision (it scores Yes vs No), calibrated on samples (token ids).
+    lm_head in full precision (it scores Yes vs No), calibrated on samples (token ids). First
+    prepare_for_serving, whose record it returns: vLLM must be able to split the model over
+    tensor_parallel_size GPUs.
 
     llmcompressor's sequential pipeline runs the samples through one decoder layer at a time
     (on the GPU when there is one), quantising each layer's Linears from the activations that
@@ -138,6 +257,7 @@ def quantize(model, samples: list[list[int]], scheme: str = "W4A16"):
                                  param_hint="--scheme")
     if not samples:
         raise click.ClickException("no calibration samples")
+    serving = prepare_for_serving(model, scheme, tensor_parallel_size)
     dataset = Dataset.from_dict({"input_ids": samples,
                                  "attention_mask": [[1] * len(s) for s in samples]})
     recipe = GPTQModifier(targets="Linear", scheme=scheme, ignore=["lm_head"])
@@ -147,7 +267,7 @@ def quantize(model, samples: list[list[int]], scheme: str = "W4A16"):
     oneshot(model=model, dataset=dataset, recipe=recipe, num_calibration_samples=len(samples),
             max_seq_length=max(map(len, samples)), shuffle_calibration_samples=False,
             batch_size=1)
-    return model
+    return serving
 
 
 def served_spec(spec: Reranker) -> Reranker:
@@ -161,20 +281,30 @@ def save_quantized(model, tokenizer, spec: Reranker, out: Path, stats: dict) -> 
     (served_spec), then train.json = stats."""
     def save_weights(folder: str) -> None:
         model.save_pretrained(folder, save_compressed=True)  # packed int4, compressed-tensors
+        # llmcompressor rewrites config.json from the base's own file (vLLM reads that layout
+        # best), which would undo pad_intermediate's width and leave weights and config apart
+        config_path = Path(folder) / "config.json"
+        config = json.loads(config_path.read_text())
+        text = config.get("text_config", config)
+        if "intermediate_size" in text:
+            text["intermediate_size"] = model.config.get_text_config().intermediate_size
+            config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         tokenizer.save_pretrained(folder)
     save_model_folder(Path(out), save_weights, served_spec(spec), stats)
 
 
 def quantization_stats(source: Path, spec: Reranker, scheme: str, samples: list[list[int]],
-                       seconds: dict[str, float]) -> dict:
-    """train.json of the quantised folder: what it was made from and how, and the adapter's
-    own training stats (from its train.json) under "training"."""
+                       seconds: dict[str, float], serving: dict | None = None) -> dict:
+    """train.json of the quantised folder: what it was made from and how (serving: what
+    prepare_for_serving did), and the adapter's own training stats (its train.json) under
+    "training"."""
     import compressed_tensors
     import llmcompressor
     trained = Path(source) / STATS_FILE
     return {"source": str(source), "base_model": spec.model, "adapter": spec.adapter,
             "scheme": scheme, "method": "GPTQ (llmcompressor oneshot)", "ignore": ["lm_head"],
             "merge_dtype": str(model_dtype()).removeprefix("torch."),
+            "serving": serving,
             "calibration_samples": len(samples),
             "calibration_tokens_mean": round(float(np.mean([len(s) for s in samples])), 1),
             "llmcompressor": llmcompressor.__version__,
