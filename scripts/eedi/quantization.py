@@ -164,19 +164,19 @@ def pad_intermediate(model, multiple: int) -> int:
     mlps = [m for m in model.modules()
             if all(isinstance(getattr(m, n, None), torch.nn.Linear)
                    for n in ("gate_proj", "up_proj", "down_proj"))]
+    def zero_padded(tensor, pad):  # a frozen copy with `pad` (torch.nn.functional.pad) zeros
+        return torch.nn.Parameter(torch.nn.functional.pad(tensor, pad), requires_grad=False)
+
+    extra = padded - width
     with torch.no_grad():
         for mlp in mlps:
             for linear in (mlp.gate_proj, mlp.up_proj):  # [width, hidden] -> [padded, hidden]
-                linear.weight = torch.nn.Parameter(torch.nn.functional.pad(
-                    linear.weight, (0, 0, 0, padded - width)), requires_grad=False)
+                linear.weight = zero_padded(linear.weight, (0, 0, 0, extra))
                 if linear.bias is not None:
-                    linear.bias = torch.nn.Parameter(torch.nn.functional.pad(
-                        linear.bias, (0, padded - width)), requires_grad=False)
+                    linear.bias = zero_padded(linear.bias, (0, extra))
                 linear.out_features = padded
-            down = mlp.down_proj  # [hidden, width] -> [hidden, padded]
-            down.weight = torch.nn.Parameter(torch.nn.functional.pad(
-                down.weight, (0, padded - width)), requires_grad=False)
-            down.in_features = padded
+            mlp.down_proj.weight = zero_padded(mlp.down_proj.weight, (0, extra))  # [hidden, padded]
+            mlp.down_proj.in_features = padded
     model.config.intermediate_size = padded
     log.info("padded the MLP width %d -> %d (a multiple of %d) in %d layers: vLLM needs whole "
              "quantisation groups per GPU", width, padded, multiple, len(mlps))
@@ -286,8 +286,9 @@ def save_quantized(model, tokenizer, spec: Reranker, out: Path, stats: dict) -> 
         config_path = Path(folder) / "config.json"
         config = json.loads(config_path.read_text())
         text = config.get("text_config", config)
-        if "intermediate_size" in text:
-            text["intermediate_size"] = model.config.get_text_config().intermediate_size
+        width = model.config.get_text_config().intermediate_size
+        if text.get("intermediate_size", width) != width:
+            text["intermediate_size"] = width
             config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         tokenizer.save_pretrained(folder)
     save_model_folder(Path(out), save_weights, served_spec(spec), stats)
