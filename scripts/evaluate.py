@@ -8,7 +8,10 @@ Reads  TRAIN    train_long.parquet (the gold MisconceptionId; rows without one a
        RANKING  one or more NAME=PATH rankings of train (the ranking contract); where a
                 ranking names its fold models (retrieve_embed.py, rerank.py), each model's
                 train.json adds its training seconds to the table
-Writes OUT_JSON {name: {slice: {rows, map@25, recall@1, ...}}}
+Writes OUT_JSON {name: {slice: {rows, map@25, recall@1, ...}}}; every ranking after the
+                first also has delta_map@25, delta_lo, delta_hi per slice: its MAP@25 minus
+                the first's on the same rows, with a 95% interval from resampling whole
+                GROUP_BY groups (questions) with replacement
        OUT_TABLE the same as a text table, also printed on stdout
 
 A labelled row its ranking does not list at all scores 0, as it would on Kaggle. "seen" rows
@@ -24,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 from eedi.cli import parse_named
+from eedi.errors import DataError
 from eedi.files import write_json, write_text
 from eedi.folds import FOLD_FIELD, fold_of, seen_in_other_folds
-from eedi.metrics import cv_metrics
+from eedi.metrics import (bootstrap_weights, cv_difference, cv_metrics, difference_text,
+                          labelled_ranks)
 from eedi.model_folder import STATS_FILE
 from eedi.ranking import ranking_models, read_ranking
 from eedi.run_log import setup_logging, step_timer
@@ -56,12 +61,21 @@ def add_training_time(metrics: dict, models: str) -> None:
         metrics["all"]["train_s"] = round(total, 1)
 
 
+DELTA_KEYS = ("delta_map@25", "delta_lo", "delta_hi")
+
+
 def format_table(results: dict) -> str:
-    """One line per (ranking, slice); rankings side by side, slices in a fixed order."""
+    """One line per (ranking, slice); rankings side by side, slices in a fixed order; the
+    differences to the first ranking as one column "+0.0012 [-0.0049, +0.0079]"."""
     lines = []
+    compared = any("delta_map@25" in m for by_slice in results.values() for m in by_slice.values())
     for name, by_slice in results.items():
         for slice_name, m in by_slice.items():
-            lines.append({"ranking": name, "slice": slice_name, **m})
+            line = {"ranking": name, "slice": slice_name,
+                    **{k: v for k, v in m.items() if k not in DELTA_KEYS}}
+            if compared:
+                line[f"vs {next(iter(results))} (95%)"] = difference_text(m)
+            lines.append(line)
     df = pd.DataFrame(lines)
     if "train_s" in df:  # seconds read better as whole numbers, blanks where not trained
         df["train_s"] = df["train_s"].map(lambda x: "" if pd.isna(x) else f"{x:.0f}")
@@ -75,18 +89,36 @@ def format_table(results: dict) -> str:
               required=True, help="Folds Parquet from make_folds.py.")
 @click.option("--ranking", "rankings", multiple=True, required=True, metavar="NAME=PATH",
               help="A ranking of train to score; repeat to compare several side by side.")
+@click.option("--group-by", default="QuestionId", show_default=True,
+              help="TRAIN's column whose groups the bootstrap resamples whole (the folds' FOLD_BY).")
+@click.option("--bootstrap", "n_resamples", type=click.IntRange(0), default=2000,
+              show_default=True, help="Resamples for the intervals of the differences (0: none).")
 @click.option("--out-json", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--out-table", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def main(train_path: Path, folds_path: Path, rankings: tuple[str], out_json: Path,
-         out_table: Path):
+def main(train_path: Path, folds_path: Path, rankings: tuple[str], group_by: str,
+         n_resamples: int, out_json: Path, out_table: Path):
     setup_logging()
     with step_timer("evaluate", rankings=list(rankings)) as record:
         labelled = labelled_rows(train_path, folds_path)
         n_rows = len(pd.read_parquet(train_path, columns=["QuestionId_Answer"]))
-        results = {}
+        weights = None
+        if len(rankings) > 1 and n_resamples:
+            if group_by not in labelled:
+                raise DataError(train_path, group_by, None,
+                                "missing: the bootstrap resamples its groups (see --group-by)")
+            weights = bootstrap_weights(labelled[group_by], n_resamples)
+        results, first = {}, None
         for spec in rankings:
             name, path = parse_named(spec, "--ranking")
-            results[name] = cv_metrics(read_ranking(path), labelled)
+            ranking = read_ranking(path)
+            results[name] = cv_metrics(ranking, labelled)
+            if weights is not None:
+                ranks = labelled_ranks(ranking, labelled)
+                if first is None:
+                    first = ranks
+                else:
+                    for slice_name, delta in cv_difference(ranks, first, labelled, weights).items():
+                        results[name][slice_name].update(delta)
             models = ranking_models(path)
             if models and FOLD_FIELD in models:
                 add_training_time(results[name], models)

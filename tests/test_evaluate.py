@@ -1,5 +1,6 @@
 """scripts/evaluate.py's CLI: the slices (all, per fold, seen / unseen in the other folds)
-on a table small enough to check by hand; rows without a fold exit 1 and write nothing."""
+on a table small enough to check by hand; a second ranking's difference to the first with its
+bootstrap interval; rows without a fold exit 1 and write nothing."""
 
 import json
 
@@ -52,3 +53,30 @@ def test_evaluate_rejects_rows_without_fold(tmp_path, run_cli):
         "--out-json", tmp_path / "cv.json", "--out-table", tmp_path / "cv.txt"])
     assert result.exit_code == 1 and "has no fold" in result.output
     assert not (tmp_path / "cv.json").exists()
+
+
+def test_evaluate_second_ranking_gets_its_difference_to_the_first(tmp_path, run_cli):
+    n = 40  # 10 questions of 4 rows, 2 folds; "b" ranks every gold first, "a" second
+    train = pd.DataFrame({"QuestionId_Answer": [f"{i // 4}_{i % 4}" for i in range(n)],
+                          "QuestionId": [i // 4 for i in range(n)],
+                          "MisconceptionId": pd.array([i % 3 for i in range(n)], dtype="Int64")})
+    folds = pd.DataFrame({"QuestionId_Answer": train["QuestionId_Answer"],
+                          "fold": train["QuestionId"] % 2})
+    golds = dict(zip(train["QuestionId_Answer"], train["MisconceptionId"].astype(int)))
+    a = ranking_of({qa: [9, g] for qa, g in golds.items()})
+    b = ranking_of({qa: [g, 9] for qa, g in golds.items()})
+    for name, df in (("train", train), ("folds", folds), ("a", a), ("b", b)):
+        df.to_parquet(tmp_path / f"{name}.parquet")
+    args = ["--train", tmp_path / "train.parquet", "--folds", tmp_path / "folds.parquet",
+            "--ranking", f"a={tmp_path / 'a.parquet'}", "--ranking", f"b={tmp_path / 'b.parquet'}",
+            "--out-json", tmp_path / "cv.json", "--out-table", tmp_path / "cv.txt"]
+    result = run_cli(evaluate.main, args)
+    assert result.exit_code == 0, result.output
+    cv = json.loads((tmp_path / "cv.json").read_text())
+    assert "delta_map@25" not in cv["a"]["all"]
+    assert cv["b"]["all"]["delta_map@25"] == pytest.approx(0.5)  # 1 - 1/2 on every row
+    assert cv["b"]["fold1"]["delta_lo"] == pytest.approx(0.5)  # no row varies: no width
+    assert "vs a (95%)" in result.output and "+0.5000 [+0.5000, +0.5000]" in result.output
+
+    result = run_cli(evaluate.main, args + ["--group-by", "SubjectId"])
+    assert result.exit_code == 1 and "column SubjectId" in result.output

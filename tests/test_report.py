@@ -32,6 +32,12 @@ def test_cv_table_has_a_line_per_ranking_with_the_fold_spread():
     row = table.set_index("ranking").loc["minilm-ft"]
     np.testing.assert_allclose(row[["MAP@25", "fold min", "fold max", "50/50"]].astype(float),
                                [0.29, 0.28, 0.30, 0.265])
+    # evaluate.py's paired difference to the first ranking, where it has one
+    with_delta = {**CV, "minilm-ft": {**CV["minilm-ft"], "all": {
+        **slice_(0.29), "delta_map@25": 0.12, "delta_lo": 0.1, "delta_hi": 0.145}}}
+    column = cv_table(with_delta).set_index("ranking")["vs tfidf (95%)"]
+    assert column.tolist() == ["", "+0.1200 [+0.1000, +0.1450]", ""]
+    assert not any(c.startswith("vs ") for c in table.columns)  # none compared: no column
 
 
 def test_every_figure_renders_and_the_page_embeds_them():

@@ -27,6 +27,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from eedi.metrics import difference_text  # noqa: E402
+
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
@@ -161,8 +163,10 @@ def cv_table(cv: dict) -> pd.DataFrame:
                       "seen": by_slice.get("seen", {}).get("map@25"),
                       "unseen": by_slice.get("unseen", {}).get("map@25"),
                       "50/50": by_slice.get("balanced", {}).get("map@25"),
-                      **{f"recall@{k}": by_slice["all"].get(f"recall@{k}") for k in (1, 25, 100)}})
-    return pd.DataFrame(lines)
+                      **{f"recall@{k}": by_slice["all"].get(f"recall@{k}") for k in (1, 25, 100)},
+                      f"vs {next(iter(cv))} (95%)": difference_text(by_slice["all"])})
+    table = pd.DataFrame(lines)
+    return table if (table.iloc[:, -1] != "").any() else table.iloc[:, :-1]
 
 
 def page(title: str, cv: dict, figures: dict[str, bytes], fusion: list[dict] = (),
