@@ -87,12 +87,15 @@ EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(
 CASCADE     ?= $(if $(filter none,$(RERANKER)),tfidf $(EMBEDDER)-ft,$(RETRIEVER) $(RERANKED))
 CASCADE_ARGS ?=
 # Fine-tuning settings passed to train_retriever.py; empty = the registry's (epochs, batch size,
-# --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch so the
-# demo stays short; real data gets the registry's settings.
-TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1)
+# --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch at batch
+# 32 so the demo stays short (and its ~300 pairs make more than 3 steps); real data gets the
+# registry's settings.
+TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1 --batch-size 32 --lr 5e-5)
 # The retriever's hard negatives are mined from its own ranking of train of this kind (zs:
 # zero-shot). The reranker's come from RETRIEVER's out-of-fold ranking.
 NEGATIVES   ?= zs
+# make bench-retriever's settings (e.g. --batch-size 32, --loss cached-mnrl --mini-batch-size 32).
+BENCH_ARGS  ?=
 # Round 2 of the retriever (<model>-ft2, negatives mined by its round-1 model): its extra settings.
 ROUND2_ARGS ?=
 # Reranker training settings passed to train_reranker.py (same option names as TRAIN_ARGS; empty
@@ -336,7 +339,7 @@ submission-time: | $(SETUP)  ## poll the last submission until scored; its elaps
 	  $(POLL_ARGS) $(if $(DRY_RUN),--dry-run)
 
 bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
-	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS)
+	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(BENCH_ARGS)
 
 bench-rerank: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_tfidf.parquet | $(SETUP)  ## pairs/s of naive vs prefix-reuse hf (and vllm) reranking, side by side
 	$(PY) scripts/bench_rerank.py --model $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER)) \
@@ -570,7 +573,7 @@ $(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(fil
 	  --cascade $(RUN)/$(CASCADE_NAME).json --title "Eedi CV report: $(DATA_KEY)" --out-dir $(@D)
 
 $(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(MODEL_LIB) | $(SETUP)
-	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) \
+	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) --group-by $(FOLD_BY) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
 	  --out-json $(CV_NAME).json --out-table $(CV_NAME).txt > /dev/null
 

@@ -38,9 +38,13 @@ from eedi.run_log import setup_logging
 @click.option("--train-steps", type=click.IntRange(2), default=6, show_default=True,
               help="Training steps timed (after 2 warm-up steps).")
 @click.option("--batch-size", type=click.IntRange(2), help="[registry's]")
-def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_size):
+@click.option("--loss", type=click.Choice(["mnrl", "cached-mnrl"]), help="[registry's]")
+@click.option("--mini-batch-size", type=click.IntRange(1), help="cached-mnrl's chunk [registry's]")
+def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_size, loss,
+         mini_batch_size):
     setup_logging()
-    spec = embedder_spec(model_name).replace(batch_size=batch_size)
+    spec = embedder_spec(model_name).replace(batch_size=batch_size, loss=loss,
+                                             mini_batch_size=mini_batch_size)
     all_rows = pd.read_parquet(train_path)
     rows = all_rows[all_rows["MisconceptionId"].notna()].head(max(n_texts, spec.batch_size * (train_steps + 2)))
     names = misconception_names(misconceptions)
@@ -73,7 +77,8 @@ def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_siz
     labelled = int(all_rows["MisconceptionId"].notna().sum())
     # 5 fold models see 4/5 of the pairs each, the all-train model all of them
     epochs_of_pairs = spec.epochs * labelled * (5 * 4 / 5 + 1)
-    click.echo(f"model {model_name} on {device}, batch {spec.batch_size}, "
+    chunks = f" in chunks of {spec.mini_batch_size}" if spec.loss == "cached-mnrl" else ""
+    click.echo(f"model {model_name} on {device}, {spec.loss} batch {spec.batch_size}{chunks}, "
                f"{spec.n_negatives} hard negative(s), max_length {spec.max_length}")
     click.echo(f"{'measure':<34}{'value':>12}")
     for label, rate in rates.items():
