@@ -110,10 +110,9 @@ def main(train_path: Path, folds_path: Path, rankings: tuple[str], group_by: str
         results, first = {}, None
         for spec in rankings:
             name, path = parse_named(spec, "--ranking")
-            ranking = read_ranking(path)
-            results[name] = cv_metrics(ranking, labelled)
+            ranks = labelled_ranks(read_ranking(path), labelled)
+            results[name] = cv_metrics(ranks, labelled)
             if weights is not None:
-                ranks = labelled_ranks(ranking, labelled)
                 if first is None:
                     first = ranks
                 else:

@@ -84,7 +84,7 @@ def test_cv_difference_is_the_difference_of_cv_metrics_per_slice():
     weights = bootstrap_weights(labelled["QuestionId"], 1000)
     delta = cv_difference(labelled_ranks(b, labelled), labelled_ranks(a, labelled), labelled,
                           weights)
-    ma, mb = cv_metrics(a, labelled), cv_metrics(b, labelled)
+    ma, mb = (cv_metrics(labelled_ranks(r, labelled), labelled) for r in (a, b))
     assert set(delta) == set(ma)  # all, fold0-2, seen, unseen, balanced
     for name, d in delta.items():
         assert d["delta_map@25"] == pytest.approx(mb[name]["map@25"] - ma[name]["map@25"])

@@ -68,17 +68,17 @@ def slice_metrics(ranks: pd.Series) -> dict:
     return out
 
 
-def cv_metrics(ranking: pd.DataFrame, labelled: pd.DataFrame) -> dict:
+def cv_metrics(ranks: pd.Series, labelled: pd.DataFrame) -> dict:
     """{slice: metrics} for the slices all, fold0..foldN-1, seen, unseen, balanced.
 
     "balanced" weighs seen and unseen rows 50/50 (each metric the mean of the two slices'):
     our folds hold ~31% unseen rows, Kaggle's hidden test more, so this is the closer guess
     of the leaderboard when a method trades one kind of row for the other.
 
-    labelled: QuestionId_Answer, MisconceptionId (int), fold, seen (bool) per labelled row.
-    A labelled row the ranking does not list scores 0, as it would on Kaggle.
+    ranks: labelled_ranks of a ranking. labelled: QuestionId_Answer, MisconceptionId (int),
+    fold, seen (bool) per labelled row. A labelled row the ranking does not list scores 0, as
+    it would on Kaggle.
     """
-    ranks = labelled_ranks(ranking, labelled)
     out = {name: slice_metrics(ranks[rows]) for name, rows in row_slices(labelled).items()}
     out["balanced"] = {key: (out["seen"][key] + out["unseen"][key]) / 2 if key != "rows"
                        else out["all"]["rows"] for key in out["all"]}
@@ -86,7 +86,8 @@ def cv_metrics(ranking: pd.DataFrame, labelled: pd.DataFrame) -> dict:
 
 
 def labelled_ranks(ranking: pd.DataFrame, labelled: pd.DataFrame) -> pd.Series:
-    """gold_ranks of the labelled rows, indexed like `labelled`."""
+    """gold_ranks of the labelled rows, indexed like `labelled`: what cv_metrics and
+    cv_difference read."""
     ranks = gold_ranks(ranking, labelled.set_index("QuestionId_Answer")["MisconceptionId"])
     ranks.index = labelled.index
     return ranks

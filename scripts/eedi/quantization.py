@@ -164,6 +164,7 @@ def pad_intermediate(model, multiple: int) -> int:
     mlps = [m for m in model.modules()
             if all(isinstance(getattr(m, n, None), torch.nn.Linear)
                    for n in ("gate_proj", "up_proj", "down_proj"))]
+
     def zero_padded(tensor, pad):  # a frozen copy with `pad` (torch.nn.functional.pad) zeros
         return torch.nn.Parameter(torch.nn.functional.pad(tensor, pad), requires_grad=False)
 

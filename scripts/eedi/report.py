@@ -155,6 +155,7 @@ def _table(df: pd.DataFrame) -> str:
 
 
 def cv_table(cv: dict) -> pd.DataFrame:
+    vs = f"vs {next(iter(cv))} (95%)"  # evaluate.py's differences to its first ranking
     lines = []
     for name, by_slice in cv.items():
         folds = [by_slice[f]["map@25"] for f in _folds(by_slice)]
@@ -164,9 +165,9 @@ def cv_table(cv: dict) -> pd.DataFrame:
                       "unseen": by_slice.get("unseen", {}).get("map@25"),
                       "50/50": by_slice.get("balanced", {}).get("map@25"),
                       **{f"recall@{k}": by_slice["all"].get(f"recall@{k}") for k in (1, 25, 100)},
-                      f"vs {next(iter(cv))} (95%)": difference_text(by_slice["all"])})
+                      vs: difference_text(by_slice["all"])})
     table = pd.DataFrame(lines)
-    return table if (table.iloc[:, -1] != "").any() else table.iloc[:, :-1]
+    return table if (table[vs] != "").any() else table.drop(columns=vs)
 
 
 def page(title: str, cv: dict, figures: dict[str, bytes], fusion: list[dict] = (),
