@@ -20,18 +20,19 @@
 #     -> cascade.py      RUN/cascade-<earlier>+<later>.{json,txt}   (make cascade)
 #     -> report.py       RUN/report/index.html + PNGs               (make report)
 #     -> make_submission.py  submissions/submission.csv             (make submission)
+#   make/kaggle.mk, scripts/kaggle/ (the Kaggle side):
 #     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
-#     -> push_code.py, push_wheels.py, kaggle_notebook.py, submission_time.py: code + wheels
-#        datasets, push/submit the notebook, its scored time  (make push-code ... submission-time)
 #     -> make_kernel.py      KERNEL_DIR/<slug>.ipynb, kernel-metadata.json, plan/kernel.json (make kernel)
 #     -> rehearse_kernel.py  the notebook run offline in a simulated /kaggle tree: infer.py
 #                            runs the test-side rules above -> KERNEL_DIR/submission.csv (make kernel-local)
+#     -> push_code.py, push_wheels.py, push_plan.py, kernel.py, submission_time.py: code, wheels
+#        and plan datasets, push/submit the notebook, its scored time (make push-code ... submission-time)
 #
 # Every ranking follows one contract (README): QuestionId_Answer, MisconceptionId, score, rank.
 # Each script is a thin Click command over the library in scripts/eedi/ (one concept a module).
-# Each target depends on its real inputs and on the code that makes it, so re-running skips
-# finished work; each script writes to a temp file and renames it, so a killed step leaves no
-# target that looks complete. Needs GNU Make >= 4.3 (grouped targets `&:`).
+# Each target depends on its real inputs and on the code that makes it (derived from the script's
+# imports: make/code_deps.py), so re-running skips finished work; each script writes to a temp
+# file and renames it, so a killed step leaves no target that looks complete. Needs GNU Make >= 4.3 (grouped targets `&:`).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -119,27 +120,6 @@ RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
 # train; QUANTIZE_ARGS e.g. --n-calibration 256. Written to models/<dataset>/<reranker>.<scheme>/all.
 QUANT_SCHEME ?= W4A16
 QUANTIZE_ARGS ?=
-# make push-weights: the Kaggle dataset (slug or user/slug; default eedi-<model>); DRY_RUN=1
-# stages it and prints the command without uploading.
-DATASET     ?=
-DRY_RUN     ?=
-# make kernel: the Kaggle inference notebook (KERNEL_DIR is rebuilt whole). KERNEL_USER /
-# KERNEL_ID=user/slug name it (default: the Kaggle credentials' user, slug of KERNEL_TITLE);
-# *_DATASET are the datasets it attaches (SLUG or USER/SLUG); KERNEL_BUDGET_S is the time
-# guard's budget (empty: 9 h - 45 min); KERNEL_TIMINGS=$(RUN)/run_log.jsonl takes per-row
-# seconds from a local run instead of the stated T4 defaults; RERANKER_KAGGLE_MODEL is the
-# reranker's base on Kaggle Models (owner/model/framework/variation/version).
-KERNEL_DIR     ?= submissions/kernel
-KERNEL_USER    ?=
-KERNEL_ID      ?=
-KERNEL_TITLE   ?= Eedi inference
-CODE_DATASET   ?= eedi-code
-WHEELS_DATASET ?= eedi-wheels
-PLAN_DATASET   ?= eedi-plan
-KERNEL_BUDGET_S ?=
-KERNEL_TIMINGS ?=
-KERNEL_LAYOUT  ?= new
-RERANKER_KAGGLE_MODEL ?=
 RUNS_ROOT   ?= data/runs
 MODELS_ROOT ?= models
 SUBMISSION  ?= submissions/submission.csv
@@ -164,21 +144,17 @@ FOLDS          := $(RUN)/folds-$(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED).parquet
 CV_TAG         := $(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED)
 FOLD_IDS       := $(shell seq 0 $$(($(N_FOLDS) - 1)))
 CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
-# The library modules each kind of stage runs (a target rebuilds when its code changes, and
-# only then: editing the reranker never retrains the retriever).
-lib            = $(foreach m,$(1),scripts/eedi/$(m).py)
-# (not __init__.py: it only lists the modules, so adding one to it must not retrain anything)
-COMMON         := $(call lib,errors files run_log defaults kaggle_csv long_table ranking folds metrics)
-# (not registry.py: a rule depends on the stamp of the one entry it uses, $(call spec,...) below)
-MODEL_LIB      := $(COMMON) $(call lib,model_folder cli negatives training_args)
-EMBED_CODE     := scripts/retrieve_embed.py $(MODEL_LIB) $(call lib,embedding)
-TRAIN_CODE     := scripts/train_retriever.py $(MODEL_LIB) $(call lib,embedding retriever_training)
-RERANKER_LIB   := $(MODEL_LIB) $(call lib,prompt reranker yes_no_scoring)
-RERANK_CODE    := scripts/rerank.py $(RERANKER_LIB) $(call lib,reranking vllm_scoring vllm_env)
-RERANK_TRAIN_CODE := scripts/train_reranker.py $(RERANKER_LIB) $(call lib,reranker_training)
+# Each stage's code: $(call code,X) is scripts/X.py and every library module it imports,
+# derived from the imports themselves (make/code_deps.py; not __init__.py, not registry.py, whose
+# entries have stamps of their own), so a rule rebuilds when its code changes, and only then:
+# editing the reranker never retrains the retriever. make check-deps checks every rule uses it.
+CODE_DEPS      := $(RUNS_ROOT)/code-deps.mk
+include $(CODE_DEPS)
+$(CODE_DEPS): make/code_deps.py $(wildcard scripts/*.py scripts/*/*.py scripts/*/*/*.py)
+	@$(PYTHON) make/code_deps.py write --out $@
+code           = $(CODE.$(1))
 RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
 QUANTIZED_DIR  := $(RERANKER_DIR).$(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)
-QUANTIZE_CODE  := scripts/quantize.py $(RERANKER_LIB) $(call lib,precision reranking quantization)
 
 # $(call stamp,COMMAND[,FIRST]) in a recipe: the target gets COMMAND's output only when that
 # differs from what it holds, so its dependents rebuild on a change and only then. FIRST: a shell
@@ -207,11 +183,11 @@ $(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
 	$(call spec_stamp,reranker)
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission kernel kernel-local budget push-weights bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
-	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 	@echo "data: $(DATA_DIR)  ->  outputs: $(RUN)"
 
 all: evaluate submission  ## the whole pipeline: setup, data, CV table, submission.csv
@@ -260,83 +236,8 @@ submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv 
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
 	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVER), reranker: $(RERANKER))"
 
-# The notebook for Kaggle: built after the local submission, so every model and JSON the plan
-# names exists (and kernel-local has a submission to equal).
-KERNEL_CODE := scripts/make_kernel.py scripts/infer.py $(COMMON) $(call lib,kaggle_cli kaggle_inputs kernel_plan kernel_notebook time_budget)
-kernel: $(RUN)/submission_$(FINAL).csv $(KERNEL_CODE) | $(SETUP)  ## build KERNEL_DIR: the offline Kaggle notebook for FINAL, kernel-metadata.json, plan/
-	$(PY) scripts/make_kernel.py --final $(FINAL) --reranker $(RERANKER) $(if $(TOP_K),--top-k $(TOP_K)) \
-	  $(if $(TOP_N),--top-n $(TOP_N)) --engine $(ENGINE) --gpus $(GPUS) --run-dir $(RUN) --models-dir $(MODELS) \
-	  --out-dir $(KERNEL_DIR) $(if $(KERNEL_ID),--kernel-id $(KERNEL_ID)) $(if $(KERNEL_USER),--user $(KERNEL_USER)) \
-	  --title '$(KERNEL_TITLE)' --code-dataset $(CODE_DATASET) --wheels-dataset $(WHEELS_DATASET) \
-	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \
-	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL)) \
-	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
-
-# make budget: the notebook's projected time per stage on the hidden test (HIDDEN_TEST_ROWS:
-# empty = the assumed 5,600 of eedi/time_budget.py), from this machine's run log or
-# GPU_TIMINGS (a JSON {stage: {fixed_s, per_row_s}} you fill after one run on the target GPU).
-HIDDEN_TEST_ROWS ?=
-GPU_TIMINGS    ?=
-budget: kernel | $(SETUP)  ## projected notebook time per stage on the hidden test vs the 9 h limit; the largest TOP_N that fits
-	$(PY) scripts/budget.py --plan $(KERNEL_DIR)/plan/kernel.json --run-log $(RUN_LOG) \
-	  $(if $(HIDDEN_TEST_ROWS),--test-rows $(HIDDEN_TEST_ROWS)) $(if $(GPU_TIMINGS),--gpu-timings $(GPU_TIMINGS)) \
-	  $(if $(TOP_N),--top-n $(TOP_N))
-
-kernel-local: kernel  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv
-	$(PY) scripts/rehearse_kernel.py --kernel-dir $(KERNEL_DIR) --data-dir $(DATA_DIR) \
-	  --models-dir $(MODELS) --layout $(KERNEL_LAYOUT) --out $(KERNEL_DIR)/submission.csv
-	@echo "wrote $(KERNEL_DIR)/submission.csv (the notebook's; make submission writes $(SUBMISSION))"
-
-# Never trains: pushing must not start hours of training; it publishes what is complete.
-push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and CV as a Kaggle dataset (DATASET=, DRY_RUN=1)
-	$(PY) scripts/push_weights.py --model-dir $(MODELS)/$(or $(MODEL),$(RERANKER)) --cv-tag $(CV_TAG) \
-	  $(foreach f,$(wildcard $(RUN)/cv-$(CV_TAG)-*.json),--cv-json $(f)) \
-	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
-
-# ---------------------------------------------------------------- Kaggle code submission
-# make push-weights -> push-code -> push-wheels -> kernel -> push-plan -> push-kernel -> kernel-status ->
-# submit -> submission-time. Each needs Kaggle credentials; DRY_RUN=1 prints the exact kaggle
-# (and pip) commands and touches no network. The notebook folder is make kernel's KERNEL_DIR;
-# push-kernel records each pushed version in KERNEL_RECORD, beside the folder so that
-# rebuilding the folder keeps it, and submit takes the last one unless KERNEL_VERSION=N.
-KERNEL_RECORD   ?= $(KERNEL_DIR).pushed.json
-KERNEL_OUTPUT   ?= submissions/kernel-output
-KERNEL_VERSION  ?=
-MESSAGE         ?=
-ALLOW_DIRTY     ?=
-SUBMISSION_TIME ?= submissions/submission-time.json
-# submission-time's polling, e.g. --interval 120 --max-wait 36000, or --once
-POLL_ARGS       ?=
-KAGGLE_NOTEBOOK  = $(PY) scripts/kaggle_notebook.py --kernel-dir $(KERNEL_DIR) --record $(KERNEL_RECORD) $(if $(DRY_RUN),--dry-run)
-.PHONY: push-code push-plan push-wheels push-kernel kernel-status kernel-output submit submission-time
-
-push-code: | $(SETUP)  ## scripts/, Makefile, requirements as the Kaggle dataset eedi-code at the git sha (CODE_DATASET=, ALLOW_DIRTY=1, DRY_RUN=1)
-	$(PY) scripts/push_code.py $(if $(CODE_DATASET),--dataset $(CODE_DATASET)) \
-	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(DRY_RUN),--dry-run)
-
-push-plan: | $(SETUP)  ## KERNEL_DIR/plan (make kernel: the notebook's plan, fusion/boost JSONs) as the Kaggle dataset eedi-plan (DRY_RUN=1)
-	$(PY) scripts/push_plan.py --plan-dir $(KERNEL_DIR)/plan --marker $(KERNEL_DIR).plan.pushed.json \
-	  $(if $(DRY_RUN),--dry-run)
-
-push-wheels: | $(SETUP)  ## wheels of requirements-kaggle.txt for Kaggle's Python as the dataset eedi-wheels (WHEELS_DATASET=, DRY_RUN=1)
-	$(PY) scripts/push_wheels.py $(if $(WHEELS_DATASET),--dataset $(WHEELS_DATASET)) $(if $(DRY_RUN),--dry-run)
-
-push-kernel: | $(SETUP)  ## check KERNEL_DIR's metadata and every source it attaches, kaggle kernels push, record the version
-	$(KAGGLE_NOTEBOOK) push
-
-kernel-status: | $(SETUP)  ## kaggle kernels status of the notebook in KERNEL_DIR
-	$(KAGGLE_NOTEBOOK) status
-
-kernel-output: | $(SETUP)  ## download the notebook run's output (submission.csv, log) into KERNEL_OUTPUT
-	$(KAGGLE_NOTEBOOK) output --out-dir $(KERNEL_OUTPUT)
-
-submit: | $(SETUP)  ## submit the pushed notebook to the competition (KERNEL_VERSION=N, default the last pushed; MESSAGE=)
-	$(KAGGLE_NOTEBOOK) submit $(if $(KERNEL_VERSION),--version $(KERNEL_VERSION)) \
-	  $(if $(MESSAGE),--message '$(subst ','\'',$(MESSAGE))')
-
-submission-time: | $(SETUP)  ## poll the last submission until scored; its elapsed time -> SUBMISSION_TIME (POLL_ARGS=--once)
-	$(PY) scripts/submission_time.py --record $(KERNEL_RECORD) --out $(SUBMISSION_TIME) \
-	  $(POLL_ARGS) $(if $(DRY_RUN),--dry-run)
+# The Kaggle side: make kernel, kernel-local, budget and the targets that publish and submit.
+include make/kaggle.mk
 
 bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
 	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(BENCH_ARGS)
@@ -350,7 +251,12 @@ test: | $(SETUP)  ## run the test suite
 	$(PY) -m pytest -q tests
 
 test-qlora: | $(SETUP)  ## the GPU paths tested on CPU: 4-bit NF4 QLoRA train/save/reload/rerank, dtype by device, merge + GPTQ W4A16
-	$(PY) -m pytest -q tests/test_qlora.py tests/test_precision.py tests/test_quantization.py
+	$(PY) -m pytest -q tests/test_qlora.py tests/test_precision.py tests/rerank/test_quantization.py
+
+# RERANKER and GPUS set so that every rule exists (the reranker's and the sharded ones).
+check-deps:  ## check that every rule running scripts/X.py depends on all the code X imports
+	@$(MAKE) --no-print-directory -s -pn print-RUN RERANKER=smollm135m GPUS=2 | $(PYTHON) make/code_deps.py check
+	@echo "every rule depends on the code its script imports (make/code_deps.py)"
 
 print-%:  ## print a variable, e.g. make print-RUN DATA_DIR=../shared/eedi
 	@echo '$($*)'
@@ -380,7 +286,7 @@ test-vllm: .venv-vllm/.installed | $(SETUP)  ## vLLM vs transformers score parit
 	.venv/bin/pip install --no-deps -r requirements-nodeps.txt
 	touch $@
 
-$(addprefix $(SAMPLE_DIR)/,train.csv test.csv misconception_mapping.csv sample_submission.csv test_labels.csv) &: scripts/make_sample.py $(COMMON) | $(SETUP)
+$(addprefix $(SAMPLE_DIR)/,train.csv test.csv misconception_mapping.csv sample_submission.csv test_labels.csv) &: $(call code,make_sample) | $(SETUP)
 	@echo "No Kaggle data in $(KAGGLE_DIR): generating the embedded sample in $(SAMPLE_DIR) (make download fetches the real data)." >&2
 	$(PY) scripts/make_sample.py --out-dir $(SAMPLE_DIR) $(SAMPLE_ARGS)
 
@@ -394,29 +300,28 @@ $(DATA_DIR)/%.csv:
 # rewrites only the tables whose bytes change; each table keeps its mtime otherwise, so a fresh
 # copy of the same data (a re-download, a re-mounted dataset) or a test.csv edit retrains
 # nothing. A table's own rule only re-runs reshape if the table is missing.
-RESHAPE = $(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
-$(RUN)/reshape.done: $(RAW) scripts/reshape.py $(COMMON) | $(SETUP)
+$(RUN)/reshape.done: $(RAW) $(call code,reshape) | $(SETUP)
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Running on the embedded sample ($(SAMPLE_DIR)), not Kaggle's data." >&2; fi
-	$(RESHAPE)
+	$(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
 	touch $@
 $(TRAIN_LONG) $(TEST_LONG) $(MISCONCEPTIONS): $(RUN)/reshape.done
-	@test -f $@ || $(RESHAPE)
+	@test -f $@ || $(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
 
-$(FOLDS) $(FOLDS:.parquet=.txt) &: $(TRAIN_LONG) scripts/make_folds.py $(COMMON) | $(SETUP)
+$(FOLDS) $(FOLDS:.parquet=.txt) &: $(TRAIN_LONG) $(call code,make_folds) | $(SETUP)
 	$(PY) scripts/make_folds.py --train $(TRAIN_LONG) --by $(FOLD_BY) --n-folds $(N_FOLDS) \
 	  --seed $(FOLD_SEED) --out $(FOLDS) --report $(FOLDS:.parquet=.txt)
 
 # TF-IDF uses no labels: one ranking of all train rows is already out-of-fold.
-$(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call config,TOP_K) scripts/retrieve_tfidf.py $(COMMON) $(call lib,tfidf) | $(SETUP)
+$(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_tfidf) | $(SETUP)
 	$(PY) scripts/retrieve_tfidf.py --queries $< --misconceptions $(MISCONCEPTIONS) \
 	  $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
 # Embedding retrievers. Zero-shot: the model as it is; it saw no labels, so ranking all of train
 # with it is already out-of-fold.
-$(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
-$(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
@@ -424,22 +329,22 @@ $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,
 # one model trained on all of train ranks test. Hard negatives come from the model's own
 # zero-shot ranking of train. A killed training resumes from its last checkpoint on re-run.
 define fold_model_rule
-$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(TRAIN_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call fold_model_rule,$(k))))
 
-$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$*-$(NEGATIVES).parquet \
 	  $(TRAIN_ARGS) --out $(@D)
 
-$(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
-$(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
@@ -449,28 +354,28 @@ $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MIS
 # mines with the all-train round-1 model. Round 2 trains from the base model again, with
 # TRAIN_ARGS plus ROUND2_ARGS (e.g. --seen-negatives-only, --negative-margin 0.02).
 define round2_rule
-$(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $$@
-$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $(TRAIN_ARGS) $(ROUND2_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
 
-$(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
-$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(TRAIN_CODE) | $(SETUP)
+$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
 	  $(TRAIN_ARGS) $(ROUND2_ARGS) --out $(@D)
 
-$(RUN)/rankings/train_%-ft2.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/train_%-ft2.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*.r2/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
-$(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(EMBED_CODE) | $(SETUP)
+$(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*.r2/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
@@ -480,21 +385,21 @@ $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $
 # clash with the embedders' pattern rules above.
 ifneq ($(RERANKER),none)
 define reranker_fold_rule
-$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(RERANK_TRAIN_CODE) | $(SETUP)
+$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  --folds $(FOLDS) --fold $(1) $(TRAIN_RERANKER_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
-$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(RERANK_TRAIN_CODE) | $(SETUP)
+$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  $(TRAIN_RERANKER_ARGS) --out $(@D)
 
 # Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
 # GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVER's candidates for train rows).
-$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(QUANTIZE_CODE) | $(SETUP)
+$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,quantize) | $(SETUP)
 	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
@@ -531,53 +436,51 @@ define rerank
 endef
 endif
 
-$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(RERANK_CODE) | $(RERANK_SETUP)
+$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) $(if $(filter-out 1,$(GPUS)),$(call code,merge_rankings)) | $(RERANK_SETUP)
 	$(call rerank,$(TRAIN_LONG),'$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) --labelled-only)
-$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(RERANK_CODE) | $(RERANK_SETUP)
+$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) $(if $(filter-out 1,$(GPUS)),$(call code,merge_rankings)) | $(RERANK_SETUP)
 	$(call rerank,$(TEST_LONG),$(RERANKER_DIR)/all)
 endif
 
 # Fusion: train side tunes the weights out-of-fold (nested) and writes them; test side applies
 # the weights tuned on all folds. Explicit targets (FUSED is one name per run).
-FUSE_CODE := scripts/fuse.py $(COMMON) $(call lib,fusion)
-$(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json &: $(foreach m,$(FUSE),$(RUN)/rankings/train_$(m).parquet) $(TRAIN_LONG) $(FOLDS) $(call config,FUSE_ARGS) $(call config,TOP_K) $(FUSE_CODE) | $(SETUP)
+$(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json &: $(foreach m,$(FUSE),$(RUN)/rankings/train_$(m).parquet) $(TRAIN_LONG) $(FOLDS) $(call config,FUSE_ARGS) $(call config,TOP_K) $(call code,fuse) | $(SETUP)
 	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/train_$(m).parquet) \
 	  --train $(TRAIN_LONG) --folds $(FOLDS) $(FUSE_ARGS) $(if $(TOP_K),--top-k $(TOP_K)) \
 	  --out-weights $(RUN)/fusion-$(FUSED).json --out $(RUN)/rankings/train_$(FUSED).parquet
-$(RUN)/rankings/test_$(FUSED).parquet: $(foreach m,$(FUSE),$(RUN)/rankings/test_$(m).parquet) $(RUN)/fusion-$(FUSED).json $(FUSE_CODE) | $(SETUP)
+$(RUN)/rankings/test_$(FUSED).parquet: $(foreach m,$(FUSE),$(RUN)/rankings/test_$(m).parquet) $(RUN)/fusion-$(FUSED).json $(call code,fuse) | $(SETUP)
 	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/test_$(m).parquet) \
 	  --weights $(RUN)/fusion-$(FUSED).json $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
 # Unseen boost of any ranking X: X.boost. Train side: C tuned out-of-fold; test side: C tuned on
 # all folds, "unseen" = absent from train.
-BOOST_CODE := scripts/boost_unseen.py $(COMMON) $(call lib,boost fusion)
-$(RUN)/rankings/train_%.boost.parquet $(RUN)/boost-%.json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call config,BOOST_ARGS) $(BOOST_CODE) | $(SETUP)
+$(RUN)/rankings/train_%.boost.parquet $(RUN)/boost-%.json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call config,BOOST_ARGS) $(call code,boost_unseen) | $(SETUP)
 	$(PY) scripts/boost_unseen.py --ranking $< --train $(TRAIN_LONG) --folds $(FOLDS) $(BOOST_ARGS) \
 	  --out-json $(RUN)/boost-$*.json --out $(RUN)/rankings/train_$*.boost.parquet
-$(RUN)/rankings/test_%.boost.parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%.json $(MISCONCEPTIONS) $(BOOST_CODE) | $(SETUP)
+$(RUN)/rankings/test_%.boost.parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%.json $(MISCONCEPTIONS) $(call code,boost_unseen) | $(SETUP)
 	$(PY) scripts/boost_unseen.py --ranking $< --misconceptions $(MISCONCEPTIONS) \
 	  --constant-from $(RUN)/boost-$*.json --out $@
 
 CASCADE_NAME := cascade-$(subst $() ,+,$(CASCADE))
-$(RUN)/$(CASCADE_NAME).json $(RUN)/$(CASCADE_NAME).txt &: $(foreach r,$(CASCADE),$(RUN)/rankings/train_$(r).parquet) $(TRAIN_LONG) $(call config,CASCADE_ARGS) scripts/cascade.py $(COMMON) $(call lib,cascade) | $(SETUP)
+$(RUN)/$(CASCADE_NAME).json $(RUN)/$(CASCADE_NAME).txt &: $(foreach r,$(CASCADE),$(RUN)/rankings/train_$(r).parquet) $(TRAIN_LONG) $(call config,CASCADE_ARGS) $(call code,cascade) | $(SETUP)
 	$(PY) scripts/cascade.py --earlier $(word 1,$(CASCADE))=$(RUN)/rankings/train_$(word 1,$(CASCADE)).parquet \
 	  --later $(word 2,$(CASCADE))=$(RUN)/rankings/train_$(word 2,$(CASCADE)).parquet \
 	  --train $(TRAIN_LONG) $(CASCADE_ARGS) --out-json $(RUN)/$(CASCADE_NAME).json \
 	  --out-table $(RUN)/$(CASCADE_NAME).txt > /dev/null
 
-$(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(filter $(FUSED),$(EVALUATE)),$(RUN)/fusion-$(FUSED).json) scripts/report.py $(COMMON) $(call lib,report) | $(SETUP)
+$(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(filter $(FUSED),$(EVALUATE)),$(RUN)/fusion-$(FUSED).json) $(call code,report) | $(SETUP)
 	$(PY) scripts/report.py --cv-json $(CV_NAME).json --train $(TRAIN_LONG) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
 	  $(if $(filter $(FUSED),$(EVALUATE)),--fusion $(RUN)/fusion-$(FUSED).json) \
 	  $(foreach r,$(filter %.boost,$(EVALUATE)),--boost $(r:.boost=)=$(RUN)/boost-$(r:.boost=).json) \
 	  --cascade $(RUN)/$(CASCADE_NAME).json --title "Eedi CV report: $(DATA_KEY)" --out-dir $(@D)
 
-$(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) scripts/evaluate.py $(MODEL_LIB) | $(SETUP)
+$(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) $(call code,evaluate) | $(SETUP)
 	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) --group-by $(FOLD_BY) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
 	  --out-json $(CV_NAME).json --out-table $(CV_NAME).txt > /dev/null
 
-$(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv scripts/make_submission.py $(COMMON) $(call lib,submission) | $(SETUP)
+$(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv $(call code,make_submission) | $(SETUP)
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Note: this submission is for the embedded sample's test.csv." >&2; fi
 	$(PY) scripts/make_submission.py --ranking $< --test-csv $(DATA_DIR)/test.csv \
 	  --mapping $(DATA_DIR)/misconception_mapping.csv --out $@

@@ -26,13 +26,13 @@ import pandas as pd
 import torch
 
 from eedi.long_table import misconception_names
-from eedi.prompt import PromptBuilder
 from eedi.ranking import read_ranking
-from eedi.reranker import base_model_path, load_model, load_tokenizer, reranker_spec
-from eedi.reranking import top_candidates
+from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.reranker import base_model_path, load_model, load_tokenizer, reranker_spec
+from eedi.rerank.reranking import top_candidates
+from eedi.rerank.vllm_env import cpu_environment
+from eedi.rerank.yes_no_scoring import score_naive, score_prefix_reuse
 from eedi.run_log import log, setup_logging
-from eedi.vllm_env import cpu_environment
-from eedi.yes_no_scoring import score_naive, score_prefix_reuse
 
 
 @click.command(help=__doc__)

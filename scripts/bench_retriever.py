@@ -20,10 +20,10 @@ import click
 import pandas as pd
 import torch
 
-from eedi.embedding import embedder_spec, encode, load_embedder
 from eedi.long_table import misconception_names, query_text
 from eedi.negatives import top_up
-from eedi.retriever_training import train, training_examples
+from eedi.retrieval.embedding import embedder_spec, encode, load_embedder
+from eedi.retrieval.retriever_training import train, training_examples
 from eedi.run_log import setup_logging
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from eedi.boost import (OBJECTIVES, boost, constant_for_top1_share, cv_constant, nested_boost,
-                        top1_share_boost, unseen_mask)
+from eedi.ensemble.boost import (OBJECTIVES, boost, constant_for_top1_share, cv_constant,
+                                 nested_boost, top1_share_boost, unseen_mask)
 from eedi.files import write_json
 from eedi.folds import folds_by_row
 from eedi.long_table import gold_of

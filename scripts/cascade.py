@@ -19,10 +19,10 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from eedi.cascade import cascade_report
-from eedi.cli import parse_named
+from eedi.ensemble.cascade import cascade_report
 from eedi.files import write_json, write_text
 from eedi.long_table import gold_of
+from eedi.options import parse_named
 from eedi.ranking import read_ranking
 from eedi.run_log import setup_logging, step_timer
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from eedi.defaults import COMPETITION
-from eedi.kaggle_cli import kaggle_executable, require_credentials, run_kaggle
+from eedi.kaggle.cli import kaggle_executable, require_credentials, run_kaggle
 from eedi.run_log import log, setup_logging, step_timer
 
 FILES = ("train.csv", "test.csv", "misconception_mapping.csv", "sample_submission.csv")

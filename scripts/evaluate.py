@@ -26,13 +26,13 @@ import click
 import numpy as np
 import pandas as pd
 
-from eedi.cli import parse_named
 from eedi.errors import DataError
 from eedi.files import write_json, write_text
 from eedi.folds import FOLD_FIELD, fold_of, seen_in_other_folds
 from eedi.metrics import (bootstrap_weights, cv_difference, cv_metrics, difference_text,
                           labelled_ranks)
 from eedi.model_folder import STATS_FILE
+from eedi.options import parse_named
 from eedi.ranking import ranking_models, read_ranking
 from eedi.run_log import setup_logging, step_timer
 

@@ -14,7 +14,7 @@ Reads  MEMBER...  NAME=PATH rankings of test, the same names as in WEIGHTS
        WEIGHTS    the JSON the tune step wrote (method and all-folds weights)
 Writes OUT        the fused ranking of test
 
-Methods (eedi/fusion.py): rrf (w / (k + rank); k=0 is the 7th place's), rank (weighted average
+Methods (eedi/ensemble/fusion.py): rrf (w / (k + rank); k=0 is the 7th place's), rank (weighted average
 rank) and score (weighted sum of per-row normalised scores: minmax, zscore, softmax). A
 candidate missing from a member's list gets 0 (rrf), that member's depth + 1 (rank) or its
 lowest normalised score in the row (score). Weights: coordinate ascent from equal weights.
@@ -26,14 +26,14 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from eedi.cli import parse_named
 from eedi.defaults import TOP_K
+from eedi.ensemble.fusion import (METHODS, NORMS, GoldRanker, candidate_table, fuse, map_of,
+                                  nested_fusion, tune_weights)
 from eedi.errors import DataError
 from eedi.files import write_json
 from eedi.folds import folds_by_row
-from eedi.fusion import (METHODS, NORMS, GoldRanker, candidate_table, fuse, map_of, nested_fusion,
-                         tune_weights)
 from eedi.long_table import gold_of
+from eedi.options import parse_named
 from eedi.ranking import read_ranking, write_ranking
 from eedi.run_log import log, setup_logging, step_timer
 

@@ -20,7 +20,7 @@ Writes OUT/           e.g. models/<dataset>/qwen32b.w4a16/all/: compressed-tenso
 
 Use it as any reranker folder: rerank.py --model OUT (--engine hf | vllm), make push-weights
 MODEL=qwen32b.w4a16. Bad input, or a base vLLM could not serve once quantised, stops before any
-model is loaded. See eedi/quantization.py.
+model is loaded. See eedi/rerank/quantization.py.
 """
 
 import time
@@ -30,14 +30,14 @@ import click
 
 from eedi.defaults import SEED
 from eedi.long_table import misconception_names
-from eedi.prompt import PromptBuilder
-from eedi.quantization import (N_CALIBRATION, SCHEMES, calibration_samples, check_servable,
-                               merge_adapter, quantization_stats, quantize, save_quantized,
-                               serving_tensor_parallel)
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
-from eedi.reranker import load_tokenizer, reranker_spec
-from eedi.reranking import queries_of
+from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.quantization import (N_CALIBRATION, SCHEMES, calibration_samples, check_servable,
+                                      merge_adapter, quantization_stats, quantize, save_quantized,
+                                      serving_tensor_parallel)
+from eedi.rerank.reranker import load_tokenizer, reranker_spec
+from eedi.rerank.reranking import queries_of
 from eedi.run_log import log, setup_logging, step_timer
 
 FILE = click.Path(dir_okay=False, path_type=Path)

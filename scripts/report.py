@@ -18,12 +18,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from eedi.cli import parse_named
 from eedi.files import atomic_write, write_text
 from eedi.long_table import gold_of
 from eedi.metrics import gold_ranks
+from eedi.options import parse_named
 from eedi.ranking import read_ranking
-from eedi.report import cascade_curve, fusion_weights, map_per_fold, page, png, recall_curves, seen_unseen
+from eedi.report import (cascade_curve, fusion_weights, map_per_fold, page, png, recall_curves,
+                         seen_unseen)
 from eedi.run_log import log, setup_logging, step_timer
 
 FILE = click.Path(dir_okay=False, path_type=Path, exists=True)

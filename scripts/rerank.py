@@ -17,7 +17,7 @@ Writes OUT            the ranking contract: per row the top N in reranker order 
 
 Engines: `hf` (transformers, each row's shared prompt prefix run once for all N candidates) and
 `vllm` (vLLM with prefix caching; needs .venv-vllm, `make setup-vllm`). Both give the same
-scores. See eedi/reranking.py.
+scores. See eedi/rerank/reranking.py.
 """
 
 import os
@@ -26,15 +26,15 @@ from pathlib import Path
 
 import click
 
-from eedi.cli import quantize_4bit, quantize_option
 from eedi.folds import model_of_fold, models_by_fold
 from eedi.long_table import misconception_names
-from eedi.prompt import PromptBuilder
+from eedi.options import quantize_4bit, quantize_option
 from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, write_ranking
 from eedi.registry import VLLM_PROFILES
-from eedi.reranker import load_tokenizer, reranker_spec
-from eedi.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_plan, top_candidates,
-                            vllm_scorer)
+from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.reranker import load_tokenizer, reranker_spec
+from eedi.rerank.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_plan,
+                                   top_candidates, vllm_scorer)
 from eedi.run_log import log, setup_logging, step_timer
 
 FILE = click.Path(dir_okay=False, path_type=Path)

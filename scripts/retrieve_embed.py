@@ -24,9 +24,9 @@ import click
 import pandas as pd
 
 from eedi.defaults import SUBMISSION_TOP_K, TOP_K
-from eedi.embedding import embedder_spec, load_embedder, rank_rows
 from eedi.folds import models_by_fold, rows_outside_fold
 from eedi.ranking import write_ranking
+from eedi.retrieval.embedding import embedder_spec, load_embedder, rank_rows
 from eedi.run_log import log, setup_logging, step_timer
 
 

@@ -5,7 +5,7 @@ Reads  QUERIES        train_long.parquet or test_long.parquet (from reshape.py)
        MISCONCEPTIONS misconceptions.parquet (from reshape.py)
 Writes OUT            a ranking: QuestionId_Answer, MisconceptionId, score, rank (top K)
 
-Character 3-5 grams of the query text (eedi.long_table.query_text) against the names (eedi.tfidf). No labels are
+Character 3-5 grams of the query text (eedi.long_table.query_text) against the names (eedi.retrieval.tfidf). No labels are
 used, so the train ranking is already out-of-fold and CV on it is honest.
 """
 
@@ -17,8 +17,8 @@ import pandas as pd
 from eedi.defaults import SUBMISSION_TOP_K, TOP_K
 from eedi.long_table import query_text
 from eedi.ranking import ranking_from_scores, write_ranking
+from eedi.retrieval.tfidf import tfidf_scores
 from eedi.run_log import setup_logging, step_timer
-from eedi.tfidf import tfidf_scores
 
 
 @click.command(help=__doc__)

@@ -16,22 +16,22 @@ Writes OUT/           the LoRA adapter (adapter_model.safetensors, adapter_confi
 Each example is a group: one row's gold + N negatives sharing the row's prompt prefix. Loss on
 logit(Yes) - logit(No): `group` (softmax over the group) or `bce` (pointwise). With 4-bit
 NF4 base weights (the registry's quantize_4bit, or --quantize 4bit) it is QLoRA, on CUDA or CPU.
-See eedi/reranker_training.py.
+See eedi/rerank/reranker_training.py.
 """
 
 import time
 
 import click
 
-from eedi.cli import quantize_4bit, quantize_option, training_data_options
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
 from eedi.negatives import training_negatives
-from eedi.prompt import PromptBuilder
+from eedi.options import quantize_4bit, quantize_option, training_data_options
 from eedi.ranking import read_ranking
-from eedi.reranker import load_tokenizer, reranker_spec
-from eedi.reranker_training import LOSSES, train, training_groups
+from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.reranker import load_tokenizer, reranker_spec
+from eedi.rerank.reranker_training import LOSSES, train, training_groups
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.training_args import run_stats
 

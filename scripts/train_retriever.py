@@ -15,21 +15,21 @@ Writes OUT/           the model folder: sentence-transformers weights (or the Lo
 
 Loss: MultipleNegativesRankingLoss (or its cached twin for big batches); batches never hold
 one misconception twice. LLM embedders train a LoRA adapter, on a 4-bit base where CUDA is
-present. See eedi/retriever_training.py.
+present. See eedi/retrieval/retriever_training.py.
 """
 
 import time
 
 import click
 
-from eedi.cli import training_data_options
-from eedi.embedding import embedder_spec
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
 from eedi.negatives import training_negatives
+from eedi.options import training_data_options
 from eedi.ranking import read_ranking
-from eedi.retriever_training import LOSSES, saved_spec, train, training_examples
+from eedi.retrieval.embedding import embedder_spec
+from eedi.retrieval.retriever_training import LOSSES, saved_spec, train, training_examples
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.training_args import run_stats
 

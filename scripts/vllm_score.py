@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from eedi.vllm_scoring import VllmScorer, lora_rank
+from eedi.rerank.vllm_scoring import VllmScorer, lora_rank
 
 
 @click.command(help=__doc__)

@@ -3,13 +3,19 @@ about in each test, a way to run a script's Click command in-process, tiny rando
 tiny reranker's spec / prompts / data (for the reranker modules and rerank.py), and the few
 helpers that several test modules build their inputs with."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from eedi.defaults import COMPETITION
 from eedi.ranking import RANKING_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
 
 MAPPING = pd.DataFrame({
     "MisconceptionId": [0, 1, 2, 3, 4, 5],
@@ -213,8 +219,8 @@ def spec(tiny_llama_dir):
 @pytest.fixture(scope="module")
 def prompts(spec):
     """The PromptBuilder of `spec` (its tokenizer and max_length)."""
-    from eedi.prompt import PromptBuilder
-    from eedi.reranker import load_tokenizer
+    from eedi.rerank.prompt import PromptBuilder
+    from eedi.rerank.reranker import load_tokenizer
     return PromptBuilder(load_tokenizer(spec), spec.max_length)
 
 
@@ -225,7 +231,7 @@ def data(tmp_path, kaggle_dir) -> dict:
     from eedi.kaggle_csv import read_questions_csv
     from eedi.long_table import query_text, wide_to_long
     from eedi.ranking import ranking_from_scores
-    from eedi.tfidf import tfidf_scores
+    from eedi.retrieval.tfidf import tfidf_scores
     rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
     paths = {k: tmp_path / f"{k}.parquet" for k in ("train", "mis", "ranking", "folds")}
     write_parquet(rows, paths["train"])
@@ -307,3 +313,55 @@ def fake_cli(home, tmp_path, monkeypatch) -> FakeKaggle:
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "fake-key")
     return fake
+
+
+# --------------------------------------------------------------------------- Make, as a user runs it
+
+def make(tmp_path, *args, retriever="tfidf"):
+    """Run make in the repo with outputs redirected into tmp_path. The Make mechanics are
+    tested with the TF-IDF retriever (seconds), submitted as it is; test_finetune_chain trains
+    real models, test_fusion_chain fuses and boosts."""
+    command = ["make", "-C", str(REPO), f"RETRIEVER={retriever}", f"EVALUATE={retriever}",
+               f"FINAL={retriever}", *args,
+               f"RUNS_ROOT={tmp_path / 'runs'}", f"MODELS_ROOT={tmp_path / 'models'}",
+               f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def run_dir(tmp_path, data_dir) -> Path:
+    out = make(tmp_path, "-s", "print-RUN", f"DATA_DIR={data_dir}")
+    return REPO / out.stdout.strip()
+
+
+def generate(folder: Path, seed: int, n_train=80, n_test=10) -> Path:
+    subprocess.run([sys.executable, str(REPO / "scripts/make_sample.py"), "--out-dir", str(folder),
+                    "--n-train", str(n_train), "--n-test", str(n_test), "--seed", str(seed)],
+                   check=True, capture_output=True)
+    return folder
+
+
+# --------------------------------------------------------------------------- a Kaggle notebook folder
+
+KERNEL_USER = "someone"
+KERNEL_SLUG = "eedi-submit"
+KERNEL_DATASETS = [f"{KERNEL_USER}/eedi-code", f"{KERNEL_USER}/eedi-qwen32b", f"{KERNEL_USER}/eedi-wheels"]
+KERNEL_MODEL = "qwen-lm/qwen2.5/transformers/32b-instruct-awq/1"
+def kernel_folder_metadata(**changes) -> dict:
+    """A valid kernel-metadata.json as a dict, with `changes` (None drops a key)."""
+    meta = {"id": f"{KERNEL_USER}/{KERNEL_SLUG}", "title": "Eedi submit", "code_file": f"{KERNEL_SLUG}.ipynb",
+            "language": "python", "kernel_type": "notebook", "is_private": True,
+            "enable_gpu": True, "enable_internet": False, "machine_shape": "NvidiaTeslaT4",
+            "competition_sources": [COMPETITION], "dataset_sources": list(KERNEL_DATASETS),
+            "model_sources": [KERNEL_MODEL], "kernel_sources": []}
+    meta.update(changes)
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def write_kernel(folder, meta=None, notebook=None):
+    """A notebook folder as make kernel leaves it: kernel-metadata.json and the notebook."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kernel-metadata.json").write_text(json.dumps(meta or kernel_folder_metadata()))
+    nb = notebook or {"cells": [{"cell_type": "code", "source": "print(1)", "outputs": []}],
+                      "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4}
+    (folder / f"{KERNEL_SLUG}.ipynb").write_text(json.dumps(nb))
+    return folder

@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 import download_data
-from eedi import kaggle_cli
+from eedi.kaggle import cli as kaggle_cli
 
 
 CREDENTIAL_VARS = ["KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_CONFIG_DIR",

@@ -57,11 +57,11 @@ def test_qlora_on_cuda_trains_reloads_and_reuses_prefixes(tmp_path, smollm_shape
     from eedi.model_folder import save_model_folder
     from eedi.negatives import top_up
     from eedi.precision import model_dtype
-    from eedi.prompt import PromptBuilder
     from eedi.registry import LLM_LORA_TARGETS, Reranker
-    from eedi.reranker import load_model, load_tokenizer, reranker_spec
-    from eedi.reranker_training import train, training_groups
-    from eedi.yes_no_scoring import score_naive, score_prefix_reuse
+    from eedi.rerank.prompt import PromptBuilder
+    from eedi.rerank.reranker import load_model, load_tokenizer, reranker_spec
+    from eedi.rerank.reranker_training import train, training_groups
+    from eedi.rerank.yes_no_scoring import score_naive, score_prefix_reuse
 
     if capability is not None:
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)

@@ -11,35 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, generate, make, run_dir
 from eedi.kaggle_csv import read_questions_csv
 from eedi.long_table import wide_to_long
 from eedi.ranking import read_ranking
-
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def make(tmp_path, *args, retriever="tfidf"):
-    """Run make in the repo with outputs redirected into tmp_path. The Make mechanics are
-    tested with the TF-IDF retriever (seconds), submitted as it is; test_finetune_chain trains
-    real models, test_fusion_chain fuses and boosts."""
-    command = ["make", "-C", str(REPO), f"RETRIEVER={retriever}", f"EVALUATE={retriever}",
-               f"FINAL={retriever}", *args,
-               f"RUNS_ROOT={tmp_path / 'runs'}", f"MODELS_ROOT={tmp_path / 'models'}",
-               f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]
-    return subprocess.run(command, capture_output=True, text=True)
-
-
-def run_dir(tmp_path, data_dir) -> Path:
-    out = make(tmp_path, "-s", "print-RUN", f"DATA_DIR={data_dir}")
-    return REPO / out.stdout.strip()
-
-
-def generate(folder: Path, seed: int, n_train=80, n_test=10) -> Path:
-    subprocess.run([sys.executable, str(REPO / "scripts/make_sample.py"), "--out-dir", str(folder),
-                    "--n-train", str(n_train), "--n-test", str(n_test), "--seed", str(seed)],
-                   check=True, capture_output=True)
-    return folder
 
 
 def mtimes(folder: Path) -> dict:
@@ -186,6 +161,21 @@ def test_finetune_chain_beats_zero_shot_out_of_fold(tmp_path):
     assert (models / "all" / "train.json").is_file()
     assert not list(models.rglob("*.checkpoints"))
     assert len(pd.read_csv(tmp_path / "submission.csv")) == 5 * 3
+
+    # code dependencies (derived from the imports, make/code_deps.py): the dtype rule reaches
+    # the trainer through embedding.py, so a change to it retrains fold 0; the cascade module and
+    # registry.py are no code of the trainer's, so a change to either retrains nothing. (-W: Make
+    # runs as if the file had just changed, without touching the checkout.)
+    def steps_run(changed):
+        out = make(tmp_path, "-W", changed, "train-retriever", "FOLD=0", *args)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return [line for line in out.stdout.replace("\\\n", " ").splitlines()
+                if "scripts/" in line and not line.startswith("test -f")]  # (reshape's no-op)
+    for changed in ("scripts/eedi/ensemble/cascade.py", "scripts/eedi/registry.py"):
+        assert steps_run(changed) == []
+    retrained = steps_run("scripts/eedi/precision.py")
+    assert any("scripts/train_retriever.py" in s and "--fold 0" in s for s in retrained)
+    assert not any("--fold 1" in s for s in retrained)
 
 
 def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, tiny_llama_dir):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from eedi import precision
-from eedi.training_args import trainer_arguments
 from eedi.registry import Reranker
+from eedi.training_args import trainer_arguments
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_the_reranker_loads_in_the_devices_dtype_with_nf4_computing_in_it(gpu, m
     (bf16 compute would fail there). No GPU runs: from_pretrained is intercepted."""
     from transformers import AutoModelForCausalLM
 
-    from eedi.reranker import load_model
+    from eedi.rerank.reranker import load_model
     seen = {}
 
     class Stop(Exception):

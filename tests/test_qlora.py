@@ -20,9 +20,9 @@ from eedi.model_folder import save_model_folder
 from eedi.negatives import top_up
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
-from eedi.reranker import load_model, reranker_spec
-from eedi.reranker_training import train, training_groups
-from eedi.yes_no_scoring import score_naive, score_prefix_reuse
+from eedi.rerank.reranker import load_model, reranker_spec
+from eedi.rerank.reranker_training import train, training_groups
+from eedi.rerank.yes_no_scoring import score_naive, score_prefix_reuse
 
 TOLERANCE = 1e-4  # 4-bit base + adapter reloaded vs the model as trained, logit margins
 
@@ -51,6 +51,10 @@ def test_nf4_qlora_trains_on_cpu_and_reloads_unmerged_to_the_same_scores(tmp_pat
     base = load_model(spec)
     assert linear4bit_count(base) == 2 * 7  # every projection of 2 layers (lm_head stays)
     assert base.model.layers[0].self_attn.q_proj.weight.dtype == torch.uint8  # packed 4-bit
+    # bitsandbytes' AVX512-BF16 repacking is off (eedi.model_folder.one_cpu_path): on such a
+    # CPU it crashed on this model's 32-wide layers at the first no-grad forward and scored in
+    # bf16 block scales, so reloaded scores differed from the trained ones by CPU
+    assert not any(getattr(m, "support_avx512bf16_for_cpu", False) for m in base.modules())
     before = group_loss(base, groups, prompts)
 
     # 48 steps: with the candidate last in the prompt, this tiny random model's group loss sits

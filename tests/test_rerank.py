@@ -107,7 +107,7 @@ def test_bad_shard_and_missing_query_rows_are_errors(tmp_path, spec, data, run_c
 # A rerank.py whose scorer takes 0.4 s a chunk, so a test can kill it between chunks.
 SLOW_RERANK = r"""
 import sys, time
-import eedi.reranking as reranking
+import eedi.rerank.reranking as reranking
 real = reranking.hf_scorer
 def slow(pairs_per_batch):
     score = real(pairs_per_batch)
@@ -170,7 +170,7 @@ def test_a_killed_rerank_resumes_from_its_finished_chunks_and_equals_an_uninterr
 
 
 def test_parts_of_a_run_with_other_settings_are_never_reused(tmp_path, spec, data, run_cli):
-    from eedi.reranking import ChunkStore
+    from eedi.rerank.reranking import ChunkStore
     store = ChunkStore(tmp_path / "x.parts", {"top_n": 3})
     store.save("all-00000", ["a", "b"], [np.array([1.0, 2.0]), np.array([3.0])])
     again = ChunkStore(tmp_path / "x.parts", {"top_n": 3})

@@ -9,14 +9,14 @@ import pandas as pd
 import train_retriever
 from conftest import MAPPING
 from conftest import labelled_rows
-from eedi import embedding
 from eedi.files import write_parquet
 from eedi.kaggle_csv import read_questions_csv
 from eedi.long_table import query_text
 from eedi.long_table import wide_to_long
 from eedi.ranking import ranking_from_scores
 from eedi.registry import Retriever
-from eedi.tfidf import tfidf_scores
+from eedi.retrieval import embedding
+from eedi.retrieval.tfidf import tfidf_scores
 
 TEXTS = ["Adds fractions", "Subject: Angles\nWrong answer: 250", "3 - (-2)"]
 

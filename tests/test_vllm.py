@@ -1,4 +1,4 @@
-"""vLLM engine parity: scripts/vllm_score.py (eedi/vllm_scoring.py) gives the HF engine's Yes/No scores, with and
+"""vLLM engine parity: scripts/vllm_score.py (eedi/rerank/vllm_scoring.py) gives the HF engine's Yes/No scores, with and
 without a LoRA adapter, on SmolLM2-135M-Instruct (fp32 on CPU).
 
 Runs only in .venv-vllm (`make test-vllm`); the main suite skips it. The HF reference is
@@ -58,7 +58,13 @@ import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model
 
-from eedi import model_folder, prompt, reranker, yes_no_scoring
+from eedi import model_folder
+
+from eedi.rerank import prompt
+
+from eedi.rerank import reranker
+
+from eedi.rerank import yes_no_scoring
 
 out = Path(sys.argv[1])
 query = json.loads(Path(sys.argv[2]).read_text())
@@ -121,7 +127,8 @@ def scored(tmp_path_factory):
 
 def test_prompts_same_ids_in_both_venvs(scored):
     """The vllm venv's transformers tokenises the prompt exactly as the main venv's does."""
-    from eedi import prompt, reranker
+    from eedi.rerank import prompt
+    from eedi.rerank import reranker
     spec = scored[0]
     prompts = prompt.PromptBuilder(reranker.load_tokenizer(reranker.reranker_spec(spec["base"])),
                                      spec["max_length"])
@@ -153,7 +160,9 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
     import pandas as pd
 
     import eedi.ranking
-    from eedi import files, model_folder, reranker
+    from eedi import files
+    from eedi import model_folder
+    from eedi.rerank import reranker
     spec, _, _, adapter = scored
     trained = reranker.reranker_spec("smollm135m").replace(
         lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./")
@@ -186,8 +195,8 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
 
 # Runs in the main venv: a tiny random Llama (hidden 128, as W4A16 quantises in groups of 128
 # inputs) with a random LoRA, saved as train_reranker.py would, merged and GPTQ-quantised by
-# eedi.quantization into q/ (calibrated on the rows' own prompts); rows.json gets the prompts
-# and the HF scores of q/ loaded by eedi.reranker.load_model, and of the merged fp32 model.
+# eedi.rerank.quantization into q/ (calibrated on the rows' own prompts); rows.json gets the prompts
+# and the HF scores of q/ loaded by eedi.rerank.reranker.load_model, and of the merged fp32 model.
 QUANTIZED_REFERENCE = r'''
 import json, sys
 from pathlib import Path
@@ -196,7 +205,17 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from eedi import model_folder, prompt, quantization, registry, reranker, yes_no_scoring
+from eedi import model_folder
+
+from eedi.rerank import prompt
+
+from eedi.rerank import quantization
+
+from eedi import registry
+
+from eedi.rerank import reranker
+
+from eedi.rerank import yes_no_scoring
 
 out = Path(sys.argv[1])
 query = json.loads(Path(sys.argv[2]).read_text())

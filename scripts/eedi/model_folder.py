@@ -77,3 +77,17 @@ def nf4_config(compute_dtype):
     from transformers import BitsAndBytesConfig
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype)
+
+
+def one_cpu_path(model):
+    """The model with every 4-bit layer on bitsandbytes' plain CPU path, on every CPU.
+
+    On a CPU with AVX512-BF16, bitsandbytes 0.50 repacks a layer's 4-bit weights for its own
+    kernel at the first inference forward: with the block scales in bf16 (other scores than the
+    path the model trained on) and, for a layer narrower than one quant block (64 inputs), a
+    crash (shape '[32, 0]'). Off, a 4-bit model scores the same on every CPU. GPUs: no effect.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):  # bitsandbytes.nn.Linear4bit
+            module.support_avx512bf16_for_cpu = False
+    return model

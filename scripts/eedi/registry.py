@@ -160,7 +160,7 @@ class Reranker:
 
 # vLLM engine arguments (vllm.LLM keyword arguments) by GPU profile; a registry entry's `vllm`
 # overrides them per model. max_model_len None = the reranker's max_length + 8 (our prompts
-# never grow: one generated token). On CPU none apply (eedi.vllm_scoring's CPU settings).
+# never grow: one generated token). On CPU none apply (eedi.rerank.vllm_scoring's CPU settings).
 VLLM_PROFILES: dict[str, dict] = {
     # one 40-80 GB card (A100/H100): CUDA graphs on, the default memory share
     "gpu": dict(tensor_parallel_size=1, gpu_memory_utilization=0.90, enforce_eager=False,

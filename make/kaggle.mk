@@ -1,0 +1,106 @@
+# The Kaggle side of the pipeline, included by the Makefile (its variables and rules are in
+# scope): the offline notebook (make kernel, rehearsed here by make kernel-local, timed by make
+# budget) and the targets that publish weights, code, wheels and plan as datasets, push the
+# notebook and submit it. Scripts: scripts/kaggle/; library: scripts/eedi/kaggle/.
+
+# ---------------------------------------------------------------- configuration
+# make push-weights: the Kaggle dataset (slug or user/slug; default eedi-<model>); DRY_RUN=1
+# stages it and prints the command without uploading.
+DATASET     ?=
+DRY_RUN     ?=
+# make kernel: the Kaggle inference notebook (KERNEL_DIR is rebuilt whole). KERNEL_USER /
+# KERNEL_ID=user/slug name it (default: the Kaggle credentials' user, slug of KERNEL_TITLE);
+# *_DATASET are the datasets it attaches (SLUG or USER/SLUG); KERNEL_BUDGET_S is the time
+# guard's budget (empty: 9 h - 45 min); KERNEL_TIMINGS=$(RUN)/run_log.jsonl takes per-row
+# seconds from a local run instead of the stated T4 defaults; RERANKER_KAGGLE_MODEL is the
+# reranker's base on Kaggle Models (owner/model/framework/variation/version).
+KERNEL_DIR     ?= submissions/kernel
+KERNEL_USER    ?=
+KERNEL_ID      ?=
+KERNEL_TITLE   ?= Eedi inference
+CODE_DATASET   ?= eedi-code
+WHEELS_DATASET ?= eedi-wheels
+PLAN_DATASET   ?= eedi-plan
+KERNEL_BUDGET_S ?=
+KERNEL_TIMINGS ?=
+KERNEL_LAYOUT  ?= new
+RERANKER_KAGGLE_MODEL ?=
+
+# ---------------------------------------------------------------- the notebook
+.PHONY: kernel kernel-local budget push-weights
+# The notebook for Kaggle: built after the local submission, so every model and JSON the plan
+# names exists (and kernel-local has a submission to equal).
+kernel: $(RUN)/submission_$(FINAL).csv $(call code,kaggle/make_kernel) $(call code,kaggle/infer) | $(SETUP)  ## build KERNEL_DIR: the offline Kaggle notebook for FINAL, kernel-metadata.json, plan/
+	$(PY) scripts/kaggle/make_kernel.py --final $(FINAL) --reranker $(RERANKER) $(if $(TOP_K),--top-k $(TOP_K)) \
+	  $(if $(TOP_N),--top-n $(TOP_N)) --engine $(ENGINE) --gpus $(GPUS) --run-dir $(RUN) --models-dir $(MODELS) \
+	  --out-dir $(KERNEL_DIR) $(if $(KERNEL_ID),--kernel-id $(KERNEL_ID)) $(if $(KERNEL_USER),--user $(KERNEL_USER)) \
+	  --title '$(KERNEL_TITLE)' --code-dataset $(CODE_DATASET) --wheels-dataset $(WHEELS_DATASET) \
+	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \
+	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL)) \
+	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
+
+# make budget: the notebook's projected time per stage on the hidden test (HIDDEN_TEST_ROWS:
+# empty = the assumed 5,600 of eedi/kaggle/time_budget.py), from this machine's run log or
+# GPU_TIMINGS (a JSON {stage: {fixed_s, per_row_s}} you fill after one run on the target GPU).
+HIDDEN_TEST_ROWS ?=
+GPU_TIMINGS    ?=
+budget: kernel | $(SETUP)  ## projected notebook time per stage on the hidden test vs the 9 h limit; the largest TOP_N that fits
+	$(PY) scripts/kaggle/budget.py --plan $(KERNEL_DIR)/plan/kernel.json --run-log $(RUN_LOG) \
+	  $(if $(HIDDEN_TEST_ROWS),--test-rows $(HIDDEN_TEST_ROWS)) $(if $(GPU_TIMINGS),--gpu-timings $(GPU_TIMINGS)) \
+	  $(if $(TOP_N),--top-n $(TOP_N))
+
+kernel-local: kernel  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv
+	$(PY) scripts/kaggle/rehearse_kernel.py --kernel-dir $(KERNEL_DIR) --data-dir $(DATA_DIR) \
+	  --models-dir $(MODELS) --layout $(KERNEL_LAYOUT) --out $(KERNEL_DIR)/submission.csv
+	@echo "wrote $(KERNEL_DIR)/submission.csv (the notebook's; make submission writes $(SUBMISSION))"
+
+# Never trains: pushing must not start hours of training; it publishes what is complete.
+push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and CV as a Kaggle dataset (DATASET=, DRY_RUN=1)
+	$(PY) scripts/kaggle/push_weights.py --model-dir $(MODELS)/$(or $(MODEL),$(RERANKER)) --cv-tag $(CV_TAG) \
+	  $(foreach f,$(wildcard $(RUN)/cv-$(CV_TAG)-*.json),--cv-json $(f)) \
+	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
+
+# ---------------------------------------------------------------- publishing and submitting
+# make push-weights -> push-code -> push-wheels -> kernel -> push-plan -> push-kernel -> kernel-status ->
+# submit -> submission-time. Each needs Kaggle credentials; DRY_RUN=1 prints the exact kaggle
+# (and pip) commands and touches no network. The notebook folder is make kernel's KERNEL_DIR;
+# push-kernel records each pushed version in KERNEL_RECORD, beside the folder so that
+# rebuilding the folder keeps it, and submit takes the last one unless KERNEL_VERSION=N.
+KERNEL_RECORD   ?= $(KERNEL_DIR).pushed.json
+KERNEL_OUTPUT   ?= submissions/kernel-output
+KERNEL_VERSION  ?=
+MESSAGE         ?=
+ALLOW_DIRTY     ?=
+SUBMISSION_TIME ?= submissions/submission-time.json
+# submission-time's polling, e.g. --interval 120 --max-wait 36000, or --once
+POLL_ARGS       ?=
+KAGGLE_NOTEBOOK  = $(PY) scripts/kaggle/kernel.py --kernel-dir $(KERNEL_DIR) --record $(KERNEL_RECORD) $(if $(DRY_RUN),--dry-run)
+.PHONY: push-code push-plan push-wheels push-kernel kernel-status kernel-output submit submission-time
+
+push-code: | $(SETUP)  ## scripts/, Makefile, requirements as the Kaggle dataset eedi-code at the git sha (CODE_DATASET=, ALLOW_DIRTY=1, DRY_RUN=1)
+	$(PY) scripts/kaggle/push_code.py $(if $(CODE_DATASET),--dataset $(CODE_DATASET)) \
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(DRY_RUN),--dry-run)
+
+push-plan: | $(SETUP)  ## KERNEL_DIR/plan (make kernel: the notebook's plan, fusion/boost JSONs) as the Kaggle dataset eedi-plan (DRY_RUN=1)
+	$(PY) scripts/kaggle/push_plan.py --plan-dir $(KERNEL_DIR)/plan --marker $(KERNEL_DIR).plan.pushed.json \
+	  $(if $(DRY_RUN),--dry-run)
+
+push-wheels: | $(SETUP)  ## wheels of requirements-kaggle.txt for Kaggle's Python as the dataset eedi-wheels (WHEELS_DATASET=, DRY_RUN=1)
+	$(PY) scripts/kaggle/push_wheels.py $(if $(WHEELS_DATASET),--dataset $(WHEELS_DATASET)) $(if $(DRY_RUN),--dry-run)
+
+push-kernel: | $(SETUP)  ## check KERNEL_DIR's metadata and every source it attaches, kaggle kernels push, record the version
+	$(KAGGLE_NOTEBOOK) push
+
+kernel-status: | $(SETUP)  ## kaggle kernels status of the notebook in KERNEL_DIR
+	$(KAGGLE_NOTEBOOK) status
+
+kernel-output: | $(SETUP)  ## download the notebook run's output (submission.csv, log) into KERNEL_OUTPUT
+	$(KAGGLE_NOTEBOOK) output --out-dir $(KERNEL_OUTPUT)
+
+submit: | $(SETUP)  ## submit the pushed notebook to the competition (KERNEL_VERSION=N, default the last pushed; MESSAGE=)
+	$(KAGGLE_NOTEBOOK) submit $(if $(KERNEL_VERSION),--version $(KERNEL_VERSION)) \
+	  $(if $(MESSAGE),--message '$(subst ','\'',$(MESSAGE))')
+
+submission-time: | $(SETUP)  ## poll the last submission until scored; its elapsed time -> SUBMISSION_TIME (POLL_ARGS=--once)
+	$(PY) scripts/kaggle/submission_time.py --record $(KERNEL_RECORD) --out $(SUBMISSION_TIME) \
+	  $(POLL_ARGS) $(if $(DRY_RUN),--dry-run)

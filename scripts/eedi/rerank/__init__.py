@@ -1,0 +1,12 @@
+"""Reranking: an LLM asked "does this misconception explain the wrong answer?", its
+logit(Yes) - logit(No) reordering a retriever's top N.
+
+    prompt             the reranker's Yes/No prompt as token ids (shared prefix + suffixes)
+    reranker           loading a (Q)LoRA reranker (GGUF conversion, adapters)
+    yes_no_scoring     logit(Yes) - logit(No): naive and prefix-reuse scoring
+    reranker_training  fine-tuning the reranker (group / BCE loss, transformers' Trainer)
+    reranking          reranking a ranking's top N, per fold, by shards
+    quantization       merging the adapter into the full-precision base; GPTQ 4-bit for serving
+    vllm_env           vLLM's CPU environment variables
+    vllm_scoring       the vLLM engine twin of yes_no_scoring (.venv-vllm only)
+"""

@@ -1,0 +1,125 @@
+"""Fine-tuning an LLM reranker with (Q)LoRA to answer Yes/No: "does this misconception explain
+this wrong answer?", on each training row's gold misconception and hard negatives.
+
+    groups = training_groups(rows, names, negatives, prompts)
+    # [{"prefix": ids, "suffixes": [gold ids, negative ids, ...], "labels": [1, 0, ...]}, ...]
+    model, result, history = train(spec, groups, prompts, checkpoints_of(out), max_steps, seed)
+    save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
+
+Each example is a group: one row's gold + N negatives, all sharing the row's prompt prefix,
+which runs once per group unless gradient checkpointing is on (it turns the KV cache off).
+Loss on the last position's logit(Yes) - logit(No): `group` = softmax cross-entropy over the
+group (gold vs its negatives, a listwise loss), `bce` = pointwise binary cross-entropy.
+Uses transformers' Trainer (checkpoints, resume, accumulation, bf16) and peft; gradient
+checkpointing runs with use_reentrant=False (needed with frozen 4-bit weights and LoRA).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import Trainer, TrainingArguments
+
+from eedi.model_folder import last_checkpoint
+from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.reranker import load_model
+from eedi.rerank.yes_no_scoring import pad, prefix_reuse_margin, yes_no_margin
+from eedi.training_args import trainer_arguments
+
+LOSSES = ("group", "bce")
+
+
+def training_groups(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
+                    prompts: PromptBuilder) -> list[dict]:
+    """One group per labelled row: {"prefix", "suffixes" (gold first), "labels" [1, 0, ...]}.
+
+    negatives: the same number of ids for every row (negatives.top_up makes it so), as the
+    loss reshapes a batch into groups of one size.
+    """
+    groups = []
+    for row in rows.to_dict("records"):
+        gold = int(row["MisconceptionId"])
+        picked = negatives[row["QuestionId_Answer"]]
+        prefix, suffixes = prompts.encode(row, [names[gold]] + [names[m] for m in picked])
+        groups.append({"prefix": prefix, "suffixes": suffixes,
+                       "labels": [1.0] + [0.0] * len(picked)})
+    return groups
+
+
+class GroupCollator:
+    """Groups -> one batch, group after group.
+
+    shared_prefix: each group's prefix once (right-padded) + its suffixes (left-padded), for
+    prefix_reuse_margin: a group of 1 + 7 candidates then costs ~1 prefix instead of 8.
+    Otherwise full prefix+suffix sequences, left-padded (needed with gradient checkpointing,
+    which turns the KV cache off).
+    """
+
+    def __init__(self, pad_id: int, shared_prefix: bool):
+        self.pad_id, self.shared_prefix = pad_id, shared_prefix
+
+    def __call__(self, groups: list[dict]) -> dict:
+        labels = torch.tensor([x for g in groups for x in g["labels"]])
+        if not self.shared_prefix:
+            sequences = [g["prefix"] + s for g in groups for s in g["suffixes"]]
+            ids, mask = pad(sequences, self.pad_id, "left")
+            return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        prefix_ids, prefix_mask = pad([g["prefix"] for g in groups], self.pad_id, "right")
+        suffix_ids, suffix_mask = pad([s for g in groups for s in g["suffixes"]],
+                                               self.pad_id, "left")
+        owner = torch.tensor([i for i, g in enumerate(groups) for _ in g["suffixes"]])
+        return {"prefix_ids": prefix_ids, "prefix_mask": prefix_mask, "suffix_ids": suffix_ids,
+                "suffix_mask": suffix_mask, "owner": owner, "labels": labels}
+
+
+class YesNoTrainer(Trainer):
+    """Trainer whose loss is on the Yes-No logit margin of the last position."""
+
+    def __init__(self, *args, yes_no: tuple[int, int], group_size: int, loss_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.yes_no, self.group_size, self.loss_name = yes_no, group_size, loss_name
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        if "owner" in inputs:
+            margin = prefix_reuse_margin(model, yes_no=self.yes_no, **inputs)
+        else:
+            margin = yes_no_margin(model, inputs["input_ids"], inputs["attention_mask"],
+                                            self.yes_no)
+        if self.loss_name == "group":
+            # gold is first in every group: cross-entropy of the gold among its negatives
+            logits = margin.view(-1, self.group_size)
+            target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+        else:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(margin, labels.to(margin))
+        return (loss, {"margin": margin}) if return_outputs else loss
+
+
+def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, seed: int):
+    """Run the Trainer on the groups; resume from the newest checkpoint if any."""
+    torch.manual_seed(seed)
+    model = load_model(spec, trainable=True)
+    steps_per_epoch = max(1, len(groups) // (spec.batch_size * spec.grad_accum))
+    total = max_steps if max_steps > 0 else int(np.ceil(steps_per_epoch * spec.epochs))
+    args = TrainingArguments(
+        **trainer_arguments(spec, checkpoints, max_steps, seed,
+                            save_steps=max(5, total // 4),  # ~4 checkpoints a run
+                            logging_steps=max(1, total // 20)),
+        gradient_accumulation_steps=spec.grad_accum,
+        lr_scheduler_type="cosine",
+        weight_decay=0.0,
+        activation_checkpointing=spec.gradient_checkpointing,  # v5's name for it
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        remove_unused_columns=False,  # the collator needs the group fields
+    )
+    trainer = YesNoTrainer(model=model, args=args, train_dataset=groups,
+                           data_collator=GroupCollator(prompts.pad_id,
+                                                       shared_prefix=not spec.gradient_checkpointing),
+                           yes_no=prompts.yes_no,
+                           group_size=len(groups[0]["labels"]), loss_name=spec.loss)
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    return model, result, trainer.state.log_history

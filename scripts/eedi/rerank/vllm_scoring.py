@@ -1,0 +1,150 @@
+"""Yes/No reranker scoring with vLLM: prefix caching, the adapter as a LoRARequest.
+
+Importable only in the .venv-vllm environment (`make setup-vllm`: vLLM pins its own torch and
+transformers, so it cannot share .venv). Takes the token ids that reranker.PromptBuilder
+builds, so prompts are identical to the HF engine's, and returns the same score:
+logprob("Yes") - logprob("No") after prefix + suffix, which equals logit("Yes") - logit("No")
+(log-softmax subtracts one constant from every logit of a position).
+
+    scorer = VllmScorer("models/base/smollm2-135m-instruct", max_length=256, max_lora_rank=16,
+                        engine_args=vllm_settings(spec, "auto"))   # on a GPU: the profile's
+    [scores] = scorer.score([(prefix_ids, [suffix_ids, ...])], yes_no=(yes_id, no_id),
+                            adapter="models/rerankers/smollm135m/all")
+
+One prompt per (row, candidate), all in one generate() call: vLLM commits a prompt's full KV
+blocks when it schedules them, so every candidate of a row reuses its shared prefix, within the
+same step too. vLLM wants the engine created under `if __name__ == "__main__":` (workers are
+spawned); `scripts/vllm_score.py` is a ready-made subprocess for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from eedi.precision import vllm_dtype
+from eedi.rerank.vllm_env import apply_cpu_environment
+
+# vLLM's LoRA slots come in these ranks only (vllm.config.lora.MaxLoRARanks)
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_rank(adapter: str) -> int:
+    """The rank r of a peft LoRA folder (adapter_config.json)."""
+    return int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"])
+
+
+def slot_rank(rank: int) -> int:
+    """The smallest rank vLLM allocates LoRA slots for that holds `rank`."""
+    for allowed in LORA_RANKS:
+        if rank <= allowed:
+            return allowed
+    raise click.ClickException(f"LoRA rank {rank} is above vLLM's largest, {LORA_RANKS[-1]}")
+
+
+class VllmScorer:
+    """One vLLM engine over a base model; score() runs it with or without a LoRA adapter.
+
+    max_lora_rank: None = no LoRA (an adapter passed to score() is then an error); else the
+    largest adapter rank to be served (rounded up to a rank vLLM supports). dtype "auto":
+    eedi.precision's for this device (fp32 on CPU, bf16 from Ampere on, "half" on a T4).
+    kv_cache_gib: the KV cache's size on CPU (vLLM's default there is a share of RAM).
+    engine_args: on a GPU, vllm.LLM arguments from the registry's profile (eedi.registry.
+    vllm_settings: tensor_parallel_size, gpu_memory_utilization, enforce_eager, max_model_len,
+    ...); a 4-bit AWQ/GPTQ/compressed-tensors folder needs none: vLLM reads its config. On CPU
+    they are ignored: vLLM's CPU backend runs one process, eager, with its own memory settings.
+    """
+
+    def __init__(self, base_model: str, max_length: int, max_lora_rank: int | None = None,
+                 dtype: str = "auto", kv_cache_gib: float = 1.0, seed: int = 0,
+                 engine_args: dict | None = None):
+        import torch
+        from vllm import LLM
+
+        cuda = torch.cuda.is_available()
+        if dtype == "auto":  # the HF engine's dtype on this device, so scores match it
+            dtype = vllm_dtype()
+        kwargs = {"tensor_parallel_size": 1, "max_model_len": max_length + 8}  # + 1 generated token
+        if cuda and engine_args:
+            kwargs.update(engine_args)
+            if kwargs["tensor_parallel_size"] > torch.cuda.device_count():
+                raise click.ClickException(
+                    f"{base_model}: tensor_parallel_size {kwargs['tensor_parallel_size']} needs "
+                    f"that many GPUs; this process sees {torch.cuda.device_count()} "
+                    f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+                    f"run it with more GPUs (make rerank GPUS=n) or set --tensor-parallel")
+        if not cuda:
+            apply_cpu_environment()
+            # eager: the CPU backend's default torch.compile warm-up takes minutes; 32-token
+            # KV blocks (its default is 128) so more of each shared prefix is cached and reused
+            kwargs.update(enforce_eager=True, block_size=32,
+                          kv_cache_memory_bytes=int(kv_cache_gib * 2**30))
+        if max_lora_rank is not None:
+            kwargs.update(enable_lora=True, max_lora_rank=slot_rank(max_lora_rank), max_loras=1)
+        self.max_length = max_length
+        self.max_lora_rank = None if max_lora_rank is None else slot_rank(max_lora_rank)
+        self._lora_ids: dict[str, int] = {}
+        started = time.perf_counter()
+        self.engine_args = kwargs
+        self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, enable_prefix_caching=True,
+                       **kwargs)
+        self.startup_s = time.perf_counter() - started
+
+    def _lora_request(self, adapter: str | None):
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+        path = str(Path(adapter).resolve())
+        if self.max_lora_rank is None:
+            raise click.ClickException(f"{adapter}: this VllmScorer was created without LoRA "
+                                       f"(max_lora_rank=None); cannot serve an adapter")
+        if lora_rank(path) > self.max_lora_rank:
+            raise click.ClickException(f"{adapter}: LoRA rank {lora_rank(path)} > the engine's "
+                                       f"max_lora_rank {self.max_lora_rank}")
+        if path not in self._lora_ids:
+            self._lora_ids[path] = len(self._lora_ids) + 1  # ids start at 1
+        lora_id = self._lora_ids[path]
+        return LoRARequest(f"adapter{lora_id}", lora_id, path)
+
+    def score(self, rows: list[tuple[list[int], list[list[int]]]], yes_no: tuple[int, int],
+              adapter: str | None = None, progress: bool = False) -> list[np.ndarray]:
+        """rows: [(prefix ids, [suffix ids per candidate])] -> one float32 array per row:
+        logprob(Yes) - logprob(No) after prefix + suffix (= the logit difference)."""
+        from vllm import SamplingParams
+
+        yes, no = map(int, yes_no)
+        prompts = []
+        for prefix, suffixes in rows:
+            for suffix in suffixes:
+                ids = [int(t) for t in prefix] + [int(t) for t in suffix]
+                if len(ids) > self.max_length:
+                    raise click.ClickException(f"a prompt of {len(ids)} tokens is longer than "
+                                               f"max_length {self.max_length}")
+                prompts.append({"prompt_token_ids": ids})
+        out = [np.empty(len(s), dtype=np.float32) for _, s in rows]
+        if not prompts:
+            return out
+        # logprob_token_ids: exactly these two tokens' raw logprobs (the default
+        # logprobs_mode "raw_logprobs": before any processor or temperature), always present,
+        # unlike top-k logprobs; greedy, one token, no detokenising
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[yes, no],
+                                detokenize=False)
+        results = self.llm.generate(prompts, params, use_tqdm=progress,
+                                    lora_request=self._lora_request(adapter))
+        margins = []
+        for result in results:
+            logprobs = result.outputs[0].logprobs[0]
+            if yes not in logprobs or no not in logprobs:
+                raise RuntimeError(f"vLLM returned logprobs for {sorted(logprobs)}, not for "
+                                   f"Yes/No {yes}/{no}")
+            margins.append(logprobs[yes].logprob - logprobs[no].logprob)
+        k = 0
+        for r, (_, suffixes) in enumerate(rows):
+            out[r][:] = margins[k:k + len(suffixes)]
+            k += len(suffixes)
+        return out

@@ -1,0 +1,101 @@
+"""Fine-tuning a bi-encoder retriever on (query, gold misconception) pairs with in-batch and
+mined hard negatives (sentence-transformers' trainer).
+
+    negatives = training_negatives(ranking, rows, spec.n_negatives, spec.negative_ranks, ...)
+    examples = training_examples(rows, names, negatives, spec.query_prefix)
+    # {"anchor": [query texts], "positive": [gold names], "negative_1": [...], ...}
+    model, result, history = train(spec, examples, checkpoints_of(out), max_steps=-1, seed=42)
+    save_model_folder(out, model.save_pretrained, saved_spec(spec), stats)
+
+Loss: MultipleNegativesRankingLoss: each query against its gold, the batch's other golds and
+its hard negatives; CachedMultipleNegativesRankingLoss (GradCache) gives the same loss with
+big batches in small memory. Batches never hold one misconception twice (that would make a
+gold a false in-batch negative). LLM embedders train a LoRA adapter (peft), on a 4-bit base
+where CUDA is present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from eedi.long_table import query_text
+from eedi.model_folder import last_checkpoint
+from eedi.registry import Retriever
+from eedi.retrieval.embedding import load_embedder
+from eedi.training_args import trainer_arguments
+
+LOSSES = ("mnrl", "cached-mnrl")
+
+
+def training_examples(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
+                      query_prefix: str) -> dict[str, list[str]]:
+    """Columns anchor, positive, negative_1..n for the trainer (MNRL reads them in order).
+
+    negatives: the same number n of ids for every row (negatives.top_up makes it so); n may
+    be 0 (in-batch negatives only).
+    """
+    n = len(next(iter(negatives.values()), []))
+    columns = {"anchor": [], "positive": []} | {f"negative_{j + 1}": [] for j in range(n)}
+    for row in rows.to_dict("records"):
+        columns["anchor"].append(query_prefix + query_text(row))
+        columns["positive"].append(names[int(row["MisconceptionId"])])
+        for j, m in enumerate(negatives[row["QuestionId_Answer"]]):
+            columns[f"negative_{j + 1}"].append(names[m])
+    return columns
+
+
+def training_loss(spec: Retriever, model):
+    """spec.loss -> the sentence-transformers loss over (anchor, positive, negative_1..n).
+
+    "cached-mnrl" is "mnrl" computed in chunks of spec.mini_batch_size (GradCache): the same loss
+    and gradients at the same batch size (tests/test_retriever_training.py checks it), so it only
+    buys memory, at the price of a second forward pass. Where memory allows (a CPU), plain "mnrl"
+    trains the same model faster.
+    """
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
+    if spec.loss == "cached-mnrl":
+        return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size)
+    if spec.loss == "mnrl":
+        return MultipleNegativesRankingLoss(model)
+    raise click.BadParameter(f"unknown loss {spec.loss!r} ({' | '.join(LOSSES)})")
+
+
+def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int):
+    """Run the sentence-transformers trainer; resume from the newest checkpoint if any.
+    Returns (model, TrainOutput, log history)."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    model = load_embedder(spec)
+    if spec.lora is not None:
+        from peft import LoraConfig, TaskType
+        model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **spec.lora))
+    loss = training_loss(spec, model)
+    dataset = Dataset.from_dict(examples)
+    steps_per_epoch = max(1, len(dataset) // spec.batch_size)
+    args = SentenceTransformerTrainingArguments(
+        **trainer_arguments(spec, checkpoints, max_steps, seed,
+                            save_steps=max(10, steps_per_epoch // 4),  # ~4 checkpoints an epoch
+                            logging_steps=max(1, steps_per_epoch // 10)),
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        **({"activation_checkpointing": True,  # LLM embedders: memory for big batches
+            "activation_checkpointing_kwargs": {"use_reentrant": False}}
+           if spec.gradient_checkpointing else {}),
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
+    return model, result, trainer.state.log_history
+
+
+def saved_spec(spec: Retriever) -> Retriever:
+    """The spec written beside the trained weights: a LoRA model loads its base + the adapter
+    in the folder ("./"); a full fine-tune is the folder itself."""
+    if spec.lora is not None:
+        return spec.replace(adapter="./")
+    return dataclasses.replace(spec, model="./", adapter=None)

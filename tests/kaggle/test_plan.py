@@ -1,0 +1,131 @@
+"""eedi.kaggle.plan: FINAL's name -> the steps, and each step's commands equal the Makefile's
+test-side rules (checked against `make -n` itself, so the two cannot drift apart)."""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from eedi.kaggle.plan import (Paths, build_plan, plan_steps, read_plan, reshape_command,
+                              stage_commands, steps_of, submission_command, with_base_model)
+
+FINAL = "fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m.boost"
+
+
+def test_steps_follow_the_makefile_names_each_once_after_its_inputs():
+    steps = plan_steps(FINAL)
+    assert [(s.ranking, s.kind) for s in steps] == [
+        ("tfidf", "tfidf"), ("minilm-ft", "embed"), ("minilm-ft.rr-smollm135m", "rerank"),
+        ("fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m", "fuse"), (FINAL, "boost")]
+    embed, rerank, fuse, boost = steps[1:]
+    assert (embed.model, embed.weights) == ("minilm", "eedi-minilm")
+    assert (rerank.model, rerank.weights, rerank.inputs) == ("smollm135m", "eedi-smollm135m", ["minilm-ft"])
+    assert fuse.json == "fusion-fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m.json"
+    assert boost.json == "boost-fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m.json"
+    r2, zs = plan_steps("minilm-ft2")[0], plan_steps("minilm-zs")[0]
+    assert (r2.model, r2.weights) == ("minilm.r2", "eedi-minilm-r2")
+    assert (zs.model, zs.weights) == ("minilm", None)  # zero-shot: the model as it is
+
+
+def test_an_unknown_ranking_name_is_refused():
+    with pytest.raises(ValueError, match="'bm25': not tfidf"):
+        plan_steps("fuse-tfidf+bm25")
+
+
+def test_plan_round_trips_and_falls_back_from_later_to_earlier(tmp_path):
+    import json
+    plan = build_plan(FINAL, None, 5, "hf", 2, None, 3600, {})
+    (tmp_path / "kernel.json").write_text(json.dumps(plan))
+    again = read_plan(tmp_path / "kernel.json")
+    assert [s.ranking for s in steps_of(again)] == [s.ranking for s in plan_steps(FINAL)]
+    assert again["fallback"][0] == FINAL and again["fallback"][-1] == "tfidf"
+    (tmp_path / "kernel.json").write_text(json.dumps({**plan, "format": 99}))
+    with pytest.raises(ValueError, match="plan format 99"):
+        read_plan(tmp_path / "kernel.json")
+
+
+def normalised(argv: list[str]) -> list[str]:
+    """A command without its interpreter, the script by name only."""
+    script = next(i for i, a in enumerate(argv) if a.endswith(".py"))
+    return [Path(argv[script]).name, *argv[script + 1:]]
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
+    runs, models = tmp_path / "runs", tmp_path / "models"
+    settings = [f"DATA_DIR={kaggle_dir}", "RERANKER=smollm135m", "RETRIEVER=minilm-ft",
+                "FUSE=tfidf minilm-ft minilm-ft.rr-smollm135m", f"FINAL={FINAL}", "TOP_K=50",
+                "TOP_N=5", f"GPUS={gpus}", "ENGINE=hf"]
+    common = [f"RUNS_ROOT={runs}", f"MODELS_ROOT={models}", f"PY={sys.executable}", "SETUP="]
+    run = Path(subprocess.run(["make", "-s", "-C", str(REPO), "print-RUN", *settings, *common],
+                              capture_output=True, text=True, check=True).stdout.strip())
+    model_dir = models / run.name
+    dry = subprocess.run(["make", "-n", "-C", str(REPO), "submission", *settings, *common],
+                         capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    make_commands = []
+    for line in dry.stdout.replace("\\\n", " ").splitlines():
+        # (not the tables' "test -f TABLE || reshape.py" fallback: reshape.done's rule runs it)
+        words = shlex.split(line) if "scripts/" in line and ";" not in line and "||" not in line else []
+        out = Path(words[words.index("--out") + 1]).name if "--out" in words else ""
+        if words and (out.startswith(("test_", "submission_")) or "scripts/reshape.py" in words):
+            make_commands.append(normalised(words))
+
+    plan = build_plan(FINAL, 50, 5, "hf", gpus, None, 3600, {})
+    paths = Paths(code=REPO, data=kaggle_dir, plan=run, run=run,
+                  models={"eedi-minilm": model_dir / "minilm" / "all",
+                          "eedi-smollm135m": model_dir / "smollm135m" / "all"})
+    ours = [normalised(reshape_command(paths))]
+    for step in steps_of(plan):
+        for group in stage_commands(step, plan, paths):
+            ours += [normalised(argv) for argv, _ in group]
+    ours.append(normalised(submission_command(paths, FINAL, run / f"submission_{FINAL}.csv")))
+    # make -n prints the GPUS=n rule as one shell loop: compare its shard command's words
+    if gpus == 2:
+        loop = next(line for line in dry.stdout.replace("\\\n", " ").splitlines() if "--shard $i/2" in line)
+        shard = ours.pop(3)
+        command = loop[loop.index(f"{sys.executable} "):].split(" & ")[0]
+        assert normalised(shlex.split(command))[:-4] == shard[:-4]
+        ours.pop(3)  # the second shard: the same command with i=1
+    assert sorted(map(tuple, ours)) == sorted(map(tuple, make_commands))
+
+
+def test_shards_run_in_parallel_one_gpu_each_then_merge(tmp_path):
+    plan = build_plan("tfidf.rr-smollm135m", None, None, "vllm", 2, None, 3600, {})
+    paths = Paths(code=REPO, data=tmp_path, plan=tmp_path, run=tmp_path,
+                  models={"eedi-smollm135m": tmp_path / "adapter"})
+    rerank = steps_of(plan)[1]
+    shards, merge = stage_commands(rerank, plan, paths)
+    assert [env for _, env in shards] == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
+    assert [argv[argv.index("--shard") + 1] for argv, _ in shards] == ["0/2", "1/2"]
+    # a model spanning both GPUs (qwen32b on 2x T4): one copy, on "0,1", all the rows
+    plan = build_plan("tfidf.rr-smollm135m", None, None, "vllm", 2, None, 3600, {}, "t4", 2)
+    [copy], merge = stage_commands(steps_of(plan)[1], plan, paths)
+    assert copy[1] == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    argv = copy[0]
+    assert argv[argv.index("--shard") + 1] == "0/1" and argv[argv.index("--tensor-parallel") + 1] == "2"
+    assert argv[argv.index("--vllm-profile") + 1] == "t4"
+    assert "--engine" in shards[0][0] and shards[0][0][shards[0][0].index("--engine") + 1] == "vllm"
+    assert Path(merge[0][0][1]).name == "merge_rankings.py"
+
+
+def test_with_base_model_points_the_adapter_at_another_base(tmp_path):
+    import json
+    adapter = tmp_path / "ro" / "all"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    (adapter / "reranker.json").write_text(json.dumps({"model": "Qwen/Qwen2.5-32B-Instruct",
+                                                       "adapter": "./", "top_n": 5}))
+    base = tmp_path / "kaggle-model"
+    base.mkdir()
+    out = with_base_model(adapter, base, tmp_path / "work" / "eedi-qwen32b")
+    spec = json.loads((out / "reranker.json").read_text())
+    assert spec == {"model": str(base.resolve()), "adapter": "./", "top_n": 5}
+    assert (out / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert json.loads((adapter / "reranker.json").read_text())["model"] == "Qwen/Qwen2.5-32B-Instruct"
+    from eedi.rerank.reranker import reranker_spec
+    loaded = reranker_spec(str(out))
+    assert loaded.model == str(base.resolve()) and Path(loaded.adapter) == out
