@@ -32,7 +32,8 @@
 # Each script is a thin Click command over the library in scripts/eedi/ (one concept a module).
 # Each target depends on its real inputs and on the code that makes it (derived from the script's
 # imports: make/code_deps.py), so re-running skips finished work; each script writes to a temp
-# file and renames it, so a killed step leaves no target that looks complete. Needs GNU Make >= 4.3 (grouped targets `&:`).
+# file and renames it, so a killed step leaves no target that looks complete. Needs GNU Make
+# >= 4.3 (grouped targets `&:`).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -113,6 +114,7 @@ GPUS        ?= 1
 # of the rows (1 copy over both GPUs for qwen32b on 2x T4, one per GPU for qwen14b).
 VLLM_PROFILE ?= auto
 TENSOR_PARALLEL ?=
+EMBED_ARGS   = $(if $(TOP_K),--top-k $(TOP_K)) $(if $(filter-out 1,$(GPUS)),--gpus $(GPUS))
 RERANK_PY    = $(if $(filter vllm,$(ENGINE)),.venv-vllm/bin/python,$(PY))
 RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
 # make quantize: the all-train adapter merged into its full-precision base, then 4-bit weights
@@ -316,14 +318,15 @@ $(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call 
 	$(PY) scripts/retrieve_tfidf.py --queries $< --misconceptions $(MISCONCEPTIONS) \
 	  $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
-# Embedding retrievers. Zero-shot: the model as it is; it saw no labels, so ranking all of train
+# Embedding retrievers (GPUS=n: retrieve_embed.py runs one copy per GPU, a slice of the rows
+# each, and merges them). Zero-shot: the model as it is; it saw no labels, so ranking all of train
 # with it is already out-of-fold.
 $(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # Fine-tuned: one model per fold, trained on the other folds, ranks that fold (out-of-fold CV);
 # one model trained on all of train ranks test. Hard negatives come from the model's own
@@ -343,10 +346,10 @@ $(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/trai
 
 $(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
-	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # Round 2 (<model>-ft2): hard negatives mined by the fine-tuned model itself. Fold k's round-2
 # model mines with fold k's round-1 model ranking its own training rows (never fold k), so no
@@ -356,7 +359,7 @@ $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MIS
 define round2_rule
 $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
-	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $$@
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $$@
 $(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
@@ -366,7 +369,7 @@ $(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
 
 $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
 	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
@@ -374,10 +377,10 @@ $(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCON
 
 $(RUN)/rankings/train_%-ft2.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*.r2/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
-	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*.r2/all --queries $(TEST_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives
 # from RETRIEVER's out-of-fold ranking, reranks its fold (out-of-fold CV); one adapter trained
@@ -404,42 +407,19 @@ $(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
 	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
 
-# $(call rerank,QUERIES,MODEL-ARGS): rerank.py on the first prerequisite (a ranking); with
-# GPUS=n, n processes each see one GPU and rerank their shard of the rows, then the shards merge.
-RERANK_ARGS = --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --vllm-profile $(VLLM_PROFILE)
-ifeq ($(GPUS),1)
-define rerank
-	$(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
-	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) \
-	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL)) --out $@
-endef
-else
-# GPUS=n: n / TP copies of the model (TP = GPUs one copy spans), copy i on GPUs i*TP .. i*TP+TP-1
-# and on the i-th slice of the rows; then the slices merge.
-# (asked once, and only here: it loads torch to see the GPUs)
-GPU_TP     = $(eval GPU_TP := $(or $(TENSOR_PARALLEL),$(shell $(PY) scripts/show_spec.py \
-               --model $(RERANKER) --vllm-profile $(VLLM_PROFILE) --vllm-setting tensor_parallel_size)))$(GPU_TP)
-GPU_COPIES = $(shell echo $$(( $(GPUS) / $(GPU_TP) )))
-define rerank
-	@if [ $$(( $(GPUS) % $(GPU_TP) )) -ne 0 ]; then \
-	  echo "GPUS=$(GPUS) is not a multiple of $(RERANKER)'s tensor parallel size $(GPU_TP)" >&2; exit 2; fi
-	rm -f $(foreach i,$(shell seq 0 $$(($(GPU_COPIES) - 1))),$@.shard$(i)); pids=; \
-	for i in $$(seq 0 $$(($(GPU_COPIES) - 1))); do \
-	  CUDA_VISIBLE_DEVICES=$$(seq -s, $$((i * $(GPU_TP))) $$((i * $(GPU_TP) + $(GPU_TP) - 1))) \
-	  $(RERANK_PY) scripts/rerank.py --model $(2) --ranking $< --queries $(1) \
-	    --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --tensor-parallel $(GPU_TP) \
-	    --shard $$i/$(GPU_COPIES) --out $@.shard$$i & pids="$$pids $$!"; \
-	done; fail=0; for p in $$pids; do wait $$p || fail=1; done; exit $$fail
-	$(PY) scripts/merge_rankings.py $(foreach i,$(shell seq 0 $$(($(GPU_COPIES) - 1))),--shard $@.shard$(i)) \
-	  --reference $< --out $@
-	rm -f $(foreach i,$(shell seq 0 $$(($(GPU_COPIES) - 1))),$@.shard$(i))
-endef
-endif
+# --gpus GPUS: rerank.py starts GPUS / TP copies of itself, copy i on GPUs i*TP .. i*TP+TP-1 (TP:
+# TENSOR_PARALLEL, else the registry's for the vLLM profile) and on the i-th slice of the rows,
+# then merges them (eedi/sharding.py); the notebook runs the same command.
+RERANK_ARGS = --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --vllm-profile $(VLLM_PROFILE) \
+  --gpus $(GPUS) $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
 
-$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) $(if $(filter-out 1,$(GPUS)),$(call code,merge_rankings)) | $(RERANK_SETUP)
-	$(call rerank,$(TRAIN_LONG),'$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) --labelled-only)
-$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) $(if $(filter-out 1,$(GPUS)),$(call code,merge_rankings)) | $(RERANK_SETUP)
-	$(call rerank,$(TEST_LONG),$(RERANKER_DIR)/all)
+$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
+	$(RERANK_PY) scripts/rerank.py --model '$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
+	  $(RERANK_ARGS) --out $@
+$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
+	$(RERANK_PY) scripts/rerank.py --model $(RERANKER_DIR)/all --ranking $< --queries $(TEST_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
 endif
 
 # Fusion: train side tunes the weights out-of-fold (nested) and writes them; test side applies

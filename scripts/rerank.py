@@ -10,8 +10,9 @@ Reads  RANKING        a retriever's ranking (the contract): its top N per row ar
 Writes OUT            the ranking contract: per row the top N in reranker order (score =
                       logit(Yes) - logit(No)), then the retriever's other candidates in its
                       order with lower scores, so the 25 a submission needs are always there.
-                      With --shard i/n: only the i-th of n equal slices of the rows (merge the
-                      slices with merge_rankings.py)
+                      With --shard i/n: only the i-th of n equal slices of the rows; with
+                      --gpus N: N / TP copies of this command at once, copy i on GPUs
+                      i*TP .. i*TP+TP-1 and the i-th slice (OUT.shard<i>), merged into OUT
        OUT.parts/     while running: each finished chunk of rows; a re-run after a kill scores
                       only the missing chunks (same settings and inputs), then deletes it
 
@@ -30,12 +31,13 @@ from eedi.folds import model_of_fold, models_by_fold
 from eedi.long_table import misconception_names
 from eedi.options import quantize_4bit, quantize_option
 from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, write_ranking
-from eedi.registry import VLLM_PROFILES
+from eedi.registry import VLLM_PROFILES, vllm_settings
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
 from eedi.rerank.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_plan,
                                    top_candidates, vllm_scorer)
 from eedi.run_log import log, setup_logging, step_timer
+from eedi.sharding import gpu_groups, run_on_gpus
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -50,14 +52,17 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Folds file: with '{fold}' in --model, each fold's rows use its adapter.")
 @click.option("--top-n", type=click.IntRange(1), help="Candidates reranked per row [registry's].")
 @click.option("--engine", type=click.Choice(ENGINES), default="hf", show_default=True)
+@click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
+              help="GPUs to use: GPUS / TP copies at once, each on its GPU group and its slice "
+              "of the rows, merged into OUT.")
 @click.option("--shard", default="0/1", show_default=True,
-              help="i/n: rerank only the i-th of n slices of the rows (one per GPU or GPU group).")
+              help="i/n: rerank only the i-th of n slices of the rows (what --gpus gives a copy).")
 @click.option("--vllm-profile", type=click.Choice(["auto", *VLLM_PROFILES]), default="auto",
               show_default=True, help="vllm on a GPU: the registry's engine settings for this "
               "GPU kind (auto: t4 below compute capability 8.0, else gpu).")
 @click.option("--tensor-parallel", type=click.IntRange(1),
-              help="vllm: GPUs one model spans [the profile's]; hf spreads a model over every "
-              "GPU the process sees.")
+              help="GPUs one copy of the model spans [the registry's for the vLLM profile]; "
+              "vllm shards it over them, hf spreads it over every GPU its copy sees.")
 @click.option("--labelled-only", is_flag=True,
               help="Rerank only rows with a MisconceptionId (CV); others keep retriever order.")
 @click.option("--pairs-per-batch", type=click.IntRange(1), default=64, show_default=True,
@@ -66,9 +71,12 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--chunk-rows", type=click.IntRange(1), default=256, show_default=True,
               help="Rows per saved chunk: a killed run resumes from its finished chunks.")
 @click.option("--out", type=FILE, required=True)
-def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_n, engine, shard,
-         vllm_profile, tensor_parallel, labelled_only, pairs_per_batch, quantize, chunk_rows, out):
+def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_n, engine, gpus,
+         shard, vllm_profile, tensor_parallel, labelled_only, pairs_per_batch, quantize,
+         chunk_rows, out):
     setup_logging()
+    if gpus > 1:
+        return rerank_on_gpus(gpus, model_arg, ranking_path, vllm_profile, tensor_parallel, out)
     with step_timer("rerank", model=model_arg, engine=engine, shard=shard) as record:
         # 1. inputs, checked: every ranked row has its question text
         ranking = read_ranking(ranking_path)
@@ -113,6 +121,22 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
                       retriever=ranking_models(ranking_path))
         log.info("reranked %d rows (%d pairs) in %.1fs: %.1f pairs/s", len(scores), pairs,
                  seconds, pairs / max(seconds, 1e-9))
+
+
+def rerank_on_gpus(gpus, model_arg, ranking_path, vllm_profile, tensor_parallel, out):
+    """--gpus N: N / TP copies of this command, each on TP GPUs and a slice of the rows (TP:
+    --tensor-parallel, else the registry's for the vLLM profile: qwen32b spans both T4s)."""
+    params = click.get_current_context().params
+    with step_timer("rerank_on_gpus", model=model_arg, gpus=gpus) as record:
+        tp = tensor_parallel or vllm_settings(reranker_spec(model_of_fold(model_arg, 0)),
+                                              vllm_profile)["tensor_parallel_size"]
+        try:
+            groups = gpu_groups(gpus, tp)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--gpus") from None
+        rows = read_ranking(ranking_path)["QuestionId_Answer"].unique()
+        run_on_gpus(__file__, main, params, groups, out, rows, ranking_path, tensor_parallel=tp)
+        record.update(copies=len(groups), gpu_groups=groups)
 
 
 if __name__ == "__main__":

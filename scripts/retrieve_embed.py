@@ -14,6 +14,10 @@ Writes OUT            a ranking: QuestionId_Answer, MisconceptionId, score (cosi
        CACHE_DIR/*.npy the misconception embeddings, keyed by model and names, reused by
                       later runs
 
+With --shard i/n only the i-th of n equal slices of the rows is ranked; with --gpus N, N copies
+of this command run at once, copy i on GPU i and the i-th slice (OUT.shard<i>), merged into OUT
+(an LLM embedder over 2 x T4, as the 2nd place ran its 14B ones).
+
 Each query is the row's query text behind the model's query prefix (an instruction, for
 LLM embedders); misconception names are embedded as they are.
 """
@@ -25,9 +29,10 @@ import pandas as pd
 
 from eedi.defaults import SUBMISSION_TOP_K, TOP_K
 from eedi.folds import models_by_fold, rows_outside_fold
-from eedi.ranking import write_ranking
+from eedi.ranking import shard_rows, write_ranking
 from eedi.retrieval.embedding import embedder_spec, load_embedder, rank_rows
 from eedi.run_log import log, setup_logging, step_timer
+from eedi.sharding import gpu_groups, run_on_gpus
 
 
 @click.command(help=__doc__)
@@ -45,17 +50,30 @@ from eedi.run_log import log, setup_logging, step_timer
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/cache/embeddings"), show_default=True)
+@click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
+              help="GPUs to use: one copy per GPU, each on its slice of the rows, merged.")
+@click.option("--shard", default="0/1", show_default=True,
+              help="i/n: rank only the i-th of n slices of the rows (what --gpus gives a copy).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def main(model_name, queries, misconceptions, folds_path, outside_fold, top_k, batch_size,
-         cache_dir, out):
+         cache_dir, gpus, shard, out):
     setup_logging()
-    with step_timer("retrieve_embed", model=model_name, queries=str(queries)) as record:
+    if outside_fold is not None and folds_path is None:
+        raise click.UsageError("--outside-fold needs --folds")
+    if gpus > 1:
+        with step_timer("retrieve_embed_on_gpus", model=model_name, gpus=gpus):
+            rows = pd.read_parquet(queries, columns=["QuestionId_Answer"])
+            if outside_fold is not None:
+                rows = rows_outside_fold(rows, folds_path, outside_fold)
+            run_on_gpus(__file__, main, click.get_current_context().params, gpu_groups(gpus), out,
+                        rows["QuestionId_Answer"].unique(), queries)
+        return
+    with step_timer("retrieve_embed", model=model_name, queries=str(queries), shard=shard) as record:
         rows = pd.read_parquet(queries)
         mis = pd.read_parquet(misconceptions)
         if outside_fold is not None:
-            if folds_path is None:
-                raise click.UsageError("--outside-fold needs --folds")
             rows, folds_path = rows_outside_fold(rows, folds_path, outside_fold), None
+        rows = rows[rows["QuestionId_Answer"].isin(shard_rows(rows["QuestionId_Answer"], shard))]
         parts = []
         for _, model, part in models_by_fold(model_name, rows, folds_path):
             spec = embedder_spec(model)

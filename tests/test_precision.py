@@ -35,7 +35,14 @@ def test_cpu_is_fp32(gpu):
 def test_gpus_without_bf16_get_fp16(gpu, capability, dtype, vllm, flags):
     gpu(capability)
     assert precision.model_dtype() == dtype and precision.vllm_dtype() == vllm
+    assert precision.vllm_dtype(quantized=True) == vllm  # a 4-bit folder keeps the GPU's type
     assert precision.trainer_precision() == flags
+
+
+def test_4bit_folder_served_by_vllm_on_cpu_is_bf16(gpu):
+    """vLLM's CPU W4A16 kernel has no float32 build (tests/test_vllm.py serves such a folder)."""
+    gpu(None)
+    assert precision.vllm_dtype(quantized=True) == "bfloat16"
 
 
 def test_the_trainers_arguments_follow_the_device(gpu, tmp_path):

@@ -51,3 +51,11 @@ def test_every_figure_renders_and_the_page_embeds_them():
     assert html.count("<img") == 5 and html.count("data:image/png;base64,") == 5
     assert "fuse-tfidf+minilm-ft" in html and "C on all folds: 3.0" in html
     assert "Cascade: minilm-ft over tfidf" in html and "0.2900" in html
+
+
+def test_the_cascade_table_prints_pair_counts_as_integers():
+    """The 'all' cut has no pair count, so pandas reads the column as floats: 6000.0000 once."""
+    html = page("t", CV, {}, cascade=[CASCADE])
+    table = html[html.index("<h2>Cascade"):]
+    assert "<td>250</td>" in table and "<td>50</td>" in table and "250.0000" not in table
+    assert "<td>0.2700</td>" in table  # MAP@25 keeps its 4 places

@@ -1,14 +1,14 @@
-"""scripts/rerank.py and merge_rankings.py's CLIs on a tiny random Llama (CPU, seconds): each
-fold is reranked by its own adapter, shards merge to the whole, --labelled-only leaves the
-unlabelled rows in the retriever's order; doubled or missing shard rows, a bad --shard and
-query rows missing from --queries are errors that write nothing."""
+"""scripts/rerank.py's CLI on a tiny random Llama (CPU, seconds): each fold is reranked by its
+own adapter, --gpus 2 (two copies, a slice of the rows each, merged) gives the whole,
+--labelled-only leaves the unlabelled rows in the retriever's order; a bad --shard, a --gpus
+that is not a multiple of --tensor-parallel and query rows missing from --queries are errors
+that write nothing."""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import merge_rankings
 import rerank
 import train_reranker
 from eedi.files import write_parquet
@@ -51,17 +51,13 @@ def test_each_fold_is_reranked_by_its_own_adapter_and_shards_merge_to_the_whole(
     assert not np.allclose(other[other["QuestionId_Answer"].isin(rows0)]["score"],
                            per_fold[per_fold["QuestionId_Answer"].isin(rows0)]["score"])
 
-    shards = [run_rerank(run_cli, data, str(tmp_path / "cv" / "fold{fold}"),
-                         tmp_path / f"shard{i}.parquet", "--folds", data["folds"], "--shard", f"{i}/2")
-              for i in range(2)]
-    assert set(shards[0]["QuestionId_Answer"]).isdisjoint(shards[1]["QuestionId_Answer"])
-    result = run_cli(merge_rankings.main, ["--shard", tmp_path / "shard0.parquet",
-                                           "--shard", tmp_path / "shard1.parquet",
-                                           "--reference", data["ranking"], "--out", tmp_path / "merged.parquet"])
-    assert result.exit_code == 0, result.output
-    merged = read_ranking(tmp_path / "merged.parquet")
+    # --gpus 2: two copies of rerank.py (CUDA_VISIBLE_DEVICES 0 and 1), each reranking half
+    # the rows with the same per-fold adapters, merged into the same ranking
+    merged = run_rerank(run_cli, data, str(tmp_path / "cv" / "fold{fold}"), tmp_path / "merged.parquet",
+                        "--folds", data["folds"], "--gpus", 2)
     whole = per_fold.sort_values(["QuestionId_Answer", "rank"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(merged.reset_index(drop=True), whole, atol=1e-4)
+    assert not list(tmp_path.glob("merged.parquet.shard*"))
 
 
 def test_labelled_only_leaves_unlabelled_rows_in_retriever_order(tmp_path, spec, data, run_cli):
@@ -77,24 +73,14 @@ def test_labelled_only_leaves_unlabelled_rows_in_retriever_order(tmp_path, spec,
     assert not np.allclose(out["score"], original["score"])  # the labelled rows were rescored
 
 
-def test_merge_refuses_missing_and_doubled_rows(tmp_path, data, run_cli):
-    ranking = read_ranking(data["ranking"])
-    ids = sorted(ranking["QuestionId_Answer"].unique())
-    write_parquet(ranking[ranking["QuestionId_Answer"].isin(ids[:3])], tmp_path / "a.parquet")
-    write_parquet(ranking[ranking["QuestionId_Answer"].isin(ids[2:])], tmp_path / "b.parquet")
-    write_parquet(ranking[ranking["QuestionId_Answer"].isin(ids[3:-1])], tmp_path / "c.parquet")
-    args = ["--reference", data["ranking"], "--out", tmp_path / "out.parquet"]
-    doubled = run_cli(merge_rankings.main, ["--shard", tmp_path / "a.parquet", "--shard", tmp_path / "b.parquet", *args])
-    assert doubled.exit_code == 1 and f"row {ids[2]}: row is also in shard" in doubled.output
-    missing = run_cli(merge_rankings.main, ["--shard", tmp_path / "a.parquet", "--shard", tmp_path / "c.parquet", *args])
-    assert missing.exit_code == 1 and f"row {ids[-1]}: row is in none of the 2 shards" in missing.output
-    assert not (tmp_path / "out.parquet").exists()
-
-
 def test_bad_shard_and_missing_query_rows_are_errors(tmp_path, spec, data, run_cli):
     bad = run_cli(rerank.main, ["--model", spec.model, "--ranking", data["ranking"], "--queries", data["train"],
                                 "--misconceptions", data["mis"], "--shard", "2/2", "--out", tmp_path / "o.parquet"])
     assert bad.exit_code == 2 and "expected i/n" in bad.output
+    odd = run_cli(rerank.main, ["--model", spec.model, "--ranking", data["ranking"], "--queries", data["train"],
+                                "--misconceptions", data["mis"], "--gpus", 3, "--tensor-parallel", 2,
+                                "--out", tmp_path / "o.parquet"])
+    assert odd.exit_code == 2 and "GPUS=3 is not a multiple of the tensor parallel size 2" in odd.output
     rows = pd.read_parquet(data["train"])
     write_parquet(rows.iloc[1:], tmp_path / "fewer.parquet")
     missing = run_cli(rerank.main, ["--model", spec.model, "--ranking", data["ranking"],

@@ -22,6 +22,7 @@ pytest.importorskip("vllm")
 REPO = Path(__file__).resolve().parent.parent
 MAIN_PYTHON = REPO / ".venv" / "bin" / "python"
 TOLERANCE = 1e-3
+BF16_TOLERANCE = 1e-2
 
 # The question rows and candidate misconceptions every subprocess scores (query.json).
 QUERY = {
@@ -272,7 +273,8 @@ def wna16_kernel_missing() -> str | None:
 
 def test_vllm_serves_the_quantised_folder_with_the_hf_scores(tmp_path):
     """The folder quantize.py writes (compressed-tensors W4A16) served by vLLM as it is: the
-    Yes/No scores of 2 rows x 4 candidates equal transformers' scores of the same folder."""
+    Yes/No scores of 2 rows x 4 candidates equal transformers' scores of the same folder (vLLM in
+    bf16 there: its CPU 4-bit kernel has no fp32 build)."""
     missing = wna16_kernel_missing()
     if missing:
         pytest.skip(missing)
@@ -288,4 +290,7 @@ def test_vllm_serves_the_quantised_folder_with_the_hf_scores(tmp_path):
           "--model", tmp_path / "q", "--max-length", spec["max_length"],
           "--out", tmp_path / "vllm.json"])
     got = np.array(json.loads((tmp_path / "vllm.json").read_text())["scores"])
-    np.testing.assert_allclose(got, hf, atol=TOLERANCE, rtol=0)
+    # vLLM runs the 4-bit folder in bf16 on CPU (eedi.precision.vllm_dtype), HF in fp32: bf16's
+    # rounding moves these scores (spread ~0.1) by up to ~0.004; a wrong weight layout, scale or
+    # zero point moves them by the spread itself
+    np.testing.assert_allclose(got, hf, atol=BF16_TOLERANCE, rtol=0)

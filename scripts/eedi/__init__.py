@@ -3,7 +3,7 @@
 modules sit at the top; each stage of the data flow has a subpackage.
 
 Importing a package imports nothing heavy; each module imports what it needs. (Make leaves the
-`__init__.py` files out of every stage's code list: they only list modules.)
+`__init__.py` files out of every stage's code list: they list modules and change no output.)
 
     errors         DataError: bad input named by file, column and row
     files          atomic writes (temp file + rename) of Parquet, CSV, JSON, text
@@ -28,3 +28,19 @@ Importing a package imports nothing heavy; each module imports what it needs. (M
     ensemble/      rank fusion, the unseen boost, cascades
     kaggle/        delivery to Kaggle: the CLI, datasets, wheels, the notebook and its plan
 """
+
+import logging
+
+
+class _NoKernelHubWarning(logging.Filter):
+    """bitsandbytes 0.50 warns, when imported on a CPU with AVX512-BF16, that it cannot fetch a
+    faster 4-bit kernel from the Hugging Face Hub ("Failed to load CPU gemm_4bit_forward ... No
+    module named 'kernels'"). peft imports it, so every run printed it, 4-bit weights or not;
+    offline it can never succeed, and eedi.model_folder.one_cpu_path keeps 4-bit layers on the
+    plain path anyway."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Failed to load CPU gemm_4bit_forward")
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_NoKernelHubWarning())

@@ -7,6 +7,11 @@
     dtype = model_dtype()              # torch.float32 / torch.bfloat16 / torch.float16
     trainer_precision()                # {"bf16": ..., "fp16": ..., "use_cpu": ...} for TrainingArguments
     vllm_dtype()                       # "float32" / "bfloat16" / "half" for vllm.LLM(dtype=...)
+    vllm_dtype(quantized=True)         # the same on a GPU; "bfloat16" on CPU (see below)
+
+A 4-bit folder (quantize.py's W4A16) served by vLLM on CPU runs in bfloat16: vLLM's CPU kernel
+for those layers (torch.ops._C.cpu_gemm_wna16) is built for bfloat16 and float16 only, and
+float32 fails at the first forward pass ('"cpu_gemm_wna16" not implemented for 'Float'').
 """
 
 from __future__ import annotations
@@ -31,5 +36,8 @@ def trainer_precision() -> dict:
             "use_cpu": not torch.cuda.is_available()}
 
 
-def vllm_dtype() -> str:
-    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "half"}[model_dtype()]
+def vllm_dtype(quantized: bool = False) -> str:
+    dtype = model_dtype()
+    if quantized and dtype == torch.float32:
+        dtype = torch.bfloat16
+    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "half"}[dtype]

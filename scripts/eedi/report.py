@@ -150,8 +150,12 @@ def png(fig) -> bytes:
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda x: f"{x:.4f}", na_rep="-", border=0,
-                      classes="t")
+    """HTML, floats to 4 places, whole-number columns as integers (a count that a missing
+    value made float, e.g. the cascade's pairs, reads 6000, not 6000.0000)."""
+    whole = {c: (lambda x: f"{x:.0f}") for c in df.select_dtypes("number")
+             if df[c].dropna().map(float.is_integer).all() and df[c].notna().any()}
+    return df.to_html(index=False, float_format=lambda x: f"{x:.4f}", formatters=whole,
+                      na_rep="-", border=0, classes="t")
 
 
 def cv_table(cv: dict) -> pd.DataFrame:

@@ -83,33 +83,23 @@ def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
         for group in stage_commands(step, plan, paths):
             ours += [normalised(argv) for argv, _ in group]
     ours.append(normalised(submission_command(paths, FINAL, run / f"submission_{FINAL}.csv")))
-    # make -n prints the GPUS=n rule as one shell loop: compare its shard command's words
-    if gpus == 2:
-        loop = next(line for line in dry.stdout.replace("\\\n", " ").splitlines() if "--shard $i/2" in line)
-        shard = ours.pop(3)
-        command = loop[loop.index(f"{sys.executable} "):].split(" & ")[0]
-        assert normalised(shlex.split(command))[:-4] == shard[:-4]
-        ours.pop(3)  # the second shard: the same command with i=1
     assert sorted(map(tuple, ours)) == sorted(map(tuple, make_commands))
 
 
-def test_shards_run_in_parallel_one_gpu_each_then_merge(tmp_path):
+def test_gpus_go_to_rerank_py_which_starts_the_copies_itself(tmp_path):
+    """One command per stage, as in the Makefile: rerank.py --gpus N starts its GPUS / TP
+    copies on their GPU groups and merges them (eedi.sharding), so the plan has no loop."""
     plan = build_plan("tfidf.rr-smollm135m", None, None, "vllm", 2, None, 3600, {})
     paths = Paths(code=REPO, data=tmp_path, plan=tmp_path, run=tmp_path,
                   models={"eedi-smollm135m": tmp_path / "adapter"})
-    rerank = steps_of(plan)[1]
-    shards, merge = stage_commands(rerank, plan, paths)
-    assert [env for _, env in shards] == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "1"}]
-    assert [argv[argv.index("--shard") + 1] for argv, _ in shards] == ["0/2", "1/2"]
-    # a model spanning both GPUs (qwen32b on 2x T4): one copy, on "0,1", all the rows
+    [[(argv, env)]] = stage_commands(steps_of(plan)[1], plan, paths)
+    assert env == {} and argv[argv.index("--gpus") + 1] == "2" and "--shard" not in argv
+    assert argv[argv.index("--engine") + 1] == "vllm" and "--tensor-parallel" not in argv
+    # a model spanning both GPUs (qwen32b on 2x T4): the tensor parallel size goes along
     plan = build_plan("tfidf.rr-smollm135m", None, None, "vllm", 2, None, 3600, {}, "t4", 2)
-    [copy], merge = stage_commands(steps_of(plan)[1], plan, paths)
-    assert copy[1] == {"CUDA_VISIBLE_DEVICES": "0,1"}
-    argv = copy[0]
-    assert argv[argv.index("--shard") + 1] == "0/1" and argv[argv.index("--tensor-parallel") + 1] == "2"
+    [[(argv, env)]] = stage_commands(steps_of(plan)[1], plan, paths)
+    assert argv[argv.index("--tensor-parallel") + 1] == "2"
     assert argv[argv.index("--vllm-profile") + 1] == "t4"
-    assert "--engine" in shards[0][0] and shards[0][0][shards[0][0].index("--engine") + 1] == "vllm"
-    assert Path(merge[0][0][1]).name == "merge_rankings.py"
 
 
 def test_with_base_model_points_the_adapter_at_another_base(tmp_path):

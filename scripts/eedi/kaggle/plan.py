@@ -167,10 +167,11 @@ def stage_commands(step: Step, plan: dict, paths: Paths) -> list[list[tuple[list
     if step.kind == "tfidf":
         return [[([py, paths.script("retrieve_tfidf.py"), "--queries", test_long,
                    "--misconceptions", mis, *top_k, "--out", out], {})]]
+    gpus = ["--gpus", str(plan["gpus"])] if int(plan.get("gpus") or 1) > 1 else []
     if step.kind == "embed":
         model = str(paths.models[step.weights]) if step.weights else step.model
         return [[([py, paths.script("retrieve_embed.py"), "--model", model, "--queries",
-                   test_long, "--misconceptions", mis, *top_k, "--out", out], {})]]
+                   test_long, "--misconceptions", mis, *top_k, *gpus, "--out", out], {})]]
     if step.kind == "fuse":
         members = [a for m in step.inputs for a in ("--member", f"{m}={paths.ranking(m)}")]
         return [[([py, paths.script("fuse.py"), *members, "--weights",
@@ -180,30 +181,15 @@ def stage_commands(step: Step, plan: dict, paths: Paths) -> list[list[tuple[list
                    str(paths.ranking(step.inputs[0])), "--misconceptions", mis,
                    "--constant-from", str(paths.plan / step.json), "--out", out], {})]]
     if step.kind == "rerank":
+        # rerank.py --gpus N starts GPUS / TP copies on their GPU groups and merges them
         top_n = ["--top-n", str(plan["top_n"])] if plan.get("top_n") else []
         tp = plan.get("tensor_parallel")
-
-        def rerank(extra, target):
-            return [py, paths.script("rerank.py"), "--model", str(paths.models[step.weights]),
-                    "--ranking", str(paths.ranking(step.inputs[0])), "--queries", test_long,
-                    "--misconceptions", mis, "--engine", plan["engine"], *top_n,
-                    "--vllm-profile", plan.get("vllm_profile") or "auto", *extra, "--out", target]
-        gpus = int(plan.get("gpus") or 1)
-        if gpus == 1:
-            return [[(rerank(["--tensor-parallel", str(tp)] if tp else [], out), {})]]
-        # gpus / tp copies of the model, copy i on GPUs i*tp .. i*tp+tp-1 and on the i-th slice
-        # of the rows, then merged (the Makefile's rule)
-        tp = tp or 1
-        copies = gpus // tp
-        if copies < 1 or gpus % tp:
-            raise ValueError(f"GPUS={gpus} is not a multiple of the tensor parallel size {tp}")
-        shards = [f"{out}.shard{i}" for i in range(copies)]
-        merge = [py, paths.script("merge_rankings.py"),
-                 *[a for s in shards for a in ("--shard", s)],
-                 "--reference", str(paths.ranking(step.inputs[0])), "--out", out]
-        return [[(rerank(["--tensor-parallel", str(tp), "--shard", f"{i}/{copies}"], shards[i]),
-                  {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in range(i * tp, i * tp + tp))})
-                 for i in range(copies)], [(merge, {})]]
+        return [[([py, paths.script("rerank.py"), "--model", str(paths.models[step.weights]),
+                   "--ranking", str(paths.ranking(step.inputs[0])), "--queries", test_long,
+                   "--misconceptions", mis, "--engine", plan["engine"], *top_n,
+                   "--vllm-profile", plan.get("vllm_profile") or "auto",
+                   "--gpus", str(plan.get("gpus") or 1),
+                   *(["--tensor-parallel", str(tp)] if tp else []), "--out", out], {})]]
     raise ValueError(f"unknown step kind {step.kind!r}")
 
 

@@ -39,6 +39,13 @@ def lora_rank(adapter: str) -> int:
     return int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"])
 
 
+def is_quantized(model: str) -> bool:
+    """Whether a local model folder holds pre-quantised weights (AWQ/GPTQ/compressed-tensors:
+    config.json names a quantization_config, which vLLM reads to pick its 4-bit kernels)."""
+    config = Path(model) / "config.json"
+    return config.is_file() and "quantization_config" in json.loads(config.read_text())
+
+
 def slot_rank(rank: int) -> int:
     """The smallest rank vLLM allocates LoRA slots for that holds `rank`."""
     for allowed in LORA_RANKS:
@@ -52,7 +59,8 @@ class VllmScorer:
 
     max_lora_rank: None = no LoRA (an adapter passed to score() is then an error); else the
     largest adapter rank to be served (rounded up to a rank vLLM supports). dtype "auto":
-    eedi.precision's for this device (fp32 on CPU, bf16 from Ampere on, "half" on a T4).
+    eedi.precision's for this device (fp32 on CPU, bf16 from Ampere on, "half" on a T4; a
+    4-bit folder on CPU: bf16, the only float type vLLM's CPU 4-bit kernel has besides fp16).
     kv_cache_gib: the KV cache's size on CPU (vLLM's default there is a share of RAM).
     engine_args: on a GPU, vllm.LLM arguments from the registry's profile (eedi.registry.
     vllm_settings: tensor_parallel_size, gpu_memory_utilization, enforce_eager, max_model_len,
@@ -67,8 +75,8 @@ class VllmScorer:
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
-        if dtype == "auto":  # the HF engine's dtype on this device, so scores match it
-            dtype = vllm_dtype()
+        if dtype == "auto":  # the HF engine's dtype on this device (bf16 for 4-bit on CPU)
+            dtype = vllm_dtype(quantized=is_quantized(base_model))
         kwargs = {"tensor_parallel_size": 1, "max_model_len": max_length + 8}  # + 1 generated token
         if cuda and engine_args:
             kwargs.update(engine_args)
