@@ -16,7 +16,7 @@
 #     -> rerank.py       RUN/rankings/{train,test}_<retriever>.rr-<reranker>.parquet  (make rerank)
 #     -> fuse.py         RUN/rankings/{train,test}_fuse-<a>+<b>.parquet, RUN/fusion-*.json (make fuse)
 #     -> boost_unseen.py RUN/rankings/{train,test}_<ranking>.boost.parquet, RUN/boost-*.json
-#     -> evaluate.py     RUN/cv-*.json + table on stdout            (make evaluate)
+#     -> evaluate.py     RUN/cv-<cv>-<hash>.json (per ranking) + table  (make evaluate)
 #     -> cascade.py      RUN/cascade-<earlier>+<later>.{json,txt}   (make cascade)
 #     -> report.py       RUN/report/index.html + PNGs               (make report)
 #     -> make_submission.py  submissions/submission.csv             (make submission)
@@ -51,32 +51,39 @@ SAMPLE_ARGS ?= --n-train 400 --n-test 60 --seed 0
 FOLD_BY     ?= QuestionId
 N_FOLDS     ?= 5
 FOLD_SEED   ?= 42
+RUNS_ROOT   ?= data/runs
 # The embedding model to fine-tune as retriever: a registry name (scripts/eedi/registry.py: minilm,
 # bge-large, e5-mistral, qwen14b-emb) or an HF id / local folder.
 EMBEDDER    ?= minilm
 # The LLM reranker: a registry name (qwen32b, qwen14b, qwen72b, gemma9b, smollm135m) or none.
 RERANKER    ?= none
-# MODEL= names the model of the goal you run: the reranker for the reranker goals, the
-# embedder otherwise (make train-retriever MODEL=bge-large, make train-reranker MODEL=qwen32b).
-RERANK_GOALS := train-reranker rerank bench-rerank quantize
+# MODEL=<registry name> sets the variable of that model's kind: a reranker's name RERANKER, an
+# embedder's EMBEDDER, whatever the goal (make train-reranker MODEL=qwen32b, make train-retriever
+# MODEL=bge-large). An HF id or folder has no kind: name it with EMBEDDER= or RERANKER=.
+MODEL_NAMES := $(RUNS_ROOT)/model-names.mk
+include $(MODEL_NAMES)
+$(MODEL_NAMES): make/model_names.py scripts/eedi/registry.py
+	@$(PYTHON) make/model_names.py --out $@
 ifdef MODEL
-ifneq ($(filter $(RERANK_GOALS),$(MAKECMDGOALS)),)
+ifneq ($(filter $(MODEL),$(MODELS.reranker)),)
 RERANKER    := $(MODEL)
-else
+else ifneq ($(filter $(MODEL),$(MODELS.retriever)),)
 EMBEDDER    := $(MODEL)
+else ifneq ($(MODELS.reranker),)
+$(error MODEL=$(MODEL) is not in scripts/eedi/registry.py (rerankers: $(MODELS.reranker); embedders: $(MODELS.retriever)); for an HF id or folder set RERANKER= or EMBEDDER=)
 endif
 endif
-# The retriever ranking that is reranked (or submitted when RERANKER=none): tfidf,
+# The retrieved ranking: the one reranked (or submitted when RERANKER=none): tfidf,
 # <embedder>-zs (zero-shot), <embedder>-ft (fine-tuned).
-RETRIEVER   ?= $(EMBEDDER)-ft
+RETRIEVED   ?= $(EMBEDDER)-ft
 # Candidates kept per row by retrieval; empty = the library's default (scripts/eedi/defaults.py).
 TOP_K       ?=
-# The reranked ranking's name.
-RERANKED    := $(RETRIEVER).rr-$(notdir $(RERANKER))
+# The reranked ranking: RETRIEVED reranked by RERANKER; empty when RERANKER=none.
+RERANKED    := $(if $(filter none,$(RERANKER)),,$(RETRIEVED).rr-$(notdir $(RERANKER)))
 # Fusion: the rankings fused by rank (FUSE_ARGS: --method rrf|rank|score, --k, --norm), named
 # fuse-<a>+<b>+...; weights tuned out-of-fold on MAP@25. The unseen boost of ranking X is
 # X.boost (BOOST_ARGS: --objective map|balanced, or --top1-share 0.75).
-FUSE        ?= $(strip tfidf $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)))
+FUSE        ?= $(strip tfidf $(EMBEDDER)-ft $(RERANKED))
 FUSE_ARGS   ?=
 BOOST_ARGS  ?=
 FUSED       := fuse-$(subst $() ,+,$(strip $(FUSE)))
@@ -84,9 +91,9 @@ FUSED       := fuse-$(subst $() ,+,$(strip $(FUSE)))
 # that one as it is (e.g. FINAL=minilm-ft needs no CV: only the all-train model).
 FINAL       ?= $(FUSED).boost
 # Rankings of train that `make evaluate` scores side by side: single, fused, fused + boost.
-EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(if $(filter none,$(RERANKER)),,$(RERANKED)) $(FUSED) $(FUSED).boost)
+EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(RERANKED) $(FUSED) $(FUSED).boost)
 # make cascade: what the later stage gains by reordering only the earlier one's top N / delta.
-CASCADE     ?= $(if $(filter none,$(RERANKER)),tfidf $(EMBEDDER)-ft,$(RETRIEVER) $(RERANKED))
+CASCADE     ?= $(if $(RERANKED),$(RETRIEVED) $(RERANKED),tfidf $(EMBEDDER)-ft)
 CASCADE_ARGS ?=
 # Fine-tuning settings passed to train_retriever.py; empty = the registry's (epochs, batch size,
 # --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch at batch
@@ -94,7 +101,7 @@ CASCADE_ARGS ?=
 # registry's settings.
 TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1 --batch-size 32 --lr 5e-5)
 # The retriever's hard negatives are mined from its own ranking of train of this kind (zs:
-# zero-shot). The reranker's come from RETRIEVER's out-of-fold ranking.
+# zero-shot). The reranker's come from RETRIEVED's out-of-fold ranking.
 NEGATIVES   ?= zs
 # make bench-retriever's settings (e.g. --batch-size 32, --loss cached-mnrl --mini-batch-size 32).
 BENCH_ARGS  ?=
@@ -118,11 +125,10 @@ EMBED_ARGS   = $(if $(TOP_K),--top-k $(TOP_K)) $(if $(filter-out 1,$(GPUS)),--gp
 RERANK_PY    = $(if $(filter vllm,$(ENGINE)),.venv-vllm/bin/python,$(PY))
 RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
 # make quantize: the all-train adapter merged into its full-precision base, then 4-bit weights
-# by GPTQ (llmcompressor preset W4A16 | W4A16_ASYM | W8A16) calibrated on RETRIEVER's ranking of
+# by GPTQ (llmcompressor preset W4A16 | W4A16_ASYM | W8A16) calibrated on RETRIEVED's ranking of
 # train; QUANTIZE_ARGS e.g. --n-calibration 256. Written to models/<dataset>/<reranker>.<scheme>/all.
 QUANT_SCHEME ?= W4A16
 QUANTIZE_ARGS ?=
-RUNS_ROOT   ?= data/runs
 MODELS_ROOT ?= models
 SUBMISSION  ?= submissions/submission.csv
 PYTHON      ?= python3
@@ -145,7 +151,8 @@ MISCONCEPTIONS := $(RUN)/misconceptions.parquet
 FOLDS          := $(RUN)/folds-$(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED).parquet
 CV_TAG         := $(FOLD_BY)-$(N_FOLDS)-$(FOLD_SEED)
 FOLD_IDS       := $(shell seq 0 $$(($(N_FOLDS) - 1)))
-CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(subst $() ,+,$(EVALUATE))
+# evaluate's files: named by a short hash of EVALUATE (the rankings are the keys inside)
+CV_NAME        := $(RUN)/cv-$(CV_TAG)-$(shell printf %s '$(EVALUATE)' | md5sum | cut -c1-8)
 # Each stage's code: $(call code,X) is scripts/X.py and every library module it imports,
 # derived from the imports themselves (make/code_deps.py; not __init__.py, not registry.py, whose
 # entries have stamps of their own), so a rule rebuilds when its code changes, and only then:
@@ -188,7 +195,7 @@ $(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
 .PHONY: help all check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
-	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVER=tfidf] [FOLD_BY=QuestionId] ..."
+	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVED=tfidf] [FOLD_BY=QuestionId] ..."
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 	@echo "data: $(DATA_DIR)  ->  outputs: $(RUN)"
 
@@ -206,18 +213,19 @@ reshape: $(TRAIN_LONG)  ## wide CSVs -> one row per (question, wrong answer)
 folds: $(FOLDS)  ## assign CV folds grouped by FOLD_BY; print fold sizes and unseen counts
 	@cat $(FOLDS:.parquet=.txt)
 
-retrieve: $(RUN)/rankings/train_$(RETRIEVER).parquet $(RUN)/rankings/test_$(RETRIEVER).parquet  ## rank misconceptions for train and test with RETRIEVER
+retrieve: $(RUN)/rankings/train_$(RETRIEVED).parquet $(RUN)/rankings/test_$(RETRIEVED).parquet  ## rank misconceptions for train and test with RETRIEVED
 
 train-retriever: $(if $(FOLD),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(k)/train.json) $(MODELS)/$(EMBEDDER)/all/train.json)  ## fine-tune the embedder MODEL: one per fold + one on all train (FOLD=k: that fold)
 
-train-reranker: $(if $(FOLD),$(RERANKER_DIR)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(RERANKER_DIR)/all/train.json)  ## QLoRA-train the reranker MODEL on RETRIEVER's negatives: per fold + all train
+train-reranker: $(if $(FOLD),$(RERANKER_DIR)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(RERANKER_DIR)/all/train.json)  ## QLoRA-train the reranker MODEL on RETRIEVED's negatives: per fold + all train
 
-rerank: $(RUN)/rankings/test_$(RERANKED).parquet  ## rerank test's RETRIEVER top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
+rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank test's RETRIEVED top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
+	@if [ -z "$(RERANKED)" ]; then echo "error: make rerank needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
 
 # Needs a reranker: MODEL=qwen32b (or RERANKER=...); RERANKER=none has no adapter to quantise.
 quantize: $(if $(filter none,$(RERANKER)),,$(QUANTIZED_DIR)/all/train.json)  ## merge MODEL's all-train adapter into its full-precision base, GPTQ 4-bit (QUANT_SCHEME) for vLLM on 2xT4
 	@if [ "$(RERANKER)" = none ]; then echo "error: make quantize needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
-	@echo "$(QUANTIZED_DIR)/all: rerank.py --model $(QUANTIZED_DIR)/all; make push-weights MODEL=$(notdir $(QUANTIZED_DIR))"
+	@echo "$(QUANTIZED_DIR)/all: rerank.py --model $(QUANTIZED_DIR)/all; make push-weights MODEL_DIR=$(QUANTIZED_DIR)"
 
 evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE, per fold, seen/unseen
 	@cat $(CV_NAME).txt
@@ -236,7 +244,7 @@ report: $(RUN)/report/index.html  ## CV report (HTML + PNGs): MAP per fold, reca
 submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv for DATA_DIR/test.csv from FINAL (default: the boosted fusion)
 	@mkdir -p $(dir $(SUBMISSION))
 	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
-	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVER), reranker: $(RERANKER))"
+	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVED), reranker: $(RERANKER))"
 
 # The Kaggle side: make kernel, kernel-local, budget and the targets that publish and submit.
 include make/kaggle.mk
@@ -383,28 +391,28 @@ $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives
-# from RETRIEVER's out-of-fold ranking, reranks its fold (out-of-fold CV); one adapter trained
+# from RETRIEVED's out-of-fold ranking, reranks its fold (out-of-fold CV); one adapter trained
 # on all rows reranks test. Explicit targets (RERANKER is one name per run), so they never
 # clash with the embedders' pattern rules above.
 ifneq ($(RERANKER),none)
 define reranker_fold_rule
-$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
+$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVED).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --folds $(FOLDS) --fold $(1) $(TRAIN_RERANKER_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
-$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
+$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
 	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  $(TRAIN_RERANKER_ARGS) --out $(@D)
 
 # Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
-# GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVER's candidates for train rows).
-$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVER).parquet $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,quantize) | $(SETUP)
+# GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVED's candidates for train rows).
+$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,quantize) | $(SETUP)
 	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVER).parquet \
+	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
 
 # --gpus GPUS: rerank.py starts GPUS / TP copies of itself, copy i on GPUs i*TP .. i*TP+TP-1 (TP:
@@ -413,11 +421,11 @@ $(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(
 RERANK_ARGS = --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --vllm-profile $(VLLM_PROFILE) \
   --gpus $(GPUS) $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
 
-$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVER).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
+$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
 	$(RERANK_PY) scripts/rerank.py --model '$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
 	  $(RERANK_ARGS) --out $@
-$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVER).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
+$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
 	$(RERANK_PY) scripts/rerank.py --model $(RERANKER_DIR)/all --ranking $< --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
 endif

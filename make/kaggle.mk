@@ -4,8 +4,10 @@
 # notebook and submit it. Scripts: scripts/kaggle/; library: scripts/eedi/kaggle/.
 
 # ---------------------------------------------------------------- configuration
-# make push-weights: the Kaggle dataset (slug or user/slug; default eedi-<model>); DRY_RUN=1
-# stages it and prints the command without uploading.
+# make push-weights: the model folder it publishes (default: the reranker's, or the embedder's
+# when RERANKER=none; make quantize prints its folder's), the Kaggle dataset (slug or user/slug;
+# default eedi-<folder name>); DRY_RUN=1 stages it and prints the command without uploading.
+MODEL_DIR   ?= $(if $(filter none,$(RERANKER)),$(MODELS)/$(notdir $(EMBEDDER)),$(RERANKER_DIR))
 DATASET     ?=
 DRY_RUN     ?=
 # make kernel: the Kaggle inference notebook (KERNEL_DIR is rebuilt whole). KERNEL_USER /
@@ -55,8 +57,8 @@ kernel-local: kernel  ## run KERNEL_DIR's notebook here, offline, in a simulated
 	@echo "wrote $(KERNEL_DIR)/submission.csv (the notebook's; make submission writes $(SUBMISSION))"
 
 # Never trains: pushing must not start hours of training; it publishes what is complete.
-push-weights: | $(SETUP)  ## upload MODEL's adapters/weights (folds + all) and CV as a Kaggle dataset (DATASET=, DRY_RUN=1)
-	$(PY) scripts/kaggle/push_weights.py --model-dir $(MODELS)/$(or $(MODEL),$(RERANKER)) --cv-tag $(CV_TAG) \
+push-weights: | $(SETUP)  ## upload MODEL_DIR's weights (folds + all) and CV as a Kaggle dataset (MODEL=, DATASET=, DRY_RUN=1)
+	$(PY) scripts/kaggle/push_weights.py --model-dir $(MODEL_DIR) --cv-tag $(CV_TAG) \
 	  $(foreach f,$(wildcard $(RUN)/cv-$(CV_TAG)-*.json),--cv-json $(f)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
 

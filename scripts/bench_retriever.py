@@ -22,6 +22,8 @@ import torch
 
 from eedi.long_table import misconception_names, query_text
 from eedi.negatives import top_up
+from eedi.options import spec_options
+from eedi.registry import Retriever
 from eedi.retrieval.embedding import embedder_spec, encode, load_embedder
 from eedi.retrieval.retriever_training import train, training_examples
 from eedi.run_log import setup_logging
@@ -37,14 +39,10 @@ from eedi.run_log import setup_logging
               help="Texts encoded per measurement.")
 @click.option("--train-steps", type=click.IntRange(2), default=6, show_default=True,
               help="Training steps timed (after 2 warm-up steps).")
-@click.option("--batch-size", type=click.IntRange(2), help="[registry's]")
-@click.option("--loss", type=click.Choice(["mnrl", "cached-mnrl"]), help="[registry's]")
-@click.option("--mini-batch-size", type=click.IntRange(1), help="cached-mnrl's chunk [registry's]")
-def main(model_name, train_path, misconceptions, n_texts, train_steps, batch_size, loss,
-         mini_batch_size):
+@spec_options(Retriever, "batch_size", "loss", "mini_batch_size")
+def main(model_name, train_path, misconceptions, n_texts, train_steps, overrides):
     setup_logging()
-    spec = embedder_spec(model_name).replace(batch_size=batch_size, loss=loss,
-                                             mini_batch_size=mini_batch_size)
+    spec = embedder_spec(model_name).replace(**overrides)
     all_rows = pd.read_parquet(train_path)
     rows = all_rows[all_rows["MisconceptionId"].notna()].head(max(n_texts, spec.batch_size * (train_steps + 2)))
     names = misconception_names(misconceptions)

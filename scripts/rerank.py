@@ -34,7 +34,7 @@ from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, 
 from eedi.registry import VLLM_PROFILES, vllm_settings
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
-from eedi.rerank.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_plan,
+from eedi.rerank.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_by_fold,
                                    top_candidates, vllm_scorer)
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.sharding import gpu_groups, run_on_gpus
@@ -92,9 +92,10 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
 
         # 3. which adapter reranks which rows (out-of-fold with {fold}); the prompt and top N
         #    come from the first one (a shard may hold no rows to rerank: it still needs them)
-        plan = models_by_fold(model_arg, rows, folds_path)
+        by_fold = models_by_fold(model_arg, rows, folds_path)
         overrides = {"quantize_4bit": quantize_4bit(quantize)}
-        first = reranker_spec(plan[0][1] if plan else model_of_fold(model_arg, 0)).replace(**overrides)
+        first = reranker_spec(by_fold[0][1] if by_fold else model_of_fold(model_arg, 0)
+                              ).replace(**overrides)
         top_n = top_n or first.top_n
         prompts = PromptBuilder(load_tokenizer(first), first.max_length, model_arg)
         score = (hf_scorer(pairs_per_batch) if engine == "hf" else
@@ -109,7 +110,7 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
                            for p in (ranking_path, queries_path, misconceptions)}}
         store = ChunkStore(out.parent / f"{out.name}.parts", fingerprint)
         start = time.time()
-        scores, pairs = score_plan(plan, top_candidates(ranking, top_n), queries, names,
+        scores, pairs = score_by_fold(by_fold, top_candidates(ranking, top_n), queries, names,
                                    prompts, score, engine, overrides, store, chunk_rows)
         seconds = time.time() - start
         write_ranking(reorder_top(ranking, scores), out, models=model_arg)

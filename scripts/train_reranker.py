@@ -27,11 +27,12 @@ from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
 from eedi.negatives import training_negatives
-from eedi.options import quantize_4bit, quantize_option, training_data_options
+from eedi.options import quantize_4bit, quantize_option, spec_options, training_data_options
 from eedi.ranking import read_ranking
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
-from eedi.rerank.reranker_training import LOSSES, train, training_groups
+from eedi.registry import Reranker
+from eedi.rerank.reranker_training import train, training_groups
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.training_args import run_stats
 
@@ -40,28 +41,16 @@ from eedi.training_args import run_stats
 @click.option("--model", "model_name", default="smollm135m", show_default=True,
               help="Registry name (eedi/registry.py), HF id or local folder of the base LLM.")
 @training_data_options
-@click.option("--loss", type=click.Choice(LOSSES), help="[registry's]")
-@click.option("--epochs", type=float, help="[registry's]")
-@click.option("--batch-size", type=click.IntRange(1), help="Groups per device step [registry's].")
-@click.option("--grad-accum", type=click.IntRange(1), help="[registry's]")
-@click.option("--lr", type=float, help="[registry's]")
-@click.option("--max-length", type=click.IntRange(32), help="[registry's]")
+@spec_options(Reranker, "n_negatives", "negative_ranks", "negative_margin", "seen_negatives_only",
+              "loss", "epochs", "batch_size", "grad_accum", "lr", "max_length")
 @quantize_option
-def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
-         negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, loss, epochs,
-         batch_size, grad_accum, lr, max_length, quantize):
+def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, max_steps,
+         seed, out, quantize, overrides):
     setup_logging()
     if negatives_path is None:
         raise click.UsageError("the reranker trains on hard negatives: pass --negatives RANKING")
     with step_timer("train_reranker", model=model_name, fold=fold) as record:
-        spec = reranker_spec(model_name).replace(
-            n_negatives=n_negatives, negative_ranks=negative_ranks,
-            negative_margin=negative_margin, seen_negatives_only=seen_negatives_only, loss=loss,
-            epochs=epochs, batch_size=batch_size,
-            grad_accum=grad_accum, lr=lr, max_length=max_length,
-            quantize_4bit=quantize_4bit(quantize))
-        if spec.n_negatives < 1:
-            raise click.BadParameter("a group needs at least one negative", param_hint="--n-negatives")
+        spec = reranker_spec(model_name).replace(**overrides, quantize_4bit=quantize_4bit(quantize))
         rows = training_rows(train_path, folds_path, fold)
         names = misconception_names(misconceptions)
         negatives = training_negatives(read_ranking(negatives_path), rows, spec.n_negatives,

@@ -26,10 +26,11 @@ from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
 from eedi.negatives import training_negatives
-from eedi.options import training_data_options
+from eedi.options import spec_options, training_data_options
 from eedi.ranking import read_ranking
 from eedi.retrieval.embedding import embedder_spec
-from eedi.retrieval.retriever_training import LOSSES, saved_spec, train, training_examples
+from eedi.registry import Retriever
+from eedi.retrieval.retriever_training import saved_spec, train, training_examples
 from eedi.run_log import log, setup_logging, step_timer
 from eedi.training_args import run_stats
 
@@ -38,22 +39,13 @@ from eedi.training_args import run_stats
 @click.option("--model", "model_name", default="minilm", show_default=True,
               help="Registry name, HF id or local folder to start from.")
 @training_data_options
-@click.option("--epochs", type=float, help="[registry's]")
-@click.option("--batch-size", type=click.IntRange(2), help="[registry's]")
-@click.option("--lr", type=float, help="[registry's]")
-@click.option("--loss", type=click.Choice(LOSSES), help="[registry's]")
-@click.option("--mini-batch-size", type=click.IntRange(1),
-              help="cached-mnrl's forward chunk: memory, not the maths [registry's]")
-def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
-         negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, epochs,
-         batch_size, lr, loss, mini_batch_size):
+@spec_options(Retriever, "n_negatives", "negative_ranks", "negative_margin", "seen_negatives_only",
+              "epochs", "batch_size", "lr", "loss", "mini_batch_size")
+def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, max_steps,
+         seed, out, overrides):
     setup_logging()
     with step_timer("train_retriever", model=model_name, fold=fold) as record:
-        spec = embedder_spec(model_name).replace(
-            epochs=epochs, batch_size=batch_size, lr=lr, loss=loss,
-            mini_batch_size=mini_batch_size, n_negatives=n_negatives,
-            negative_ranks=negative_ranks, negative_margin=negative_margin,
-            seen_negatives_only=seen_negatives_only)
+        spec = embedder_spec(model_name).replace(**overrides)
         rows = training_rows(train_path, folds_path, fold)
         names = misconception_names(misconceptions)
         ranking = read_ranking(negatives_path) if negatives_path is not None else None

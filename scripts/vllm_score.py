@@ -36,17 +36,17 @@ from eedi.rerank.vllm_scoring import VllmScorer, lora_rank
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def main(rows_path: Path, model: str, max_length: int, adapters: tuple[str, ...], base: bool,
          dtype: str, out_path: Path) -> None:
-    spec = json.loads(rows_path.read_text())
-    rows = [(prefix, suffixes) for prefix, suffixes in spec["rows"]]
+    job = json.loads(rows_path.read_text())
+    rows = [(prefix, suffixes) for prefix, suffixes in job["rows"]]
     rank = max((lora_rank(a) for a in adapters), default=None)
     scorer = VllmScorer(model, max_length, max_lora_rank=rank, dtype=dtype)
     todo = ([None] if base else []) + list(adapters)
-    if spec.get("warmup") and todo:  # first calls pay for kernel set-up and adapter loading
-        scorer.score([(p, s) for p, s in spec["warmup"]], spec["yes_no"], adapter=todo[0])
+    if job.get("warmup") and todo:  # first calls pay for kernel set-up and adapter loading
+        scorer.score([(p, s) for p, s in job["warmup"]], job["yes_no"], adapter=todo[0])
     runs = []
     for adapter in todo:
         started = time.perf_counter()
-        scores = scorer.score(rows, spec["yes_no"], adapter=adapter)
+        scores = scorer.score(rows, job["yes_no"], adapter=adapter)
         seconds = time.perf_counter() - started
         runs.append({"adapter": adapter, "seconds": seconds, "pairs": sum(map(len, scores)),
                      "scores": [s.tolist() for s in scores]})

@@ -321,7 +321,7 @@ def make(tmp_path, *args, retriever="tfidf"):
     """Run make in the repo with outputs redirected into tmp_path. The Make mechanics are
     tested with the TF-IDF retriever (seconds), submitted as it is; test_finetune_chain trains
     real models, test_fusion_chain fuses and boosts."""
-    command = ["make", "-C", str(REPO), f"RETRIEVER={retriever}", f"EVALUATE={retriever}",
+    command = ["make", "-C", str(REPO), f"RETRIEVED={retriever}", f"EVALUATE={retriever}",
                f"FINAL={retriever}", *args,
                f"RUNS_ROOT={tmp_path / 'runs'}", f"MODELS_ROOT={tmp_path / 'models'}",
                f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]

@@ -2,6 +2,7 @@
 (`make submission evaluate DATA_DIR=<dir>`), incremental re-runs, DATA_DIR switches, config
 changes, bad input and the run log. Runs Make as a user would, with this interpreter."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,6 +16,11 @@ from conftest import REPO, generate, make, run_dir
 from eedi.kaggle_csv import read_questions_csv
 from eedi.long_table import wide_to_long
 from eedi.ranking import read_ranking
+
+
+def cv_hash(evaluate: str) -> str:
+    """The Makefile's name for evaluate's files: a short hash of EVALUATE."""
+    return hashlib.md5(evaluate.encode()).hexdigest()[:8]
 
 
 def mtimes(folder: Path) -> dict:
@@ -228,12 +234,12 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     result = make(tmp_path, "rerank", "GPUS=3", "TENSOR_PARALLEL=2", *args)
     assert result.returncode != 0 and "not a multiple" in result.stderr
 
-    result = make(tmp_path, "push-weights", f"MODEL={tiny_llama_dir.name}", "DRY_RUN=1",
-                  "DATASET=someone/eedi-tiny-reranker", *args)
+    result = make(tmp_path, "push-weights", "DRY_RUN=1", "DATASET=someone/eedi-tiny-reranker",
+                  *args)  # MODEL_DIR: RERANKER's folder
     assert result.returncode == 0, result.stderr[-3000:]
     assert "datasets create -p" in result.stdout and "--dir-mode zip" in result.stdout
     for part in ("QuestionId-2-42/fold0/adapter_model.safetensors", "all/adapter_model.safetensors",
-                 "dataset-metadata.json", f"cv-QuestionId-2-42-tfidf+{reranked}.json"):
+                 "dataset-metadata.json", f"cv-QuestionId-2-42-{cv_hash(f'tfidf {reranked}')}.json"):
         assert part in result.stdout
     assert not (adapters / "pushed.json").exists()
 

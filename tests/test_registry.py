@@ -28,10 +28,11 @@ def test_t4_profile_splits_only_the_models_that_do_not_fit_one_t4(name, t4_copie
     assert gpu["tensor_parallel_size"] == 1 and gpu["enforce_eager"] is False
 
 
-def test_qwen72b_on_t4s_offloads_like_the_2nd_place():
-    t4 = vllm_settings(RERANKERS["qwen72b"], "t4")
-    assert t4 == {**VLLM_PROFILES["t4"], "tensor_parallel_size": 2, "gpu_memory_utilization": 0.98,
-                  "max_model_len": 2000, "cpu_offload_gb": 8, "swap_space": 1, "max_num_seqs": 20}
+def test_an_entry_overrides_its_profile_only_where_it_says():
+    spec = Reranker(model="x", vllm={"t4": {"tensor_parallel_size": 2, "cpu_offload_gb": 8}})
+    assert vllm_settings(spec, "t4") == {**VLLM_PROFILES["t4"], "tensor_parallel_size": 2,
+                                         "cpu_offload_gb": 8}
+    assert vllm_settings(spec, "gpu") == {**VLLM_PROFILES["gpu"], "max_model_len": 392}
 
 
 def test_max_model_len_defaults_to_the_prompt_and_must_hold_it():

@@ -15,7 +15,8 @@ Importing a package imports nothing heavy; each module imports what it needs. (M
     folds          CV folds, a row's fold, training rows, misconceptions seen in other folds
     metrics        MAP@25 and recall@K from the gold's rank; per-slice CV metrics
     submission     Kaggle's submission.csv: built from a ranking, validated
-    options        Click options several commands share (the trainers' data and negatives)
+    options        Click options several commands share (the trainers' data; spec_options: a
+                   spec's settings from the registry's field declarations)
     registry       every model by name with the settings that fit it
     model_folder   a trained model's folder: settings file, temp-rename save, resume, 4-bit
     precision      the float type by device (fp32 CPU, bf16 from Ampere, fp16 on a T4)

@@ -1,17 +1,22 @@
 """Click options that several commands share, declared once so the same name means the same
-thing everywhere (both trainers take their data and hard negatives through these).
+thing everywhere (both trainers take their data through these, and their settings straight from
+the registry's fields).
 
     @click.command()
     @training_data_options
-    @click.option("--lr", ...)
-    def main(train_path, misconceptions, folds_path, fold, negatives_path, n_negatives,
-             negative_ranks, negative_margin, seen_negatives_only, max_steps, seed, out, lr): ...
+    @spec_options(Reranker, "epochs", "lr", "n_negatives")   # --epochs, --lr, --n-negatives
+    def main(train_path, misconceptions, folds_path, fold, negatives_path, max_steps, seed, out,
+             overrides): ...
+        spec = reranker_spec(model).replace(**overrides)       # None (not given): the registry's
 
     name, path = parse_named("tfidf=rankings/train_tfidf.parquet", "--ranking")
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import typing
 from pathlib import Path
 
 import click
@@ -22,8 +27,8 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def training_data_options(command):
-    """--train, --misconceptions, --folds/--fold, the hard-negative options, --max-steps,
-    --seed and --out, in that order on --help."""
+    """--train, --misconceptions, --folds/--fold, --negatives, --max-steps, --seed and --out,
+    in that order on --help (the negatives' settings are spec fields: spec_options)."""
     options = [
         click.option("--train", "train_path", type=_FILE, required=True,
                      help="train_long.parquet: its labelled rows are the training examples."),
@@ -33,14 +38,6 @@ def training_data_options(command):
         click.option("--fold", type=int, help="Hold this fold out (needs --folds); omit: all rows."),
         click.option("--negatives", "negatives_path", type=_FILE,
                      help="A ranking of train to mine hard negatives from (its top ranks)."),
-        click.option("--n-negatives", type=click.IntRange(0), help="Hard negatives per row "
-                     "[registry's]; random misconceptions fill in where mining finds fewer."),
-        click.option("--negative-ranks", metavar="FIRST:LAST",
-                     help="Window of the ranking's ranks negatives come from [registry's]."),
-        click.option("--negative-margin", type=float, help="Drop candidates scoring above the "
-                     "gold's score minus this (likely false negatives) [registry's: keep]."),
-        click.option("--seen-negatives-only", is_flag=True, default=None,
-                     help="Mine only misconceptions that label a training row [registry's: any]."),
         click.option("--max-steps", type=int, default=-1, show_default=True,
                      help="Stop after this many optimiser steps (-1: run the epochs); a CPU budget."),
         click.option("--seed", type=int, default=SEED, show_default=True),
@@ -50,6 +47,40 @@ def training_data_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def spec_options(kind: type, *names: str):
+    """One option per field of the spec dataclass `kind` (eedi.registry.Retriever / Reranker):
+    --<field-name>, its type from the annotation, its help, bound and choices from the field's
+    eedi.registry.setting. The command receives them as one dict, `overrides` (None where not
+    given), for spec.replace(**overrides)."""
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    hints = typing.get_type_hints(kind)
+
+    def option(name: str):
+        meta, hint = fields[name].metadata, hints[name]
+        base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+        help = f"{meta['help']} [registry's]"
+        flag = "--" + name.replace("_", "-")
+        if base is bool:
+            return click.option(flag, name, is_flag=True, default=None, help=help)
+        if meta.get("choices"):
+            kind_type = click.Choice(meta["choices"])
+        elif meta.get("low") is not None and base in (int, float):
+            kind_type = (click.IntRange if base is int else click.FloatRange)(meta["low"])
+        else:
+            kind_type = base
+        return click.option(flag, name, type=kind_type, metavar=meta.get("metavar"), help=help)
+
+    def decorate(command):
+        @functools.wraps(command)
+        def with_overrides(**kwargs):
+            overrides = {name: kwargs.pop(name) for name in names}
+            return command(**kwargs, overrides=overrides)
+        for name in reversed(names):
+            with_overrides = option(name)(with_overrides)
+        return with_overrides
+    return decorate
 
 
 def parse_named(spec: str, option: str) -> tuple[str, Path]:

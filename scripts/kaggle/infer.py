@@ -96,10 +96,10 @@ def resolve(root: Path, plan: dict, plan_dir: Path, work: Path) -> Paths:
     paths = Paths(code=CODE, data=find_competition(root, plan["competition"]), plan=plan_dir,
                   run=work / "run")
     for step in steps_of(plan):
-        if step.kind == "embed" and step.weights:
-            paths.models[step.weights] = find_weights(root, step.model, step.weights)
+        if step.kind == "embed" and step.weights_dataset:
+            paths.models[step.weights_dataset] = find_weights(root, step.model, step.weights_dataset)
         elif step.kind == "rerank":
-            adapter = find_weights(root, step.model, step.weights)
+            adapter = find_weights(root, step.model, step.weights_dataset)
             base = (plan.get("reranker") or {})
             if base.get("kaggle_model"):
                 base_dir = find_kaggle_model(root, base["kaggle_model"])
@@ -107,8 +107,8 @@ def resolve(root: Path, plan: dict, plan_dir: Path, work: Path) -> Paths:
                 base_dir = find_named_folder(root, base["base_folder"])
             else:
                 raise MissingInput(f"the plan names no base model for reranker {step.model!r}")
-            paths.models[step.weights] = with_base_model(adapter, base_dir,
-                                                         work / "models" / step.weights)
+            paths.models[step.weights_dataset] = with_base_model(adapter, base_dir,
+                                                         work / "models" / step.weights_dataset)
     for step in steps_of(plan):
         if step.json and not (plan_dir / step.json).is_file():
             raise MissingInput(f"{plan_dir / step.json} not found: make kernel copies it beside "

@@ -98,7 +98,7 @@ def main(final, reranker, top_k, top_n, engine, gpus, run_dir, models_dir, out_d
             if gpus > 1 and tensor_parallel is None:  # what Kaggle's GPUs need, not this machine's
                 tensor_parallel = vllm_settings(load_spec(Reranker, str(spec_file.parent)),
                                                 vllm_profile)["tensor_parallel_size"]
-            reranker_entry = {"name": name, "weights": rerank_steps[0].weights,
+            reranker_entry = {"name": name, "weights_dataset": rerank_steps[0].weights_dataset,
                               "base_folder": Path(base).name,
                               # the handle from the registry as it is now (a serving setting)
                               "kaggle_model": kaggle_model or lookup(Reranker, reranker).kaggle_model}
@@ -118,7 +118,7 @@ def main(final, reranker, top_k, top_n, engine, gpus, run_dir, models_dir, out_d
                           estimates.to_plan(), vllm_profile, tensor_parallel)
 
         slug = kernel_id.partition("/")[2]
-        weights = sorted({owned(s.weights, user) for s in steps if s.weights})
+        weights = sorted({owned(s.weights_dataset, user) for s in steps if s.weights_dataset})
         datasets = [owned(code_dataset, user), owned(plan_dataset, user), *weights,
                     owned(wheels_dataset, user)]
         models = [reranker_entry["kaggle_model"]] if reranker_entry and reranker_entry["kaggle_model"] else []

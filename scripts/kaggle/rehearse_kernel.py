@@ -65,11 +65,11 @@ def build_tree(root: Path, layout: str, kernel_dir: Path, data_dir: Path, models
     shutil.copytree(REPO / "make", code / "make", ignore=CODE_IGNORE)
     shutil.copytree(kernel_dir / "plan", mount(inputs, layout, "dataset", f"{user}/eedi-plan"))
     for step in steps_of(plan):
-        if step.weights:
+        if step.weights_dataset:
             source = (models_dir / step.model / "all").resolve()
             if not (source / "train.json").is_file():
                 raise click.ClickException(f"{source}: no trained all-train model (train.json)")
-            target = mount(inputs, layout, "dataset", f"{user}/{step.weights}") / "all"
+            target = mount(inputs, layout, "dataset", f"{user}/{step.weights_dataset}") / "all"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(source)
     reranker = plan.get("reranker")

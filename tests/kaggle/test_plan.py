@@ -21,13 +21,13 @@ def test_steps_follow_the_makefile_names_each_once_after_its_inputs():
         ("tfidf", "tfidf"), ("minilm-ft", "embed"), ("minilm-ft.rr-smollm135m", "rerank"),
         ("fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m", "fuse"), (FINAL, "boost")]
     embed, rerank, fuse, boost = steps[1:]
-    assert (embed.model, embed.weights) == ("minilm", "eedi-minilm")
-    assert (rerank.model, rerank.weights, rerank.inputs) == ("smollm135m", "eedi-smollm135m", ["minilm-ft"])
+    assert (embed.model, embed.weights_dataset) == ("minilm", "eedi-minilm")
+    assert (rerank.model, rerank.weights_dataset, rerank.inputs) == ("smollm135m", "eedi-smollm135m", ["minilm-ft"])
     assert fuse.json == "fusion-fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m.json"
     assert boost.json == "boost-fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m.json"
     r2, zs = plan_steps("minilm-ft2")[0], plan_steps("minilm-zs")[0]
-    assert (r2.model, r2.weights) == ("minilm.r2", "eedi-minilm-r2")
-    assert (zs.model, zs.weights) == ("minilm", None)  # zero-shot: the model as it is
+    assert (r2.model, r2.weights_dataset) == ("minilm.r2", "eedi-minilm-r2")
+    assert (zs.model, zs.weights_dataset) == ("minilm", None)  # zero-shot: the model as it is
 
 
 def test_an_unknown_ranking_name_is_refused():
@@ -56,7 +56,7 @@ def normalised(argv: list[str]) -> list[str]:
 @pytest.mark.parametrize("gpus", [1, 2])
 def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
     runs, models = tmp_path / "runs", tmp_path / "models"
-    settings = [f"DATA_DIR={kaggle_dir}", "RERANKER=smollm135m", "RETRIEVER=minilm-ft",
+    settings = [f"DATA_DIR={kaggle_dir}", "RERANKER=smollm135m", "RETRIEVED=minilm-ft",
                 "FUSE=tfidf minilm-ft minilm-ft.rr-smollm135m", f"FINAL={FINAL}", "TOP_K=50",
                 "TOP_N=5", f"GPUS={gpus}", "ENGINE=hf"]
     common = [f"RUNS_ROOT={runs}", f"MODELS_ROOT={models}", f"PY={sys.executable}", "SETUP="]

@@ -21,17 +21,17 @@ reranker.json naming that folder (links to the read-only adapter files beside it
 
 kernel.json (format 1):
 
-    {"format": 1, "competition": "eedi-mining-misconceptions-in-mathematics",
+    {"format": 2, "competition": "eedi-mining-misconceptions-in-mathematics",
      "final": "fuse-tfidf+minilm-ft.boost",
      "steps": [{"ranking": "tfidf", "kind": "tfidf", "inputs": []},
                {"ranking": "minilm-ft", "kind": "embed", "inputs": [], "model": "minilm",
-                "weights": "eedi-minilm"}, ...,
+                "weights_dataset": "eedi-minilm"}, ...,
                {"ranking": "fuse-tfidf+minilm-ft", "kind": "fuse", "inputs": ["tfidf", "minilm-ft"],
                 "json": "fusion-fuse-tfidf+minilm-ft.json"}, ...],
      "fallback": ["fuse-tfidf+minilm-ft.boost", "fuse-tfidf+minilm-ft", "minilm-ft", "tfidf"],
      "top_k": null, "top_n": null, "engine": "hf", "gpus": 1, "vllm_profile": "auto",
      "tensor_parallel": null,
-     "reranker": null | {"name": "smollm135m", "weights": "eedi-smollm135m",
+     "reranker": null | {"name": "smollm135m", "weights_dataset": "eedi-smollm135m",
                          "base_folder": "smollm2-135m-instruct", "kaggle_model": null},
      "budget_s": 29700, "estimates": {"embed": {"fixed_s": 180, "per_row_s": 0.05}, ...},
      "public_test_questions": 3}
@@ -47,7 +47,7 @@ from pathlib import Path
 from eedi.defaults import COMPETITION
 from eedi.kaggle.inputs import weights_slug
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: a step's weights dataset is "weights_dataset" (was "weights")
 # Kaggle's public test.csv has 3 questions; the scoring rerun swaps in the hidden one.
 PUBLIC_TEST_QUESTIONS = 3
 
@@ -59,7 +59,7 @@ class Step:
     kind: str                       # tfidf | embed | rerank | fuse | boost
     inputs: list[str] = field(default_factory=list)
     model: str | None = None        # embed: the model name (-zs: as given; -ft: trained <m>)
-    weights: str | None = None      # embed -ft/-ft2, rerank: the weights dataset's slug
+    weights_dataset: str | None = None  # embed -ft/-ft2, rerank: the weights dataset's slug
     json: str | None = None         # fuse: fusion-*.json; boost: boost-*.json (in the plan folder)
 
 
@@ -69,7 +69,7 @@ def _leaf(name: str) -> Step:
     for suffix, folder in (("-ft2", ".r2"), ("-ft", "")):
         if name.endswith(suffix):
             model = name[: -len(suffix)] + folder
-            return Step(name, "embed", model=model, weights=weights_slug(model))
+            return Step(name, "embed", model=model, weights_dataset=weights_slug(model))
     if name.endswith("-zs"):
         return Step(name, "embed", model=name[: -len("-zs")])
     raise ValueError(f"ranking {name!r}: not tfidf, <model>-zs, <model>-ft(2), X.rr-<reranker>, "
@@ -91,7 +91,7 @@ def plan_steps(final: str) -> list[Step]:
             step = Step(name, "fuse", members, json=f"fusion-{name}.json")
         elif ".rr-" in name:
             base, _, reranker = name.rpartition(".rr-")
-            step = Step(name, "rerank", [base], model=reranker, weights=weights_slug(reranker))
+            step = Step(name, "rerank", [base], model=reranker, weights_dataset=weights_slug(reranker))
         else:
             step = _leaf(name)
         for needed in step.inputs:
@@ -169,7 +169,7 @@ def stage_commands(step: Step, plan: dict, paths: Paths) -> list[list[tuple[list
                    "--misconceptions", mis, *top_k, "--out", out], {})]]
     gpus = ["--gpus", str(plan["gpus"])] if int(plan.get("gpus") or 1) > 1 else []
     if step.kind == "embed":
-        model = str(paths.models[step.weights]) if step.weights else step.model
+        model = str(paths.models[step.weights_dataset]) if step.weights_dataset else step.model
         return [[([py, paths.script("retrieve_embed.py"), "--model", model, "--queries",
                    test_long, "--misconceptions", mis, *top_k, *gpus, "--out", out], {})]]
     if step.kind == "fuse":
@@ -184,7 +184,7 @@ def stage_commands(step: Step, plan: dict, paths: Paths) -> list[list[tuple[list
         # rerank.py --gpus N starts GPUS / TP copies on their GPU groups and merges them
         top_n = ["--top-n", str(plan["top_n"])] if plan.get("top_n") else []
         tp = plan.get("tensor_parallel")
-        return [[([py, paths.script("rerank.py"), "--model", str(paths.models[step.weights]),
+        return [[([py, paths.script("rerank.py"), "--model", str(paths.models[step.weights_dataset]),
                    "--ranking", str(paths.ranking(step.inputs[0])), "--queries", test_long,
                    "--misconceptions", mis, "--engine", plan["engine"], *top_n,
                    "--vllm-profile", plan.get("vllm_profile") or "auto",

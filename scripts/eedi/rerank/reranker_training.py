@@ -29,9 +29,6 @@ from eedi.rerank.reranker import load_model
 from eedi.rerank.yes_no_scoring import pad, prefix_reuse_margin, yes_no_margin
 from eedi.training_args import trainer_arguments
 
-LOSSES = ("group", "bce")
-
-
 def training_groups(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
                     prompts: PromptBuilder) -> list[dict]:
     """One group per labelled row: {"prefix", "suffixes" (gold first), "labels" [1, 0, ...]}.

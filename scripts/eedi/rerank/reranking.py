@@ -1,9 +1,9 @@
 """Reranking a ranking's top N per row with an LLM reranker, one fold's adapter at a time.
 
     queries = queries_of(ranking, ranking_path, queries_path)   # the ranking's rows, checked
-    plan = models_by_fold("models/x/smollm135m/QuestionId-5-42/fold{fold}", rows, folds_path)
+    by_fold = models_by_fold("models/x/smollm135m/QuestionId-5-42/fold{fold}", rows, folds_path)
     score = hf_scorer(pairs_per_batch=64)             # or vllm_scorer(max_length)
-    scores, pairs = score_plan(plan, candidates, queries, names, prompts, score)
+    scores, pairs = score_by_fold(by_fold, candidates, queries, names, prompts, score)
     # {"12_B": array of its top-N scores in the ranking's order}, number of pairs scored
     reranked = reorder_top(ranking, scores)            # eedi.ranking
     # with store=ChunkStore(Path("out.parquet.parts"), fingerprint), finished chunks are kept
@@ -132,21 +132,21 @@ class ChunkStore:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def score_plan(plan: list[tuple[int | None, str, pd.DataFrame]], candidates: pd.Series,
-               queries: pd.DataFrame, names: dict[int, str], prompts: PromptBuilder,
-               score: Scorer, engine: str = "hf", overrides: dict | None = None,
-               store: ChunkStore | None = None, chunk_rows: int = 256
-               ) -> tuple[dict[str, np.ndarray], int]:
-    """Score each planned fold's rows with its model: ({row: top-N scores}, pairs scored now).
+def score_by_fold(by_fold: list[tuple[int | None, str, pd.DataFrame]], candidates: pd.Series,
+                  queries: pd.DataFrame, names: dict[int, str], prompts: PromptBuilder,
+                  score: Scorer, engine: str = "hf", overrides: dict | None = None,
+                  store: ChunkStore | None = None, chunk_rows: int = 256
+                  ) -> tuple[dict[str, np.ndarray], int]:
+    """Score each fold's rows with its model: ({row: top-N scores}, pairs scored now).
 
-    plan: models_by_fold's [(fold, model, rows)]; rows without candidates are skipped.
+    by_fold: models_by_fold's [(fold, model, rows)]; rows without candidates are skipped.
     overrides: spec fields to replace in every model's spec (None values leave it).
     store: finished chunks of chunk_rows rows are saved there as they finish, and chunks it
     already holds (a killed run's) are not scored again.
     """
     store = store or ChunkStore(None, {})
     scores, pairs, resumed = {}, 0, 0
-    for fold, model, rows in plan:
+    for fold, model, rows in by_fold:
         spec = reranker_spec(model).replace(**(overrides or {}))
         ids = [qa for qa in rows["QuestionId_Answer"] if qa in candidates.index]
         if not ids:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import click
 import pandas as pd
 
 from eedi.long_table import query_text
@@ -27,9 +26,6 @@ from eedi.model_folder import last_checkpoint
 from eedi.registry import Retriever
 from eedi.retrieval.embedding import load_embedder
 from eedi.training_args import trainer_arguments
-
-LOSSES = ("mnrl", "cached-mnrl")
-
 
 def training_examples(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
                       query_prefix: str) -> dict[str, list[str]]:
@@ -62,7 +58,7 @@ def training_loss(spec: Retriever, model):
         return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size)
     if spec.loss == "mnrl":
         return MultipleNegativesRankingLoss(model)
-    raise click.BadParameter(f"unknown loss {spec.loss!r} ({' | '.join(LOSSES)})")
+    raise ValueError(f"unknown loss {spec.loss!r}")  # Retriever checks its choices
 
 
 def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int):

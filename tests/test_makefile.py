@@ -1,0 +1,77 @@
+"""The Makefile's names, read back with `make print-VAR` (no step runs):
+
+    MODEL=<registry name>   sets RERANKER for a reranker, EMBEDDER for an embedder, whatever the
+                            goal; a name the registry lacks stops Make with both lists
+    RERANKED                RETRIEVED.rr-<reranker>, empty when RERANKER=none
+    MODEL_DIR               what push-weights publishes: the reranker's folder, else the embedder's
+    CV_NAME                 cv-<cv tag>-<8 hex of EVALUATE>
+"""
+
+import hashlib
+
+import pytest
+from conftest import make
+
+from eedi import registry
+
+
+def printed(out) -> list[str]:
+    """The values of the print-VAR goals of a `make -n` run (it shows `echo 'VALUE'`)."""
+    return [line[len("echo '"):-1] for line in out.stdout.splitlines() if line.startswith("echo '")]
+
+
+def value(tmp_path, variable, *args):
+    out = make(tmp_path, "-s", f"print-{variable}", *args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("goal", ["print-RERANKER", "train-reranker", "push-weights", "evaluate"])
+def test_a_reranker_name_sets_reranker_whatever_the_goal(tmp_path, goal):
+    # print-VAR first, then the goal under -n: the value is the one every goal of that run sees
+    out = make(tmp_path, "-s", "-n", "print-RERANKER", "print-EMBEDDER", goal, "MODEL=qwen32b")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert printed(out)[:2] == ["qwen32b", "minilm"]
+
+
+def test_an_embedder_name_sets_embedder_even_for_a_reranker_goal(tmp_path):
+    out = make(tmp_path, "-s", "-n", "print-EMBEDDER", "print-RERANKER", "train-reranker",
+               "MODEL=bge-large")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert printed(out)[:2] == ["bge-large", "none"]
+
+
+def test_every_registry_name_has_one_kind(tmp_path):
+    assert not set(registry.RETRIEVERS) & set(registry.RERANKERS)
+    assert value(tmp_path, "MODELS.reranker").split() == list(registry.RERANKERS)
+    assert value(tmp_path, "MODELS.retriever").split() == list(registry.RETRIEVERS)
+
+
+def test_a_name_outside_the_registry_stops_make_naming_both_kinds(tmp_path):
+    out = make(tmp_path, "-s", "print-RERANKER", "MODEL=Qwen/Qwen2.5-7B")
+    assert out.returncode != 0
+    assert "MODEL=Qwen/Qwen2.5-7B is not in scripts/eedi/registry.py" in out.stderr
+    assert "qwen32b" in out.stderr and "bge-large" in out.stderr and "RERANKER=" in out.stderr
+
+
+def test_reranked_is_empty_without_a_reranker(tmp_path):
+    assert value(tmp_path, "RERANKED") == ""
+    assert value(tmp_path, "RERANKED", "RERANKER=qwen32b") == "tfidf.rr-qwen32b"
+    assert value(tmp_path, "RERANKED", "RERANKER=qwen32b", "RETRIEVED=minilm-ft") == \
+        "minilm-ft.rr-qwen32b"
+    out = make(tmp_path, "rerank")
+    assert out.returncode != 0 and "make rerank needs MODEL=<reranker>" in out.stderr
+
+
+def test_push_weights_publishes_the_reranker_else_the_embedder(tmp_path):
+    models = value(tmp_path, "MODELS")
+    assert value(tmp_path, "MODEL_DIR") == f"{models}/minilm"
+    assert value(tmp_path, "MODEL_DIR", "MODEL=qwen32b") == f"{models}/qwen32b"
+    assert value(tmp_path, "MODEL_DIR", "MODEL_DIR=elsewhere/q.w4a16") == "elsewhere/q.w4a16"
+
+
+def test_cv_files_are_named_by_a_hash_of_the_rankings(tmp_path):
+    run, tag = value(tmp_path, "RUN"), value(tmp_path, "CV_TAG")
+    digest = hashlib.md5(b"tfidf minilm-zs").hexdigest()[:8]
+    assert value(tmp_path, "CV_NAME", "EVALUATE=tfidf minilm-zs") == f"{run}/cv-{tag}-{digest}"
+    assert value(tmp_path, "CV_NAME", "EVALUATE=tfidf minilm-ft") != f"{run}/cv-{tag}-{digest}"
