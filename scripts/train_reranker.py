@@ -23,6 +23,7 @@ import time
 
 import click
 
+from eedi.distributed import is_main_process
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
@@ -69,7 +70,8 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
                  "group_size": spec.n_negatives + 1, "loss": spec.loss,
                  "pairs_per_second": round(groups_per_second * (spec.n_negatives + 1), 2),
                  **run_stats(result, history, time.time() - start)}
-        save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
+        if is_main_process():  # under torchrun every rank holds the same model: one writes it
+            save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
         record.update({k: stats[k] for k in ("groups", "train_seconds", "pairs_per_second",
                                              "final_loss")})
 

@@ -22,6 +22,7 @@ import time
 
 import click
 
+from eedi.distributed import is_main_process
 from eedi.folds import training_rows
 from eedi.long_table import misconception_names
 from eedi.model_folder import checkpoints_of, save_model_folder
@@ -64,7 +65,8 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
                  "epochs": spec.epochs,
                  "examples_per_second": round(result.metrics["train_samples_per_second"], 2),
                  **run_stats(result, history, time.time() - start)}
-        save_model_folder(out, model.save_pretrained, saved_spec(spec), stats)
+        if is_main_process():  # under torchrun every rank holds the same model: one writes it
+            save_model_folder(out, model.save_pretrained, saved_spec(spec), stats)
         record.update({k: stats[k] for k in ("pairs", "train_seconds", "examples_per_second",
                                              "final_loss")})
 

@@ -4,6 +4,8 @@ trains the rows outside the fold and writes a complete adapter folder with its s
 
 import json
 
+import numpy as np
+
 import pytest
 
 import train_reranker
@@ -26,3 +28,37 @@ def test_cli_trains_on_rows_outside_the_fold(tmp_path, tiny_llama_dir, data, run
     assert sorted(p.name for p in out.parent.iterdir()) == ["fold0"]  # no checkpoints, no temp
     saved = json.loads((out / Reranker.SPEC_FILE).read_text())
     assert saved["adapter"] == "./" and saved["loss"] == loss and saved["n_negatives"] == 2
+
+
+def test_distributed_two_processes_train_like_one_at_the_same_global_batch(
+        tmp_path, tiny_llama_dir, data):
+    """torchrun --nproc_per_node 2 (gloo on CPU), batch 1 per process, against one process at
+    batch 2: the same optimiser steps over the same groups (accelerate shards the batches), the
+    same loss at step 1 and, after the first update, at step 2; one model folder, written by
+    rank 0 alone (every rank used to write it: FileExistsError on the temp folder). Only two
+    steps: from step 3 on, Adam's first updates of LoRA's A (its gradient is 0 while B is 0)
+    turn float noise into full-size steps, in one process with accumulation as well."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    args = ["--model", tiny_llama_dir, "--train", data["train"], "--misconceptions", data["mis"],
+            "--negatives", data["ranking"], "--n-negatives", 2, "--negative-ranks", "1:6",
+            "--max-steps", 2, "--max-length", 192, "--grad-accum", 1, "--lr", 5e-3]
+    torchrun = Path(sys.executable).parent / "torchrun"
+    script = Path(train_reranker.__file__)
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    runs = {1: [sys.executable, script, *args, "--batch-size", 2, "--out", tmp_path / "models" / "one"],
+            2: [torchrun, "--nproc_per_node", 2, "--master_port", 29517, script, *args,
+                "--batch-size", 1, "--out", tmp_path / "models" / "two"]}
+    stats = {}
+    for n, command in runs.items():
+        done = subprocess.run([str(c) for c in command], capture_output=True, text=True, env=env,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        stats[n] = json.loads((tmp_path / "models" / ("one", "two")[n - 1] / "train.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["one", "two"]  # no temp
+    assert stats[2]["steps"] == stats[1]["steps"] == 2 and stats[2]["groups"] == stats[1]["groups"]
+    one, two = (np.array(stats[n]["loss_curve"]) for n in (1, 2))
+    assert one[1, 1] != one[0, 1]  # the first update moved the loss
+    np.testing.assert_allclose(two, one, rtol=1e-4)

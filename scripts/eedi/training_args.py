@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from eedi.distributed import one_gpu_per_process
 from eedi.precision import trainer_precision
 
 
@@ -19,8 +22,10 @@ def trainer_arguments(spec, checkpoints: Path, max_steps: int, seed: int,
 
     spec: a Retriever or Reranker (epochs, batch_size, lr, warmup_ratio). One checkpoint is
     kept, every save_steps, so a killed run resumes from it; mixed precision by device
-    (eedi.precision: bf16 from Ampere on, fp16 on a T4 or V100, fp32 on CPU).
+    (eedi.precision: bf16 from Ampere on, fp16 on a T4 or V100, fp32 on CPU). Several visible
+    GPUs need one process each (torchrun): eedi.distributed.one_gpu_per_process.
     """
+    one_gpu_per_process(torch.cuda.device_count())
     return dict(
         output_dir=str(checkpoints),
         num_train_epochs=spec.epochs,

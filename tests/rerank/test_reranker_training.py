@@ -106,3 +106,21 @@ def test_rerun_resumes_from_the_last_checkpoint(tmp_path, spec, prompts, kaggle_
                         lambda self, *a, **k: (calls.append(1), compute(self, *a, **k))[1])
     _, result, _ = fit_reranker(spec, groups, prompts, checkpoints, max_steps=3, seed=0)
     assert result.global_step == 3 and len(calls) == 1  # steps 1-2 came from the checkpoint
+
+
+def test_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b(
+        tmp_path, spec, prompts, kaggle_dir):
+    """grad_accum=2 at batch 1 and grad_accum=1 at batch 2: the same first optimiser step, i.e.
+    the same logged loss and pre-clipping gradient norm (transformers leaves a loss unscaled for
+    accumulation when the batch carries "labels" and the model takes **kwargs, as Llama's and
+    Qwen2's forward do; YesNoTrainer's loss is a mean per micro-batch and must be divided)."""
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    rows = rows.dropna(subset=["MisconceptionId"]).head(4)
+    groups = training_groups(rows, NAMES, full_negatives(rows, {}, spec), prompts)
+    first_step = {}
+    for batch_size, grad_accum in ((2, 1), (1, 2)):
+        _, _, history = fit_reranker(spec.replace(batch_size=batch_size, grad_accum=grad_accum),
+                                     groups, prompts, tmp_path / f"ckpt{grad_accum}",
+                                     max_steps=1, seed=0)
+        first_step[grad_accum] = (history[0]["loss"], history[0]["grad_norm"])
+    np.testing.assert_allclose(first_step[2], first_step[1], rtol=1e-3)

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import torch
 
+from eedi.distributed import local_rank
 from eedi.model_folder import load_spec, nf4_config, one_cpu_path
 from eedi.precision import model_dtype
 from eedi.registry import REPO, Reranker, resolve_model_path
@@ -89,7 +90,9 @@ def load_model(spec: Reranker, trainable: bool = False):
         # PARALLEL gives each process its group), layer by layer
         kwargs["device_map"] = "auto"
     elif torch.cuda.is_available():
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        # this process's GPU: under torchrun/accelerate each rank its own (LOCAL_RANK); the
+        # current device is still GPU 0 for every rank before TrainingArguments sets it
+        kwargs["device_map"] = {"": local_rank()}
     if spec.quantize_4bit:
         kwargs["quantization_config"] = nf4_config(dtype)
     model = one_cpu_path(AutoModelForCausalLM.from_pretrained(base_model_path(spec), **kwargs))

@@ -75,6 +75,12 @@ class GroupCollator:
 class YesNoTrainer(Trainer):
     """Trainer whose loss is on the Yes-No logit margin of the last position."""
 
+    # The loss is a mean over the micro-batch's groups, not normalised by num_items_in_batch:
+    # the Trainer must divide it by the accumulation steps. Left to its default (None) it
+    # skips the division whenever the batch has "labels" and the model's forward takes
+    # **kwargs (Llama, Qwen2), so grad_accum=16 gave 16x the gradients and logged loss.
+    loss_is_scaled_for_ga = False
+
     def __init__(self, *args, yes_no: tuple[int, int], group_size: int, loss_name: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.yes_no, self.group_size, self.loss_name = yes_no, group_size, loss_name
