@@ -29,7 +29,7 @@ import click
 
 from eedi.folds import model_of_fold, models_by_fold
 from eedi.long_table import misconception_names
-from eedi.options import quantize_4bit, quantize_option
+from eedi.options import quantize_4bit, quantize_option, shard_options
 from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, write_ranking
 from eedi.registry import VLLM_PROFILES, vllm_settings
 from eedi.rerank.prompt import PromptBuilder
@@ -52,11 +52,7 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Folds file: with '{fold}' in --model, each fold's rows use its adapter.")
 @click.option("--top-n", type=click.IntRange(1), help="Candidates reranked per row [registry's].")
 @click.option("--engine", type=click.Choice(ENGINES), default="hf", show_default=True)
-@click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
-              help="GPUs to use: GPUS / TP copies at once, each on its GPU group and its slice "
-              "of the rows, merged into OUT.")
-@click.option("--shard", default="0/1", show_default=True,
-              help="i/n: rerank only the i-th of n slices of the rows (what --gpus gives a copy).")
+@shard_options
 @click.option("--vllm-profile", type=click.Choice(["auto", *VLLM_PROFILES]), default="auto",
               show_default=True, help="vllm on a GPU: the registry's engine settings for this "
               "GPU kind (auto: t4 below compute capability 8.0, else gpu).")

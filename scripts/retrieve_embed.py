@@ -29,6 +29,7 @@ import pandas as pd
 
 from eedi.defaults import SUBMISSION_TOP_K, TOP_K
 from eedi.folds import models_by_fold, rows_outside_fold
+from eedi.options import shard_options
 from eedi.ranking import shard_rows, write_ranking
 from eedi.retrieval.embedding import embedder_spec, load_embedder, rank_rows
 from eedi.run_log import log, setup_logging, step_timer
@@ -50,10 +51,7 @@ from eedi.sharding import gpu_groups, run_on_gpus
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/cache/embeddings"), show_default=True)
-@click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
-              help="GPUs to use: one copy per GPU, each on its slice of the rows, merged.")
-@click.option("--shard", default="0/1", show_default=True,
-              help="i/n: rank only the i-th of n slices of the rows (what --gpus gives a copy).")
+@shard_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def main(model_name, queries, misconceptions, folds_path, outside_fold, top_k, batch_size,
          cache_dir, gpus, shard, out):

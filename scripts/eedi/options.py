@@ -83,6 +83,21 @@ def spec_options(kind: type, *names: str):
     return decorate
 
 
+def shard_options(command):
+    """--gpus N and --shard i/n of a command that eedi.sharding can run as copies (rerank.py,
+    retrieve_embed.py): the launcher's option and the one it gives each copy."""
+    options = [
+        click.option("--gpus", type=click.IntRange(1), default=1, show_default=True,
+                     help="GPUs to use: one copy of this command per GPU (rerank.py: per "
+                     "--tensor-parallel GPUs), each on its slice of the rows, merged into OUT."),
+        click.option("--shard", default="0/1", show_default=True,
+                     help="i/n: only the i-th of n slices of the rows (what --gpus gives a copy)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def parse_named(spec: str, option: str) -> tuple[str, Path]:
     """"NAME=PATH" (a ranking named as Make names it) -> (name, path); else a usage error."""
     name, sep, path = spec.partition("=")

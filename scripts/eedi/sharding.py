@@ -25,7 +25,7 @@ import click
 from eedi.ranking import merge_shards, ranking_models, read_ranking, write_ranking
 from eedi.run_log import log
 
-# Options the launcher sets for each copy itself
+# Options the launcher sets for each copy itself (eedi.options.shard_options, and --out)
 LAUNCHER_OPTIONS = ("gpus", "shard", "out")
 
 
