@@ -41,6 +41,7 @@ SHELL := /bin/bash
 .SUFFIXES:
 .DEFAULT_GOAL := help
 
+comma := ,
 # ---------------------------------------------------------------- configuration
 # Override any of these on the command line: make evaluate DATA_DIR=../shared/eedi
 KAGGLE_DIR  := data/kaggle
@@ -114,7 +115,19 @@ TRAIN_RERANKER_ARGS ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
 # many GPUs share the rows (one shard per GPU, run in parallel, then merged).
 TOP_N       ?=
 ENGINE      ?= hf
+# GPUs a step uses. Training: GPUS=n trains the folds and the all-train model n at a time, one
+# per GPU (GNU parallel's job slots: slot s runs on the s-th of GPU_IDS), each with the one-GPU
+# settings, so CV stays comparable; with DISTRIBUTED=ddp|fsdp one model trains over the n GPUs
+# instead (torchrun: ddp = a copy per GPU, fsdp = the model sharded, QLoRA included; NNODES
+# machines of n GPUs each, this one NODE_RANK, rendezvous at MASTER_ADDR:MASTER_PORT).
+# Retrieval and reranking: a shard of the rows per GPU group (below).
 GPUS        ?= 1
+GPU_IDS     ?= $(if $(CUDA_VISIBLE_DEVICES),$(subst $(comma), ,$(CUDA_VISIBLE_DEVICES)),$(shell seq 0 $$(($(GPUS) - 1))))
+DISTRIBUTED ?=
+NNODES      ?= 1
+NODE_RANK   ?= 0
+MASTER_ADDR ?= 127.0.0.1
+MASTER_PORT ?= 29500
 # vLLM engine settings by GPU kind (eedi/registry.py VLLM_PROFILES: gpu | t4; auto: t4 below
 # compute capability 8.0). GPUs one copy of the reranker spans: empty = the registry's for that
 # profile (qwen32b on T4s: 2); GPUS=2 then runs GPUS / TENSOR_PARALLEL copies, each on a slice
@@ -167,10 +180,11 @@ QUANTIZED_DIR  := $(RERANKER_DIR).$(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a
 
 # $(call stamp,COMMAND[,FIRST]) in a recipe: the target gets COMMAND's output only when that
 # differs from what it holds, so its dependents rebuild on a change and only then. FIRST: a shell
-# command run on $@.tmp before the target's first version (e.g. to backdate it).
+# command run on the temp file $$t before the target's first version (e.g. to backdate it).
+# The temp file is the shell's own ($$t, named by its PID): GPUS=n's jobs stamp the same files at once.
 define stamp
-	@mkdir -p $(@D); { $(1); } > $@.tmp || { rm -f $@.tmp; exit 1; }; \
-	  cmp -s $@.tmp $@ && rm -f $@.tmp || { [ -e $@ ] || $(or $(2),:); mv $@.tmp $@; }
+	@mkdir -p $(@D); t=$@.$$$$.tmp; { $(1); } > $$t || { rm -f $$t; exit 1; }; \
+	  cmp -s $$t $@ && rm -f $$t || { [ -e $@ ] || $(or $(2),:); mv $$t $@; }
 endef
 
 # $(call config,NAME): a file holding $(NAME), so a target depending on it rebuilds when e.g.
@@ -185,11 +199,54 @@ FORCE:
 # scripts/eedi/registry.py retrains that model alone. A stamp's first version takes registry.py's
 # mtime, so outputs made before stamps existed stay as valid as they were.
 spec = $(RUN)/spec/$(1)-$(2).json
-spec_stamp = $(call stamp,$(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp,touch -r scripts/eedi/registry.py $@.tmp)
+spec_stamp = $(call stamp,$(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp,touch -r scripts/eedi/registry.py $$t)
 $(RUN)/spec/retriever-%.json: FORCE | $(SETUP)
 	$(call spec_stamp,retriever)
 $(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
 	$(call spec_stamp,reranker)
+
+# ---------------------------------------------------------------- GPUs in training
+ifneq ($(filter-out ddp fsdp,$(DISTRIBUTED)),)
+$(error DISTRIBUTED=$(DISTRIBUTED): ddp or fsdp, or empty for one process per model)
+endif
+# GPU: the one GPU a training job runs on (GPUS=n's job slots set it; empty: what it sees).
+GPU ?=
+# A trainer's interpreter: pinned to GPU, or torchrun starting GPUS processes on each machine
+# (each rank on its own GPU, accumulation split between them: eedi/distributed.py).
+TORCHRUN_ARGS = --nproc_per_node $(GPUS) $(if $(filter 1,$(NNODES)),--standalone,--nnodes $(NNODES) \
+  --node_rank $(NODE_RANK) --master_addr $(MASTER_ADDR) --master_port $(MASTER_PORT))
+TRAIN_PY = $(if $(GPU),CUDA_VISIBLE_DEVICES=$(GPU) )$(if $(DISTRIBUTED),$(PY) -m torch.distributed.run $(TORCHRUN_ARGS),$(PY))
+# A training job is a fold k (its model folder <cv>/fold<k>) or `all` (all/); FOLD=k or FOLD=all
+# picks one.
+TRAIN_JOBS = $(if $(FOLD),$(FOLD),$(FOLD_IDS) all)
+job_dir = $(if $(filter all,$(1)),all,$(CV_TAG)/fold$(1))
+trained = $(foreach k,$(TRAIN_JOBS),$(1)/$(call job_dir,$(k))/train.json)
+# GPUS=n (n > 1) without DISTRIBUTED or FOLD: train-retriever / train-reranker build their
+# inputs, then run their jobs through GNU parallel, n at a time. Job slot s gets the s-th of
+# GPU_IDS as its only GPU (CUDA_VISIBLE_DEVICES), and a freed slot takes the next job; --halt
+# never: a failed fold leaves the others running (parallel exits with the number failed). Each
+# job is this Makefile's own goal with FOLD=<job>, so a re-run skips finished jobs and a killed
+# training resumes from its checkpoint. Logs: lines tagged by job; RUN/joblog/<goal>.tsv.
+JOB_SLOTS = $(if $(FOLD)$(DISTRIBUTED),,$(filter-out 0 1,$(GPUS)))
+define one_job_per_gpu
+	@command -v parallel > /dev/null || { echo "error: GPUS=$(GPUS) trains one job per GPU through GNU parallel: apt-get install parallel (brew install parallel), or DISTRIBUTED=ddp GPUS=$(GPUS) trains one model over them" >&2; exit 1; }
+	@[ $(words $(GPU_IDS)) -ge $(GPUS) ] || { echo "error: GPUS=$(GPUS) but GPU_IDS lists $(words $(GPU_IDS)): $(GPU_IDS)" >&2; exit 1; }
+	+mkdir -p $(RUN)/joblog && parallel --will-cite --jobs $(GPUS) --halt never --line-buffer --tag --joblog $(RUN)/joblog/$(1).tsv \
+	  '$(MAKE) -j1 --no-print-directory $(1) FOLD={} GPUS=1 GPU=$$(echo $(GPU_IDS) | cut -d" " -f{%})' ::: $(TRAIN_JOBS)
+endef
+
+NO_FSDP = $(if $(filter fsdp,$(DISTRIBUTED)),$(error DISTRIBUTED=fsdp shards an LLM reranker; an embedder trains over several GPUs with DISTRIBUTED=ddp))
+# What an embedder's training reads (a fold's model: FOLDS too; GPUS=n builds it before the jobs);
+# DISTRIBUTED=fsdp is for an LLM reranker.
+retriever_inputs = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(1)-$(NEGATIVES).parquet \
+  $(call config,TRAIN_ARGS) $(call spec,retriever,$(1)) $(call code,train_retriever)
+RETRIEVER_INPUTS = $(FOLDS) $(call retriever_inputs,$(EMBEDDER))
+# What the reranker's training reads (a fold's adapter: FOLDS too); GPUS=n builds it before the
+# jobs. DISTRIBUTED=fsdp shards the (4-bit) model over the GPUs: --fsdp.
+RERANKER_ALL_INPUTS = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet \
+  $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker)
+RERANKER_INPUTS = $(FOLDS) $(RERANKER_ALL_INPUTS)
+FSDP_ARG = $(if $(filter fsdp,$(DISTRIBUTED)),--fsdp)
 
 # ---------------------------------------------------------------- top-level targets
 .PHONY: help all check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
@@ -215,9 +272,11 @@ folds: $(FOLDS)  ## assign CV folds grouped by FOLD_BY; print fold sizes and uns
 
 retrieve: $(RUN)/rankings/train_$(RETRIEVED).parquet $(RUN)/rankings/test_$(RETRIEVED).parquet  ## rank misconceptions for train and test with RETRIEVED
 
-train-retriever: $(if $(FOLD),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(MODELS)/$(EMBEDDER)/$(CV_TAG)/fold$(k)/train.json) $(MODELS)/$(EMBEDDER)/all/train.json)  ## fine-tune the embedder MODEL: one per fold + one on all train (FOLD=k: that fold)
+train-retriever: $(if $(JOB_SLOTS),$(RETRIEVER_INPUTS),$(call trained,$(MODELS)/$(EMBEDDER)))  ## fine-tune the embedder MODEL: one per fold + one on all train (FOLD=k|all: one; GPUS=n: n at a time)
+	$(if $(JOB_SLOTS),$(call one_job_per_gpu,train-retriever))
 
-train-reranker: $(if $(FOLD),$(RERANKER_DIR)/$(CV_TAG)/fold$(FOLD)/train.json,$(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(RERANKER_DIR)/all/train.json)  ## QLoRA-train the reranker MODEL on RETRIEVED's negatives: per fold + all train
+train-reranker: $(if $(JOB_SLOTS),$(RERANKER_INPUTS),$(call trained,$(RERANKER_DIR)))  ## QLoRA-train the reranker MODEL on RETRIEVED's negatives: per fold + all train (GPUS=n: n at a time)
+	$(if $(JOB_SLOTS),$(call one_job_per_gpu,train-reranker))
 
 rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank test's RETRIEVED top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
 	@if [ -z "$(RERANKED)" ]; then echo "error: make rerank needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
@@ -340,15 +399,15 @@ $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,
 # one model trained on all of train ranks test. Hard negatives come from the model's own
 # zero-shot ranking of train. A killed training resumes from its last checkpoint on re-run.
 define fold_model_rule
-$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
-	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
+$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(FOLDS) $(call retriever_inputs,%) | $(SETUP)
+	$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(TRAIN_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call fold_model_rule,$(k))))
 
-$(MODELS)/%/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_%-$(NEGATIVES).parquet $(call config,TRAIN_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
-	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
+$(MODELS)/%/all/train.json: $(call retriever_inputs,%) | $(SETUP)
+	$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$*-$(NEGATIVES).parquet \
 	  $(TRAIN_ARGS) --out $(@D)
 
@@ -369,7 +428,7 @@ $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRA
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $$@
 $(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
-	$(PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
+	$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $(TRAIN_ARGS) $(ROUND2_ARGS) --out $$(@D)
 endef
@@ -379,7 +438,7 @@ $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEP
 	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
-	$(PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
+	$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
 	  $(TRAIN_ARGS) $(ROUND2_ARGS) --out $(@D)
 
@@ -396,17 +455,17 @@ $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $
 # clash with the embedders' pattern rules above.
 ifneq ($(RERANKER),none)
 define reranker_fold_rule
-$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(RUN)/rankings/train_$(RETRIEVED).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
-	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
+$(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(FOLDS) $(RERANKER_ALL_INPUTS) | $(SETUP)
+	$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
-	  --folds $(FOLDS) --fold $(1) $(TRAIN_RERANKER_ARGS) --out $$(@D)
+	  --folds $(FOLDS) --fold $(1) $(FSDP_ARG) $(TRAIN_RERANKER_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
-$(RERANKER_DIR)/all/train.json: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) | $(SETUP)
-	$(PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
+$(RERANKER_DIR)/all/train.json: $(RERANKER_ALL_INPUTS) | $(SETUP)
+	$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
-	  $(TRAIN_RERANKER_ARGS) --out $(@D)
+	  $(FSDP_ARG) $(TRAIN_RERANKER_ARGS) --out $(@D)
 
 # Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
 # GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVED's candidates for train rows).

@@ -20,6 +20,7 @@ See eedi/rerank/reranker_training.py.
 """
 
 import time
+from functools import partial
 
 import click
 
@@ -45,8 +46,11 @@ from eedi.training_args import run_stats
 @spec_options(Reranker, "n_negatives", "negative_ranks", "negative_margin", "seen_negatives_only",
               "loss", "epochs", "batch_size", "grad_accum", "lr", "max_length")
 @quantize_option
+@click.option("--fsdp", is_flag=True,
+              help="Under torchrun: shard the model over the processes (FSDP-QLoRA), for a model "
+                   "one GPU cannot hold (make DISTRIBUTED=fsdp); default: a copy per process (DDP).")
 def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, max_steps,
-         seed, out, quantize, overrides):
+         seed, out, quantize, fsdp, overrides):
     setup_logging()
     if negatives_path is None:
         raise click.UsageError("the reranker trains on hard negatives: pass --negatives RANKING")
@@ -64,14 +68,16 @@ def main(model_name, train_path, misconceptions, folds_path, fold, negatives_pat
                  f"fold {fold} held out" if fold is not None else "all rows", spec.loss)
 
         start = time.time()
-        model, result, history = train(spec, groups, prompts, checkpoints_of(out), max_steps, seed)
+        model, result, history, state = train(spec, groups, prompts, checkpoints_of(out),
+                                              max_steps, seed, fsdp=fsdp)
         groups_per_second = result.metrics["train_samples_per_second"]
         stats = {"model": model_name, "fold": fold, "groups": len(groups),
                  "group_size": spec.n_negatives + 1, "loss": spec.loss,
                  "pairs_per_second": round(groups_per_second * (spec.n_negatives + 1), 2),
                  **run_stats(result, history, time.time() - start)}
         if is_main_process():  # under torchrun every rank holds the same model: one writes it
-            save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
+            save_model_folder(out, partial(model.save_pretrained, state_dict=state),
+                              spec.replace(adapter="./"), stats)
         record.update({k: stats[k] for k in ("groups", "train_seconds", "pairs_per_second",
                                              "final_loss")})
 

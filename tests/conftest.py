@@ -317,15 +317,15 @@ def fake_cli(home, tmp_path, monkeypatch) -> FakeKaggle:
 
 # --------------------------------------------------------------------------- Make, as a user runs it
 
-def make(tmp_path, *args, retriever="tfidf"):
+def make(tmp_path, *args, retriever="tfidf", py=sys.executable, env=None):
     """Run make in the repo with outputs redirected into tmp_path. The Make mechanics are
     tested with the TF-IDF retriever (seconds), submitted as it is; test_finetune_chain trains
-    real models, test_fusion_chain fuses and boosts."""
+    real models, test_fusion_chain fuses and boosts. py: the interpreter every step runs."""
     command = ["make", "-C", str(REPO), f"RETRIEVED={retriever}", f"EVALUATE={retriever}",
                f"FINAL={retriever}", *args,
                f"RUNS_ROOT={tmp_path / 'runs'}", f"MODELS_ROOT={tmp_path / 'models'}",
-               f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={sys.executable}", "SETUP="]
-    return subprocess.run(command, capture_output=True, text=True)
+               f"SUBMISSION={tmp_path / 'submission.csv'}", f"PY={py}", "SETUP="]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 def run_dir(tmp_path, data_dir) -> Path:

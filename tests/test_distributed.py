@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from eedi import distributed
-from eedi.registry import Reranker
+from eedi.registry import RERANKERS, Reranker
 from eedi.training_args import trainer_arguments
 
 
@@ -42,3 +42,41 @@ def test_distributed_launcher_needed_for_several_visible_gpus(single, monkeypatc
     distributed.one_gpu_per_process(8)
     monkeypatch.delenv("WORLD_SIZE")
     distributed.one_gpu_per_process(1)
+
+
+def test_processes_share_the_one_gpu_update():
+    """world processes x (batch, accumulation) = the spec's batch x accumulation; accumulation
+    is divided first, so each process keeps the registry's micro-batch (and memory)."""
+    for batch, accum, world in [(1, 16, 2), (1, 16, 8), (2, 8, 4), (16, 1, 2), (8, 2, 8), (32, 1, 8),
+                                (4, 3, 2), (1, 1, 1)]:
+        each, steps = distributed.share_of_batch(batch, accum, world)
+        assert each * steps * world == batch * accum and each <= batch
+        if accum % world == 0:
+            assert each == batch
+    assert distributed.share_of_batch(1, 16, 2) == (1, 8)  # qwen32b on 2 GPUs
+    with pytest.raises(click.ClickException, match="does not split over 2 processes"):
+        distributed.share_of_batch(1, 1, 2)
+    with pytest.raises(click.ClickException, match="does not split over 4 processes"):
+        distributed.share_of_batch(3, 2, 4)
+
+
+def test_trainer_reads_one_gpu_batches_and_splits_them(single, monkeypatch, tmp_path):
+    spec = RERANKERS["qwen32b"]  # batch 1 x 16 accumulation steps, LoRA
+    assert (spec.batch_size, spec.grad_accum) == (1, 16) and spec.lora
+    args = trainer_arguments(spec, tmp_path, -1, 0, 5, 1)
+    assert (args["per_device_train_batch_size"], args["gradient_accumulation_steps"]) == (1, 16)
+    assert "accelerator_config" not in args and "fsdp" not in args
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    args = trainer_arguments(spec, tmp_path, -1, 0, 5, 1, fsdp=True)
+    # the loader draws 2 groups, one for each process, 8 times an update: 16 groups, as on 1 GPU
+    assert (args["per_device_train_batch_size"], args["gradient_accumulation_steps"]) == (2, 8)
+    assert args["accelerator_config"] == {"split_batches": True}
+    assert args["fsdp"] == "full_shard auto_wrap"
+    assert args["fsdp_config"]["use_orig_params"] is False  # peft's FSDP-QLoRA settings
+    assert args["ddp_find_unused_parameters"] is False  # LoRA: every trainable weight is used
+
+
+def test_sharded_4bit_weights_are_stored_in_the_compute_dtype():
+    from eedi.model_folder import nf4_config
+    assert nf4_config(torch.bfloat16).bnb_4bit_quant_storage == torch.uint8
+    assert nf4_config(torch.bfloat16, sharded=True).bnb_4bit_quant_storage == torch.bfloat16

@@ -85,7 +85,7 @@ def test_qlora_on_cuda_trains_reloads_and_reuses_prefixes(tmp_path, smollm_shape
     torch.cuda.reset_peak_memory_stats()
     before = group_loss(load_model(spec))
     start = time.perf_counter()
-    model, result, _ = train(spec, groups, prompts, tmp_path / "ckpt", max_steps=30, seed=0)
+    model, result, _, _ = train(spec, groups, prompts, tmp_path / "ckpt", max_steps=30, seed=0)
     train_s = time.perf_counter() - start
     model.eval()
     after = group_loss(model)
@@ -123,3 +123,42 @@ def test_qlora_on_cuda_trains_reloads_and_reuses_prefixes(tmp_path, smollm_shape
         "prefix_reuse_pairs_per_s": round(len(flat) / (t2 - t1), 1), "prefix_vs_naive_max_gap": reuse_gap,
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3),
         "torch": torch.__version__}
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs (DDP / FSDP)")
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_distributed_qlora_on_two_gpus_trains_like_one(tmp_path, smollm_shape_dir, data, mode):
+    """train_reranker.py under torchrun on 2 GPUs (make DISTRIBUTED=ddp|fsdp GPUS=2), 4-bit base:
+    each rank on its own GPU (LOCAL_RANK's device map; FSDP: shards, 4-bit weights stored as
+    bf16), the processes sharing the batch, so the loss curve stays within bf16 noise of one
+    GPU's at the same settings; rank 0 writes one adapter that loads and scores."""
+    import subprocess
+    import sys
+
+    import train_reranker
+    from eedi.rerank.reranker import load_model, reranker_spec
+
+    args = ["--model", smollm_shape_dir, "--train", data["train"], "--misconceptions", data["mis"],
+            "--negatives", data["ranking"], "--n-negatives", 2, "--negative-ranks", "1:6",
+            "--max-steps", 4, "--max-length", 192, "--batch-size", 1, "--grad-accum", 2,
+            "--lr", 1e-3, "--quantize", "4bit"]
+    script = Path(train_reranker.__file__)
+    runs = {"one": ([sys.executable], {"CUDA_VISIBLE_DEVICES": "0"}),
+            mode: ([Path(sys.executable).parent / "torchrun", "--nproc_per_node", 2,
+                    "--master_port", 29521], {"CUDA_VISIBLE_DEVICES": "0,1"})}
+    curves = {}
+    for name, (launcher, env) in runs.items():
+        start = time.time()
+        extra = ["--fsdp"] if name == "fsdp" else []
+        done = subprocess.run([str(c) for c in [*launcher, script, *args, *extra,
+                                                "--out", tmp_path / name]],
+                              capture_output=True, text=True, env={**os.environ, **env}, timeout=900)
+        assert done.returncode == 0, done.stderr[-4000:]
+        stats = json.loads((tmp_path / name / "train.json").read_text())
+        curves[name] = np.array(stats["loss_curve"])
+        REPORT[f"distributed-{mode}-{name}"] = {"seconds": round(time.time() - start, 1),
+                                                "loss_curve": stats["loss_curve"]}
+    assert len(curves[mode]) == len(curves["one"])
+    np.testing.assert_allclose(curves[mode][:, 1], curves["one"][:, 1], rtol=0.05)
+    model = load_model(reranker_spec(str(tmp_path / mode)))
+    assert model is not None

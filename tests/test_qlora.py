@@ -59,7 +59,7 @@ def test_nf4_qlora_trains_on_cpu_and_reloads_unmerged_to_the_same_scores(tmp_pat
 
     # 48 steps: with the candidate last in the prompt, this tiny random model's group loss sits
     # near chance (ln 3) for ~24 steps, then falls (measured: 1.096 -> 1.085 at 24, 0.466 at 48)
-    model, result, _ = train(spec, groups, prompts, tmp_path / "ckpt", max_steps=48, seed=0)
+    model, result, _, _ = train(spec, groups, prompts, tmp_path / "ckpt", max_steps=48, seed=0)
     assert result.global_step == 48 and linear4bit_count(model) == 14
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)  # only the adapter learns

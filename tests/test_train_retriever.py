@@ -62,3 +62,44 @@ def test_cli_fold_needs_folds(tmp_path, kaggle_dir, run_cli):
                                             "--misconceptions", tmp_path / "mis.parquet",
                                             "--out", tmp_path / "out"])
     assert result.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def test_distributed_two_processes_train_like_one_at_the_same_batch(tmp_path, tiny_bert_dir, kaggle_dir):
+    """torchrun --nproc_per_node 2 (gloo on CPU) with the same settings as one process: each
+    process takes half of every batch one GPU would draw (share_of_batch, split_batches) and
+    the loss gathers the other's documents as in-batch negatives, so the loss curve is the one
+    process's (separately drawn half-batches held one misconception twice: 1.391 vs 1.334 at
+    step 1); rank 0 alone writes the model folder."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from transformers import AutoConfig
+    config = AutoConfig.from_pretrained(tiny_bert_dir)  # dropout off: no masks drawn per process
+    if config.hidden_dropout_prob or config.attention_probs_dropout_prob:
+        shutil.copytree(tiny_bert_dir, tmp_path / "bert")
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+        config.save_pretrained(tmp_path / "bert")
+        tiny_bert_dir = tmp_path / "bert"
+    write_parquet(labelled_rows(kaggle_dir), tmp_path / "train.parquet")
+    write_parquet(MAPPING, tmp_path / "mis.parquet")
+    args = ["--model", tiny_bert_dir, "--train", tmp_path / "train.parquet",
+            "--misconceptions", tmp_path / "mis.parquet", "--epochs", 1, "--batch-size", 2,
+            "--loss", "mnrl", "--lr", 1e-3, "--max-steps", 3]  # 3 full batches of the 7 rows
+    script = Path(train_retriever.__file__)
+    torchrun = [Path(sys.executable).parent / "torchrun", "--nproc_per_node", 2, "--master_port", 29519]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    curves = {}
+    for name, launcher in [("one", [sys.executable]), ("two", torchrun)]:
+        done = subprocess.run([str(c) for c in [*launcher, script, *args, "--out", tmp_path / "models" / name]],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        stats = json.loads((tmp_path / "models" / name / "train.json").read_text())
+        curves[name] = np.array(stats["loss_curve"])
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["one", "two"]
+    assert len(curves["one"]) == 3 and curves["one"][0, 1] != curves["one"][-1, 1]
+    np.testing.assert_allclose(curves["two"], curves["one"], rtol=1e-4)

@@ -72,11 +72,15 @@ def save_model_folder(out: Path, save_weights: Callable[[str], None], spec, stat
     shutil.rmtree(checkpoints_of(out), ignore_errors=True)
 
 
-def nf4_config(compute_dtype):
-    """QLoRA's 4-bit base weights: NF4 with double quantisation, computing in compute_dtype."""
+def nf4_config(compute_dtype, sharded: bool = False):
+    """QLoRA's 4-bit base weights: NF4 with double quantisation, computing in compute_dtype.
+    sharded (FSDP-QLoRA): the packed 4-bit weights stored as compute_dtype tensors, not uint8,
+    so FSDP can flatten and shard them with the layer's other weights (bitsandbytes' docs,
+    fsdp_qlora.md)."""
     from transformers import BitsAndBytesConfig
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype)
+                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype,
+                              **({"bnb_4bit_quant_storage": compute_dtype} if sharded else {}))
 
 
 def one_cpu_path(model):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from eedi.distributed import is_main_process
 from eedi.files import json_default
 
 log = logging.getLogger("eedi")
@@ -59,7 +60,7 @@ def step_timer(step: str, **details) -> Iterator[dict]:
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         log.info("%s %s in %.1fs", step, status, record["seconds"])
         run_log = os.environ.get("RUN_LOG")
-        if run_log:
+        if run_log and is_main_process():  # under torchrun: one line a step, not one a rank
             Path(run_log).parent.mkdir(parents=True, exist_ok=True)
             with open(run_log, "a") as f:  # one short append: atomic enough for a log
                 f.write(json.dumps(record, default=json_default) + "\n")

@@ -12,25 +12,39 @@ from pathlib import Path
 
 import torch
 
-from eedi.distributed import one_gpu_per_process
+from eedi.distributed import fsdp_arguments, one_gpu_per_process, share_of_batch, world_size
 from eedi.precision import trainer_precision
 
 
 def trainer_arguments(spec, checkpoints: Path, max_steps: int, seed: int,
-                      save_steps: int, logging_steps: int) -> dict:
+                      save_steps: int, logging_steps: int, fsdp: bool = False) -> dict:
     """Keyword arguments of (SentenceTransformer)TrainingArguments shared by both trainers.
 
-    spec: a Retriever or Reranker (epochs, batch_size, lr, warmup_ratio). One checkpoint is
-    kept, every save_steps, so a killed run resumes from it; mixed precision by device
-    (eedi.precision: bf16 from Ampere on, fp16 on a T4 or V100, fp32 on CPU). Several visible
-    GPUs need one process each (torchrun): eedi.distributed.one_gpu_per_process.
+    spec: a Retriever or Reranker (epochs, batch_size, grad_accum (a reranker's), lr,
+    warmup_ratio). One checkpoint is kept, every save_steps, so a killed run resumes from it;
+    mixed precision by device (eedi.precision: bf16 from Ampere on, fp16 on a T4 or V100, fp32
+    on CPU). Several visible GPUs need one process each (torchrun: one_gpu_per_process), and
+    the processes share the spec's batch (share_of_batch): an update is the same on 1 GPU or 8.
+    fsdp: the model sharded over the processes (fsdp_arguments).
     """
     one_gpu_per_process(torch.cuda.device_count())
+    world = world_size()
+    batch_size, grad_accum = share_of_batch(spec.batch_size, getattr(spec, "grad_accum", 1), world)
     return dict(
         output_dir=str(checkpoints),
         num_train_epochs=spec.epochs,
         max_steps=max_steps,
-        per_device_train_batch_size=spec.batch_size,
+        # Several processes: the loader draws world x batch_size rows at a time, as one GPU's
+        # sampler would, and each process takes its slice (accelerate's split_batches). Shards
+        # of separately drawn batches would not be one GPU's batches: two halves could hold
+        # one misconception twice, a false in-batch negative for the retriever.
+        per_device_train_batch_size=batch_size * world,
+        **({"accelerator_config": {"split_batches": True}} if world > 1 else {}),
+        gradient_accumulation_steps=grad_accum,
+        # DDP: LoRA uses every trainable weight, so no search for unused ones each step; a
+        # full fine-tune may leave some unused (BERT's pooler): the Trainer's default
+        ddp_find_unused_parameters=False if spec.lora is not None else None,
+        **(fsdp_arguments() if fsdp else {}),
         learning_rate=spec.lr,
         warmup_steps=spec.warmup_ratio,  # a float below 1 is a ratio in transformers v5
         **trainer_precision(),

@@ -45,7 +45,7 @@ def test_lora_steps_lower_the_loss_and_the_adapter_reloads_identically(tmp_path,
     assert all(g["labels"] == [1.0, 0.0, 0.0] and len(g["suffixes"]) == 3 for g in groups)
     before = group_loss(load_model(spec), groups, prompts.yes_no, prompts.pad_id)
 
-    model, result, history = fit_reranker(spec, groups, prompts, tmp_path / "ckpt",
+    model, result, history, _ = fit_reranker(spec, groups, prompts, tmp_path / "ckpt",
                                                   max_steps=24, seed=0)
     assert result.global_step == 24
     out = tmp_path / "adapter"
@@ -104,7 +104,7 @@ def test_rerun_resumes_from_the_last_checkpoint(tmp_path, spec, prompts, kaggle_
     calls, compute = [], YesNoTrainer.compute_loss
     monkeypatch.setattr(YesNoTrainer, "compute_loss",
                         lambda self, *a, **k: (calls.append(1), compute(self, *a, **k))[1])
-    _, result, _ = fit_reranker(spec, groups, prompts, checkpoints, max_steps=3, seed=0)
+    _, result, _, _ = fit_reranker(spec, groups, prompts, checkpoints, max_steps=3, seed=0)
     assert result.global_step == 3 and len(calls) == 1  # steps 1-2 came from the checkpoint
 
 
@@ -119,7 +119,7 @@ def test_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b
     groups = training_groups(rows, NAMES, full_negatives(rows, {}, spec), prompts)
     first_step = {}
     for batch_size, grad_accum in ((2, 1), (1, 2)):
-        _, _, history = fit_reranker(spec.replace(batch_size=batch_size, grad_accum=grad_accum),
+        _, _, history, _ = fit_reranker(spec.replace(batch_size=batch_size, grad_accum=grad_accum),
                                      groups, prompts, tmp_path / f"ckpt{grad_accum}",
                                      max_steps=1, seed=0)
         first_step[grad_accum] = (history[0]["loss"], history[0]["grad_norm"])

@@ -92,9 +92,11 @@ def test_rerun_resumes_from_the_last_checkpoint(tmp_path, tiny_bert_dir, kaggle_
     assert result.global_step == 3 and len(steps) == 1  # steps 1-2 came from the checkpoint
 
 
-def test_cached_mnrl_is_mnrl_in_chunks(tiny_bert_dir, kaggle_dir):
-    """The same loss and gradients at the same batch size, whatever the chunk: cached-mnrl buys
-    memory only (dropout off: the two losses draw their masks in a different order)."""
+def test_accumulation_of_cached_mnrl_chunks_gives_the_full_batch_loss_and_gradients(tiny_bert_dir, kaggle_dir):
+    """The retriever's accumulation: cached-mnrl accumulates gradients chunk by chunk (GradCache),
+    and gives the loss and gradients of the whole batch whatever the chunk, so it buys memory
+    only (dropout off: the two losses draw their masks in a different order). Plain gradient
+    accumulation would not: each micro-batch would lose the others as in-batch negatives."""
     import torch
 
     rows = labelled_rows(kaggle_dir)

@@ -70,7 +70,7 @@ def load_tokenizer(spec: Reranker):
     return tokenizer
 
 
-def load_model(spec: Reranker, trainable: bool = False):
+def load_model(spec: Reranker, trainable: bool = False, fsdp: bool = False):
     """The causal LM in eedi.precision's dtype for this device (bf16 from Ampere on, fp16 on a
     T4, fp32 on CPU), with 4-bit NF4 base weights when spec.quantize_4bit (bitsandbytes: on
     CUDA, and on CPU too, so CI runs the QLoRA path).
@@ -79,13 +79,20 @@ def load_model(spec: Reranker, trainable: bool = False):
     training; else load spec.adapter if set: merged into the weights unless they are 4-bit
     (4-bit + adapter stays a PeftModel, as trained). The same code loads SmolLM2 on a laptop and
     Qwen2.5-32B on an 80 GB GPU.
+
+    fsdp (training sharded over processes, peft's FSDP-QLoRA recipe): no device map (FSDP
+    places the shards), 4-bit weights stored in the compute dtype, and no
+    prepare_model_for_kbit_training, whose fp32 upcast of the other weights would leave FSDP
+    layers of mixed dtypes; the Trainer checkpoints activations.
     """
     from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     dtype = model_dtype()
     kwargs = {"dtype": dtype}
-    if torch.cuda.device_count() > 1 and not trainable:
+    if fsdp:
+        pass
+    elif torch.cuda.device_count() > 1 and not trainable:
         # inference on a model split over the GPUs this process sees (Make's GPUS / TENSOR_
         # PARALLEL gives each process its group), layer by layer
         kwargs["device_map"] = "auto"
@@ -94,12 +101,14 @@ def load_model(spec: Reranker, trainable: bool = False):
         # current device is still GPU 0 for every rank before TrainingArguments sets it
         kwargs["device_map"] = {"": local_rank()}
     if spec.quantize_4bit:
-        kwargs["quantization_config"] = nf4_config(dtype)
+        kwargs["quantization_config"] = nf4_config(dtype, sharded=fsdp)
     model = one_cpu_path(AutoModelForCausalLM.from_pretrained(base_model_path(spec), **kwargs))
     if trainable:
         if spec.lora is None:
             raise click.UsageError(f"{spec.model}: no LoRA settings to train with")
-        if spec.quantize_4bit:
+        if fsdp:
+            model.enable_input_require_grads()  # checkpointed layers need a grad at their input
+        elif spec.quantize_4bit:
             model = prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=spec.gradient_checkpointing,
                 gradient_checkpointing_kwargs={"use_reentrant": False})

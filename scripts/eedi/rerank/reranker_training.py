@@ -3,7 +3,7 @@ this wrong answer?", on each training row's gold misconception and hard negative
 
     groups = training_groups(rows, names, negatives, prompts)
     # [{"prefix": ids, "suffixes": [gold ids, negative ids, ...], "labels": [1, 0, ...]}, ...]
-    model, result, history = train(spec, groups, prompts, checkpoints_of(out), max_steps, seed)
+    model, result, history, state = train(spec, groups, prompts, checkpoints_of(out), max_steps, seed)
     save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
 
 Each example is a group: one row's gold + N negatives, all sharing the row's prompt prefix,
@@ -102,27 +102,32 @@ class YesNoTrainer(Trainer):
         return (loss, {"margin": margin}) if return_outputs else loss
 
 
-def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, seed: int):
-    """Run the Trainer on the groups; resume from the newest checkpoint if any."""
+def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, seed: int,
+          fsdp: bool = False):
+    """Run the Trainer on the groups; resume from the newest checkpoint if any. Returns (model,
+    TrainOutput, log history, state): state is the full weights gathered from FSDP's shards (a
+    collective, so on every rank) for model.save_pretrained(state_dict=state); None otherwise."""
     torch.manual_seed(seed)
-    model = load_model(spec, trainable=True)
     steps_per_epoch = max(1, len(groups) // (spec.batch_size * spec.grad_accum))
     total = max_steps if max_steps > 0 else int(np.ceil(steps_per_epoch * spec.epochs))
+    # before the model loads: under FSDP, TrainingArguments tells from_pretrained (through the
+    # environment) to load the weights on rank 0 only
     args = TrainingArguments(
         **trainer_arguments(spec, checkpoints, max_steps, seed,
                             save_steps=max(5, total // 4),  # ~4 checkpoints a run
-                            logging_steps=max(1, total // 20)),
-        gradient_accumulation_steps=spec.grad_accum,
+                            logging_steps=max(1, total // 20), fsdp=fsdp),
         lr_scheduler_type="cosine",
         weight_decay=0.0,
         activation_checkpointing=spec.gradient_checkpointing,  # v5's name for it
         activation_checkpointing_kwargs={"use_reentrant": False},
         remove_unused_columns=False,  # the collator needs the group fields
     )
+    model = load_model(spec, trainable=True, fsdp=fsdp)
     trainer = YesNoTrainer(model=model, args=args, train_dataset=groups,
                            data_collator=GroupCollator(prompts.pad_id,
                                                        shared_prefix=not spec.gradient_checkpointing),
                            yes_no=prompts.yes_no,
                            group_size=len(groups[0]["labels"]), loss_name=spec.loss)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
-    return model, result, trainer.state.log_history
+    state = trainer.accelerator.get_state_dict(trainer.model) if fsdp else None
+    return model, result, trainer.state.log_history, state

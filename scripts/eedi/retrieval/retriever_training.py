@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eedi.distributed import world_size
 from eedi.long_table import query_text
 from eedi.model_folder import last_checkpoint
 from eedi.registry import Retriever
@@ -54,10 +55,14 @@ def training_loss(spec: Retriever, model):
     """
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
+    # Under torchrun each process holds 1/world of the batch (training_args.share_of_batch):
+    # gathering the documents of every process keeps the one-GPU batch's in-batch negatives.
+    gather = world_size() > 1
     if spec.loss == "cached-mnrl":
-        return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size)
+        return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size,
+                                                  gather_across_devices=gather)
     if spec.loss == "mnrl":
-        return MultipleNegativesRankingLoss(model)
+        return MultipleNegativesRankingLoss(model, gather_across_devices=gather)
     raise ValueError(f"unknown loss {spec.loss!r}")  # Retriever checks its choices
 
 
