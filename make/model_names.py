@@ -4,6 +4,7 @@ which goal is typed.
     python3 make/model_names.py --out data/runs/model-names.mk
         MODELS.retriever := minilm bge-large e5-mistral qwen14b-emb
         MODELS.reranker := qwen32b qwen14b qwen72b gemma9b smollm135m
+        NEGATIVES.minilm := zs      (each embedder's Retriever.negatives_from)
 
 The Makefile includes the file (remade when scripts/eedi/registry.py changes): MODEL=qwen32b
 sets RERANKER, MODEL=bge-large sets EMBEDDER, anything else is an error that names both.
@@ -32,9 +33,12 @@ def load_registry(path: Path = REGISTRY):
 
 
 def make_variables(registry) -> str:
-    """MODELS.retriever / MODELS.reranker := the registry's names, in the registry's order."""
+    """MODELS.retriever / MODELS.reranker := the registry's names, in the registry's order;
+    NEGATIVES.<embedder> := the ranking its hard negatives come from by default."""
     return (f"MODELS.retriever := {' '.join(registry.RETRIEVERS)}\n"
-            f"MODELS.reranker := {' '.join(registry.RERANKERS)}\n")
+            f"MODELS.reranker := {' '.join(registry.RERANKERS)}\n"
+            + "".join(f"NEGATIVES.{name} := {spec.negatives_from}\n"
+                      for name, spec in registry.RETRIEVERS.items()))
 
 
 def main(argv=None) -> int:

@@ -75,3 +75,50 @@ def test_cv_files_are_named_by_a_hash_of_the_rankings(tmp_path):
     digest = hashlib.md5(b"tfidf minilm-zs").hexdigest()[:8]
     assert value(tmp_path, "CV_NAME", "EVALUATE=tfidf minilm-zs") == f"{run}/cv-{tag}-{digest}"
     assert value(tmp_path, "CV_NAME", "EVALUATE=tfidf minilm-ft") != f"{run}/cv-{tag}-{digest}"
+
+
+def test_an_embedders_negatives_come_from_its_registry_ranking_or_negatives(tmp_path):
+    """Retriever.negatives_from per model (minilm: its own zero-shot ranking; qwen14b-emb: the
+    fine-tuned MiniLM's, which Make builds first: five MiniLM folds), NEGATIVES= for all."""
+    import re
+
+    def negatives(*args):
+        out = make(tmp_path, "-n", "train-retriever", "FOLD=0", *args)
+        assert out.returncode == 0, out.stderr[-2000:]
+        trained = re.findall(r"train_retriever\.py --model (\S+) .*?--negatives \S+/train_(\S+)\.parquet",
+                             out.stdout.replace("\\\n", " "))
+        return trained
+
+    assert negatives("MODEL=minilm") == [("minilm", "minilm-zs")]
+    chain = negatives("MODEL=qwen14b-emb")
+    assert chain[-1] == ("qwen14b-emb", "minilm-ft") and chain.count(("minilm", "minilm-zs")) == 5
+    assert negatives("MODEL=qwen14b-emb", "NEGATIVES=tfidf") == [("qwen14b-emb", "tfidf")]
+    assert negatives("MODEL=bge-large", "NEGATIVES=minilm-ft")[-1] == ("bge-large", "minilm-ft")
+    assert negatives("EMBEDDER=some/folder") == [("some/folder", "some/folder-zs")]
+
+
+def test_setup_vllm_installs_the_cuda_build_where_nvidia_smi_lists_a_gpu(tmp_path):
+    import os
+    import stat
+
+    def installs(*args, gpu=None):
+        env = dict(os.environ)
+        if gpu is not None:  # a stand-in nvidia-smi first on PATH
+            bin_dir = tmp_path / "bin"
+            bin_dir.mkdir(exist_ok=True)
+            smi = bin_dir / "nvidia-smi"
+            smi.write_text(f"#!/bin/sh\necho '{gpu}'\n")
+            smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+            env["PATH"] = f"{bin_dir}:{env['PATH']}"
+        out = make(tmp_path, "-n", "-B", ".venv-vllm/.installed", *args, env=env)
+        return out.returncode, out.stdout
+
+    code, cpu = installs()
+    assert code == 0 and "pip install -r requirements-vllm.txt" in cpu and "uninstall" in cpu
+    code, cuda = installs(gpu="GPU 0: NVIDIA H200 (UUID: GPU-1234)")
+    assert code == 0 and "pip install -r requirements-vllm-cuda.txt" in cuda
+    assert "uninstall" not in cuda
+    assert "requirements-vllm.txt" in installs("VLLM_BUILD=cpu", gpu="GPU 0: T4")[1]
+    assert "requirements-vllm-cuda.txt" in installs("VLLM_BUILD=cuda")[1]
+    code, _ = installs("VLLM_BUILD=rocm")
+    assert code != 0

@@ -95,11 +95,17 @@ class Retriever:
     negative_margin: float | None = setting(None, "Drop candidates scoring above the gold's "
                                             "score minus this (likely false negatives).")
     seen_negatives_only: bool = setting(False, "Mine only misconceptions that label a training row.")
+    # the ranking of train the hard negatives are mined from (the Makefile's NEGATIVES default):
+    # zs = the model's own zero-shot ranking, or a ranking's name (minilm-ft)
+    negatives_from: str = "zs"
     lora: dict | None = None        # peft LoraConfig arguments; None = full fine-tune
     quantize_4bit: bool = False     # NF4 base weights (QLoRA); only where CUDA is present
     gradient_checkpointing: bool = False
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_retriever.py)
     SERVING_ONLY: ClassVar[tuple[str, ...]] = ()
+    # what Make sees as a file of its own (the negatives' ranking is a prerequisite), so not
+    # part of the stamp: a new default here retrains through that file, and only then
+    MAKE_INPUTS: ClassVar[tuple[str, ...]] = ("negatives_from",)
 
     def __post_init__(self):
         check_settings(self)
@@ -118,19 +124,22 @@ RETRIEVERS: dict[str, Retriever] = {
     "bge-large": Retriever(model="BAAI/bge-large-en-v1.5", pooling="cls", max_length=256,
                            epochs=3, batch_size=128, lr=2e-5, loss="cached-mnrl",
                            mini_batch_size=32, n_negatives=2),
-    # E5-Mistral-7B: a decoder LLM embedder, LoRA on bf16 weights.
+    # E5-Mistral-7B: a decoder LLM embedder, LoRA (fp32) on bf16 weights; hard negatives from
+    # the fine-tuned MiniLM's out-of-fold ranking, far better than its own zero-shot one.
     "e5-mistral": Retriever(model="intfloat/e5-mistral-7b-instruct", pooling="lasttoken",
                             query_prefix=EEDI_INSTRUCTION, max_length=256, epochs=2,
                             batch_size=64, lr=1e-4, loss="cached-mnrl", mini_batch_size=8,
-                            n_negatives=2, gradient_checkpointing=True,
+                            n_negatives=2, gradient_checkpointing=True, negatives_from="minilm-ft",
                             lora=dict(r=16, lora_alpha=32, lora_dropout=0.05,
                                       target_modules=LLM_LORA_TARGETS)),
-    # Qwen2.5-14B as an embedder with LoRA (the 0.48 retriever of the top teams), 4-bit base.
+    # Qwen2.5-14B as an embedder with LoRA (the 0.48 retriever of the top teams), 4-bit base;
+    # an instruct LLM's last-token states rank close to at random before fine-tuning, so its
+    # hard negatives come from the fine-tuned MiniLM's ranking.
     "qwen14b-emb": Retriever(model="Qwen/Qwen2.5-14B-Instruct", pooling="lasttoken",
                              query_prefix=EEDI_INSTRUCTION, max_length=256, epochs=2,
                              batch_size=64, lr=1e-4, loss="cached-mnrl", mini_batch_size=8,
                              n_negatives=2, quantize_4bit=True, gradient_checkpointing=True,
-                             lora=dict(r=32, lora_alpha=64, lora_dropout=0.05,
+                             negatives_from="minilm-ft", lora=dict(r=32, lora_alpha=64, lora_dropout=0.05,
                                        target_modules=LLM_LORA_TARGETS)),
 }
 
@@ -280,11 +289,13 @@ RERANKERS: dict[str, Reranker] = {
 
 
 def training_fields(spec) -> dict:
-    """The entry's fields that a trained model or a ranking depends on (all but SERVING_ONLY),
+    """The entry's fields that a trained model or a ranking depends on (all but SERVING_ONLY
+    and MAKE_INPUTS),
     as plain JSON values: what Make's per-model stamp compares, so editing one
     registry entry retrains that model alone, and a serving setting retrains nothing."""
     fields = dataclasses.asdict(spec)
-    return {k: v for k, v in fields.items() if k not in spec.SERVING_ONLY}
+    skip = (*spec.SERVING_ONLY, *getattr(spec, "MAKE_INPUTS", ()))
+    return {k: v for k, v in fields.items() if k not in skip}
 
 
 def lookup(kind: type, name_or_path: str):

@@ -119,3 +119,21 @@ def test_accumulation_of_cached_mnrl_chunks_gives_the_full_batch_loss_and_gradie
         assert chunk_grads.keys() == plain_grads.keys()
         for name, grad in chunk_grads.items():
             torch.testing.assert_close(grad, plain_grads[name], atol=1e-6, rtol=1e-4)
+
+
+def test_an_llm_embedders_lora_trains_in_fp32_over_a_bf16_base(tiny_llama_dir, monkeypatch):
+    """A GPU loads the LLM in bf16; the adapter's weights must still be fp32 (they were bf16:
+    sentence-transformers' add_adapter keeps the base's dtype)."""
+    import torch
+
+    from eedi.retrieval import retriever_training
+    monkeypatch.setattr(embedding, "model_dtype", lambda: torch.bfloat16)
+    spec = Retriever(model=str(tiny_llama_dir), pooling="lasttoken",
+                     lora={"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+    model = retriever_training.trainable_embedder(spec)
+    trainable = {n: p.dtype for n, p in model.named_parameters() if p.requires_grad}
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert set(trainable.values()) == {torch.float32} and frozen == {torch.bfloat16}
+    emb = model.encode(["3 - (-2)"], convert_to_tensor=True)  # bf16 states through fp32 LoRA
+    assert torch.isfinite(emb).all()

@@ -81,7 +81,8 @@ def vllm_scorer(max_length: int, profile: str = "auto", tensor_parallel: int | N
             if tensor_parallel:
                 engine_args["tensor_parallel_size"] = tensor_parallel
             state["engine"] = vllm_scoring.VllmScorer(base_model_path(spec), max_length,
-                                                      max_lora_rank=rank, engine_args=engine_args)
+                                                      max_lora_rank=rank, engine_args=engine_args,
+                                                      quantize_4bit=spec.quantize_4bit)
         return state["engine"].score(rows, prompts.yes_no, adapter=spec.adapter)
     return score
 

@@ -46,6 +46,22 @@ def is_quantized(model: str) -> bool:
     return config.is_file() and "quantization_config" in json.loads(config.read_text())
 
 
+def four_bit_args(quantize_4bit: bool, cuda: bool, model: str) -> dict:
+    """vllm.LLM's arguments for a reranker trained on a 4-bit base (spec.quantize_4bit): the
+    base quantised to 4 bits as it loads (bitsandbytes, NF4, as transformers' QLoRA base) with
+    the LoRA adapter on top, as vLLM's LoRA-with-quantization example serves one, so vLLM and
+    the HF engine score the model that was trained. Without CUDA vLLM has no bitsandbytes: an
+    error, never the full-precision base served in its place."""
+    if not quantize_4bit:
+        return {}
+    if not cuda:
+        raise click.ClickException(
+            f"{model}: this reranker trained on a 4-bit (NF4) base; vLLM serves that only on "
+            "CUDA (quantization='bitsandbytes'). Here, score it with ENGINE=hf, which loads the "
+            "same 4-bit base, or merge + quantise it (make quantize) for vLLM")
+    return {"quantization": "bitsandbytes"}
+
+
 def slot_rank(rank: int) -> int:
     """The smallest rank vLLM allocates LoRA slots for that holds `rank`."""
     for allowed in LORA_RANKS:
@@ -62,6 +78,7 @@ class VllmScorer:
     eedi.precision's for this device (fp32 on CPU, bf16 from Ampere on, "half" on a T4; a
     4-bit folder on CPU: bf16, the only float type vLLM's CPU 4-bit kernel has besides fp16).
     kv_cache_gib: the KV cache's size on CPU (vLLM's default there is a share of RAM).
+    quantize_4bit: the base as 4-bit NF4, as it trained (four_bit_args; CUDA only).
     engine_args: on a GPU, vllm.LLM arguments from the registry's profile (eedi.registry.
     vllm_settings: tensor_parallel_size, gpu_memory_utilization, enforce_eager, max_model_len,
     ...); a 4-bit AWQ/GPTQ/compressed-tensors folder needs none: vLLM reads its config. On CPU
@@ -70,14 +87,15 @@ class VllmScorer:
 
     def __init__(self, base_model: str, max_length: int, max_lora_rank: int | None = None,
                  dtype: str = "auto", kv_cache_gib: float = 1.0, seed: int = 0,
-                 engine_args: dict | None = None):
+                 engine_args: dict | None = None, quantize_4bit: bool = False):
         import torch
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
         if dtype == "auto":  # the HF engine's dtype on this device (bf16 for 4-bit on CPU)
             dtype = vllm_dtype(quantized=is_quantized(base_model))
-        kwargs = {"tensor_parallel_size": 1, "max_model_len": max_length + 8}  # + 1 generated token
+        kwargs = {"tensor_parallel_size": 1, "max_model_len": max_length + 8,  # + 1 generated token
+                  **four_bit_args(quantize_4bit, cuda, base_model)}
         if cuda and engine_args:
             kwargs.update(engine_args)
             if kwargs["tensor_parallel_size"] > torch.cuda.device_count():

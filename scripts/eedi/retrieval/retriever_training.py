@@ -66,6 +66,20 @@ def training_loss(spec: Retriever, model):
     raise ValueError(f"unknown loss {spec.loss!r}")  # Retriever checks its choices
 
 
+def trainable_embedder(spec: Retriever):
+    """The embedder to fine-tune: an encoder whole; an LLM embedder (spec.lora) as a fresh LoRA
+    adapter over its frozen base, the adapter's weights in fp32 over a bf16/fp16 (or 4-bit) base,
+    as peft's get_peft_model makes them: sentence-transformers' add_adapter leaves them in the
+    base's dtype, where Adam's small updates of bf16 weights round away."""
+    model = load_embedder(spec)
+    if spec.lora is not None:
+        from peft import LoraConfig, TaskType
+        from peft.functional import cast_adapter_dtype
+        model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **spec.lora))
+        cast_adapter_dtype(model, "default")
+    return model
+
+
 def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int):
     """Run the sentence-transformers trainer; resume from the newest checkpoint if any.
     Returns (model, TrainOutput, log history)."""
@@ -73,10 +87,7 @@ def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, se
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
-    model = load_embedder(spec)
-    if spec.lora is not None:
-        from peft import LoraConfig, TaskType
-        model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **spec.lora))
+    model = trainable_embedder(spec)
     loss = training_loss(spec, model)
     dataset = Dataset.from_dict(examples)
     steps_per_epoch = max(1, len(dataset) // spec.batch_size)
