@@ -215,13 +215,16 @@ $(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
 ifneq ($(filter-out ddp fsdp,$(DISTRIBUTED)),)
 $(error DISTRIBUTED=$(DISTRIBUTED): ddp or fsdp, or empty for one process per model)
 endif
-# GPU: the one GPU a training job runs on (GPUS=n's job slots set it; empty: what it sees).
+# GPU: the one GPU a training job runs on (GPUS=n's job slots set it). Empty with GPUS=n and
+# no DISTRIBUTED (a training reached through another goal, e.g. make evaluate GPUS=2): the
+# first of GPU_IDS; with GPUS=1 the process sees what the shell gives it.
 GPU ?=
-# A trainer's interpreter: pinned to GPU, or torchrun starting GPUS processes on each machine
-# (each rank on its own GPU, accumulation split between them: eedi/distributed.py).
+TRAIN_GPU = $(or $(GPU),$(if $(DISTRIBUTED),,$(if $(filter-out 0 1,$(GPUS)),$(firstword $(GPU_IDS)))))
+# A trainer's interpreter: pinned to TRAIN_GPU, or torchrun starting GPUS processes on each
+# machine (each rank on its own GPU, accumulation split between them: eedi/distributed.py).
 TORCHRUN_ARGS = --nproc_per_node $(GPUS) $(if $(filter 1,$(NNODES)),--standalone,--nnodes $(NNODES) \
   --node_rank $(NODE_RANK) --master_addr $(MASTER_ADDR) --master_port $(MASTER_PORT))
-TRAIN_PY = $(if $(GPU),CUDA_VISIBLE_DEVICES=$(GPU) )$(if $(DISTRIBUTED),$(PY) -m torch.distributed.run $(TORCHRUN_ARGS),$(PY))
+TRAIN_PY = $(if $(TRAIN_GPU),CUDA_VISIBLE_DEVICES=$(TRAIN_GPU) )$(if $(DISTRIBUTED),$(PY) -m torch.distributed.run $(TORCHRUN_ARGS),$(PY))
 # A training job is a fold k (its model folder <cv>/fold<k>) or `all` (all/); FOLD=k or FOLD=all
 # picks one.
 TRAIN_JOBS = $(if $(FOLD),$(FOLD),$(FOLD_IDS) all)

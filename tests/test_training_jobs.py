@@ -103,6 +103,7 @@ def test_dry_run_shows_each_job_with_its_own_gpu(tmp_path):
 
 
 def test_one_gpu_one_job_and_distributed_runs_are_single_make_jobs(tmp_path):
+    """GPUS=1, FOLD=k and DISTRIBUTED runs are one training each, no job slots."""
     def dry_run(*args):
         out = make(tmp_path, "-n", *args)
         assert out.returncode == 0, out.stderr[-2000:]
@@ -112,6 +113,11 @@ def test_one_gpu_one_job_and_distributed_runs_are_single_make_jobs(tmp_path):
     assert "CUDA_VISIBLE_DEVICES" not in dry_run("train-reranker", "MODEL=smollm135m")
     one = dry_run("train-reranker", "MODEL=smollm135m", "GPUS=2", "FOLD=all")
     assert one.count("scripts/train_reranker.py") == 1 and "/smollm135m/all\n" in one
+    # one training with several GPUs given (FOLD=k, or reached through make evaluate GPUS=2):
+    # the first of them, never all (the trainer would refuse them)
+    assert "CUDA_VISIBLE_DEVICES=0 " in one
+    assert "CUDA_VISIBLE_DEVICES=6 " in dry_run("train-reranker", "MODEL=smollm135m", "GPUS=2",
+                                                "FOLD=all", "GPU_IDS=6 7")
 
     # one model over the GPUs: torchrun, GPUS processes per machine
     ddp = dry_run("train-reranker", "MODEL=smollm135m", "GPUS=2", "DISTRIBUTED=ddp", "FOLD=0")
