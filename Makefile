@@ -112,6 +112,7 @@ negatives_name = $(foreach n,$(or $(NEGATIVES),$(NEGATIVES.$(1)),zs),$(if $(filt
 negatives_of = $(RUN)/rankings/train_$(call negatives_name,$(1)).parquet
 # make bench-retriever's settings (e.g. --batch-size 32, --loss cached-mnrl --mini-batch-size 32).
 BENCH_ARGS  ?=
+BENCH_RERANK_ARGS ?=
 # Round 2 of the retriever (<model>-ft2, negatives mined by its round-1 model): its extra settings.
 ROUND2_ARGS ?=
 # Reranker training settings passed to train_reranker.py (same option names as TRAIN_ARGS; empty
@@ -321,10 +322,12 @@ include make/kaggle.mk
 bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
 	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(BENCH_ARGS)
 
-bench-rerank: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_tfidf.parquet | $(SETUP)  ## pairs/s of naive vs prefix-reuse hf (and vllm) reranking, side by side
+# BENCH_RERANK_ARGS: e.g. --rows 16; --training: training steps, full vs shared prefix
+bench-rerank: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_tfidf.parquet | $(SETUP)  ## pairs/s of naive vs prefix-reuse hf (and vllm) reranking side by side (BENCH_RERANK_ARGS=--training: training tokens/s)
 	$(PY) scripts/bench_rerank.py --model $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER)) \
 	  --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_tfidf.parquet \
-	  $(if $(wildcard .venv-vllm/.installed),--vllm-python .venv-vllm/bin/python)
+	  $(if $(and $(wildcard .venv-vllm/.installed),$(if $(filter --training,$(BENCH_RERANK_ARGS)),,1)),--vllm-python .venv-vllm/bin/python) \
+	  $(BENCH_RERANK_ARGS)
 
 test: | $(SETUP)  ## run the test suite
 	$(PY) -m pytest -q tests

@@ -1,15 +1,22 @@
 """Benchmark reranking throughput: naive vs prefix-reuse transformers (and vLLM where its venv
-exists), side by side on the same pairs, with their ratio and score agreement.
+exists), side by side on the same pairs, with their ratio and score agreement; --training:
+training steps, full sequences vs each group's prefix shared, checkpointing off and on.
 
 \b
 Reads  TRAIN, MISCONCEPTIONS  the long table and candidate names
        RANKING                any ranking of train: each benchmark row's top CANDIDATES
 Writes stdout                 a table: pairs, seconds, pairs/s, speed-up over naive, and the
-                              largest score difference from naive (the engines must agree)
+                              largest score difference from naive (the engines must agree);
+                              --training: tokens/s, speed-up over full sequences, and the
+                              largest loss difference from them
 
 Naive scores every (row, candidate) prompt in full; prefix reuse runs each row's shared
 prefix once and its KV cache serves all candidates; vLLM gets the same token ids with
-prefix caching on. Each engine is warmed up on one row first; model loading is not timed.
+prefix caching on. Training: a step is forward + backward of the group loss on a fresh LoRA
+over spec.batch_size groups of 1 + n_negatives candidates (the row's top ones), as
+train_reranker.py trains; "shared" packs each group's prefix and candidates in one sequence.
+tokens/s counts the full sequences' tokens in both, so it compares the same work. Each case
+is warmed up on one row (group) first; model loading is not timed.
 """
 
 import json
@@ -29,6 +36,7 @@ from eedi.long_table import misconception_names
 from eedi.ranking import read_ranking
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import base_model_path, load_model, load_tokenizer, reranker_spec
+from eedi.rerank.reranker_training import GroupCollator, batch_margin, group_loss
 from eedi.rerank.reranking import top_candidates
 from eedi.rerank.vllm_env import cpu_environment
 from eedi.rerank.yes_no_scoring import score_naive, score_prefix_reuse
@@ -44,7 +52,11 @@ from eedi.run_log import log, setup_logging
 @click.option("--candidates", type=click.IntRange(1), default=25, show_default=True)
 @click.option("--vllm-python", type=click.Path(dir_okay=False, path_type=Path),
               help="The .venv-vllm interpreter: also time the vllm engine.")
-def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidates, vllm_python):
+@click.option("--training", is_flag=True,
+              help="Time training steps (full sequences vs shared prefix, gradient checkpointing "
+                   "off and on) instead of scoring.")
+def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidates, vllm_python,
+         training):
     setup_logging()
     spec = reranker_spec(model_name)
     prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
@@ -59,6 +71,9 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
     log.info("%d rows x %d candidates = %d pairs, %.0f tokens per prompt, model %s",
                     len(bench), candidates, pairs, tokens / pairs, model_name)
 
+    if training:
+        bench_training(spec, prompts, warm, bench, model_name)
+        return
     model = load_model(spec)
     flat = lambda rs: [p + x for p, s in rs for x in s]
     results = {}
@@ -82,6 +97,52 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
     click.echo(f"{model_name} on {os.cpu_count()} CPU cores / "
                f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: "
                f"{len(bench)} rows x {candidates} candidates, {tokens / pairs:.0f} tokens per prompt")
+    click.echo(table.to_string(index=False))
+
+
+def bench_training(spec, prompts, warm, bench, model_name) -> None:
+    """Training steps on the bench rows' groups: full sequences vs shared prefix (packed), with
+    gradient checkpointing off and on; tokens/s of the full sequences, and the losses' agreement."""
+    size = min(spec.n_negatives + 1, *(len(s) for _, s in warm + bench))  # gold + negatives
+    groups = [{"prefix": p, "suffixes": s[:size], "labels": [1.0] + [0.0] * (size - 1)}
+              for p, s in warm + bench]
+    warm_groups, bench_groups = groups[:1], groups[1:]
+    batches = [bench_groups[i:i + spec.batch_size]
+               for i in range(0, len(bench_groups), spec.batch_size)]
+    tokens = sum(len(g["prefix"]) + len(x) for g in bench_groups for x in g["suffixes"])
+    torch.manual_seed(0)
+    model = load_model(spec, trainable=True)
+    model.train()
+
+    def step(collate, batch) -> float:
+        inputs = collate(batch)
+        labels = inputs.pop("labels")
+        loss = group_loss(batch_margin(model, inputs, prompts.yes_no), labels, size, spec.loss)
+        loss.backward()
+        model.zero_grad()
+        return loss.item()
+
+    results = {}
+    for checkpointing in (False, True):
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.enable_input_require_grads()
+        for shared in (False, True):
+            collate = GroupCollator(prompts.pad_id, shared_prefix=shared)
+            step(collate, warm_groups)
+            start = time.perf_counter()
+            losses = [step(collate, batch) for batch in batches]
+            name = f"{'shared prefix' if shared else 'full sequences'}{' + checkpointing' if checkpointing else ''}"
+            results[name] = (time.perf_counter() - start, np.array(losses))
+    base_seconds, base_losses = results["full sequences"]
+    table = pd.DataFrame([{"training": name, "groups": len(bench_groups), "seconds": round(sec, 2),
+                           "tokens/s": round(tokens / sec, 1), "x full": round(base_seconds / sec, 2),
+                           "max |loss - full|": float(np.abs(losses - base_losses).max())}
+                          for name, (sec, losses) in results.items()])
+    click.echo(f"{model_name} training on {os.cpu_count()} CPU cores / "
+               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: {len(bench_groups)} groups "
+               f"of {size} in steps of {spec.batch_size}, {tokens / len(bench_groups) / size:.0f} "
+               f"tokens per prompt")
     click.echo(table.to_string(index=False))
 
 

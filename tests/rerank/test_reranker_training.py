@@ -4,6 +4,7 @@ shared-prefix training gives the naive margins and gradients, and a re-run resum
 last checkpoint."""
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import NAMES
@@ -18,7 +19,7 @@ from eedi.rerank.reranker_training import GroupCollator
 from eedi.rerank.reranker_training import YesNoTrainer
 from eedi.rerank.reranker_training import train as fit_reranker
 from eedi.rerank.reranker_training import training_groups
-from eedi.rerank.yes_no_scoring import prefix_reuse_margin
+from eedi.rerank.yes_no_scoring import packed_margin
 from eedi.rerank.yes_no_scoring import score_naive
 from eedi.rerank.yes_no_scoring import yes_no_margin
 
@@ -64,24 +65,36 @@ def test_lora_steps_lower_the_loss_and_the_adapter_reloads_identically(tmp_path,
         score_naive(model, seqs, prompts.yes_no, prompts.pad_id), atol=1e-4)
 
 
-def test_shared_prefix_training_gives_the_naive_margins_and_gradients(spec, prompts, kaggle_dir):
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_shared_prefix_training_gives_the_naive_margins_and_gradients(spec, prompts, kaggle_dir,
+                                                                       checkpointing, attention):
+    """Each group packed in one sequence (its prefix once, then its suffixes, each seeing the
+    prefix and itself only) gives every candidate's full-sequence margin and gradients, with
+    gradient checkpointing too: qwen32b's checkpointing used to switch the sharing off (the
+    prefix's KV cache needs use_cache), re-running its ~170-token prefix for all 8 candidates."""
     rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
     labelled = rows.dropna(subset=["MisconceptionId"])
     groups = training_groups(labelled, NAMES, full_negatives(labelled, {}, spec), prompts)[:3]
     torch.manual_seed(0)  # a random (non-zero) adapter, so every LoRA weight gets a gradient
-    model = load_model(spec.replace(lora=dict(TINY_LORA, init_lora_weights=False)),
-                                trainable=True)
+    model = load_model(spec.replace(lora=dict(TINY_LORA, init_lora_weights=False),
+                                    gradient_checkpointing=checkpointing), trainable=True)
+    model.config._attn_implementation = attention
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
     model.train()
     results = []
     for shared in (False, True):
         batch = GroupCollator(prompts.pad_id, shared_prefix=shared)(groups)
         labels = batch.pop("labels")
         if shared:
-            assert batch["prefix_ids"].shape[0] == 3 and batch["suffix_ids"].shape[0] == 9
-            margin = prefix_reuse_margin(model, yes_no=prompts.yes_no, **batch)
+            width = max(len(g["prefix"]) + sum(map(len, g["suffixes"])) for g in groups)
+            assert batch["input_ids"].shape == (3, width) and batch["last"].shape == (3, 3)
+            margin = packed_margin(model, yes_no=prompts.yes_no, **batch)
         else:
             margin = yes_no_margin(model, batch["input_ids"], batch["attention_mask"],
-                                            prompts.yes_no)
+                                   prompts.yes_no)
         model.zero_grad()
         torch.nn.functional.cross_entropy(margin.view(3, 3), torch.zeros(3, dtype=torch.long)).backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}

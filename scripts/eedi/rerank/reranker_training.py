@@ -7,7 +7,8 @@ this wrong answer?", on each training row's gold misconception and hard negative
     save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
 
 Each example is a group: one row's gold + N negatives, all sharing the row's prompt prefix,
-which runs once per group unless gradient checkpointing is on (it turns the KV cache off).
+which runs once per group: the group is packed in one sequence (GroupCollator), so this holds
+with gradient checkpointing too.
 Loss on the last position's logit(Yes) - logit(No): `group` = softmax cross-entropy over the
 group (gold vs its negatives, a listwise loss), `bce` = pointwise binary cross-entropy.
 Uses transformers' Trainer (checkpoints, resume, accumulation, bf16) and peft; gradient
@@ -26,7 +27,7 @@ from transformers import Trainer, TrainingArguments
 from eedi.model_folder import last_checkpoint
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import load_model
-from eedi.rerank.yes_no_scoring import pad, prefix_reuse_margin, yes_no_margin
+from eedi.rerank.yes_no_scoring import pack_groups, packed_margin, pad, yes_no_margin
 from eedi.training_args import trainer_arguments
 
 def training_groups(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
@@ -49,10 +50,10 @@ def training_groups(rows: pd.DataFrame, names: dict[int, str], negatives: dict[s
 class GroupCollator:
     """Groups -> one batch, group after group.
 
-    shared_prefix: each group's prefix once (right-padded) + its suffixes (left-padded), for
-    prefix_reuse_margin: a group of 1 + 7 candidates then costs ~1 prefix instead of 8.
-    Otherwise full prefix+suffix sequences, left-padded (needed with gradient checkpointing,
-    which turns the KV cache off).
+    shared_prefix: each group packed in one sequence, its prefix once and then its suffixes,
+    each suffix seeing the prefix and itself only (yes_no_scoring.pack_groups): a group of 1 + 7
+    candidates costs ~1 prefix instead of 8, with or without gradient checkpointing. Otherwise
+    full prefix+suffix sequences, left-padded (the reference; make bench-rerank compares them).
     """
 
     def __init__(self, pad_id: int, shared_prefix: bool):
@@ -64,12 +65,8 @@ class GroupCollator:
             sequences = [g["prefix"] + s for g in groups for s in g["suffixes"]]
             ids, mask = pad(sequences, self.pad_id, "left")
             return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-        prefix_ids, prefix_mask = pad([g["prefix"] for g in groups], self.pad_id, "right")
-        suffix_ids, suffix_mask = pad([s for g in groups for s in g["suffixes"]],
-                                               self.pad_id, "left")
-        owner = torch.tensor([i for i, g in enumerate(groups) for _ in g["suffixes"]])
-        return {"prefix_ids": prefix_ids, "prefix_mask": prefix_mask, "suffix_ids": suffix_ids,
-                "suffix_mask": suffix_mask, "owner": owner, "labels": labels}
+        packed = pack_groups([(g["prefix"], g["suffixes"]) for g in groups], self.pad_id)
+        return {**packed, "labels": labels}
 
 
 class YesNoTrainer(Trainer):
@@ -87,19 +84,26 @@ class YesNoTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
-        if "owner" in inputs:
-            margin = prefix_reuse_margin(model, yes_no=self.yes_no, **inputs)
-        else:
-            margin = yes_no_margin(model, inputs["input_ids"], inputs["attention_mask"],
-                                            self.yes_no)
-        if self.loss_name == "group":
-            # gold is first in every group: cross-entropy of the gold among its negatives
-            logits = margin.view(-1, self.group_size)
-            target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
-            loss = torch.nn.functional.cross_entropy(logits, target)
-        else:
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(margin, labels.to(margin))
+        margin = batch_margin(model, inputs, self.yes_no)
+        loss = group_loss(margin, labels, self.group_size, self.loss_name)
         return (loss, {"margin": margin}) if return_outputs else loss
+
+
+def batch_margin(model, batch: dict, yes_no) -> torch.Tensor:
+    """The Yes-No margin of every candidate of a GroupCollator batch (labels removed)."""
+    if "last" in batch:
+        return packed_margin(model, yes_no=yes_no, **batch)
+    return yes_no_margin(model, batch["input_ids"], batch["attention_mask"], yes_no)
+
+
+def group_loss(margin: torch.Tensor, labels: torch.Tensor, group_size: int, loss_name: str):
+    """`group`: cross-entropy of the gold (first in every group) among its negatives, a mean over
+    the groups; `bce`: pointwise binary cross-entropy on the labels."""
+    if loss_name == "group":
+        logits = margin.view(-1, group_size)
+        target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+        return torch.nn.functional.cross_entropy(logits, target)
+    return torch.nn.functional.binary_cross_entropy_with_logits(margin, labels.to(margin))
 
 
 def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, seed: int,
@@ -124,8 +128,7 @@ def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, 
     )
     model = load_model(spec, trainable=True, fsdp=fsdp)
     trainer = YesNoTrainer(model=model, args=args, train_dataset=groups,
-                           data_collator=GroupCollator(prompts.pad_id,
-                                                       shared_prefix=not spec.gradient_checkpointing),
+                           data_collator=GroupCollator(prompts.pad_id, shared_prefix=True),
                            yes_no=prompts.yes_no,
                            group_size=len(groups[0]["labels"]), loss_name=spec.loss)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))

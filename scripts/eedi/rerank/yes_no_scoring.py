@@ -6,7 +6,10 @@
     # scores[j] = logit("Yes") - logit("No") after prefix + suffixes[j]; higher = more likely;
     # equal to naive up to float rounding, at a fraction of the cost
 
-`prefix_reuse_margin` is differentiable: the reranker's training uses it too.
+Training shares each group's prefix too, packed: `pack_groups` puts a prefix and all its
+suffixes in one sequence with a mask that lets each suffix see the prefix and itself only, and
+`packed_margin` reads each suffix's last position: one forward and no KV cache, so it works
+with gradient checkpointing (which turns the cache off).
 """
 
 from __future__ import annotations
@@ -85,6 +88,59 @@ def suffix_margin(model, cache, prefix_mask, suffix_ids, suffix_mask, owner, yes
     positions = _positions(suffix_mask, start=prefix_mask.sum(-1)[owner])
     return yes_no_margin(model, suffix_ids, mask, yes_no, position_ids=positions,
                          past_key_values=chunk)
+
+
+def pack_groups(groups: list[tuple[list[int], list[list[int]]]], pad_id: int) -> dict:
+    """[(prefix ids, [suffix ids, ...])], the same number of suffixes each -> one packed,
+    right-padded sequence per group: prefix, suffix 1, suffix 2, ...
+
+    Returns input_ids (b, L), attention_mask (b, 1, L, L) bool (True: query may attend to key;
+    causal, and a suffix's tokens see the prefix and their own suffix only), position_ids (each
+    suffix continues the prefix: what it would get after its own copy of the prefix) and last
+    (b, k): the index of each suffix's last token. A group costs prefix + suffixes tokens, not
+    k x (prefix + suffix).
+    """
+    width = max(len(p) + sum(map(len, ss)) for p, ss in groups)
+    ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(groups), width), dtype=torch.long)
+    segment = torch.full((len(groups), width), -1, dtype=torch.long)  # 0 prefix, j suffix j, -1 pad
+    last = []
+    for i, (prefix, suffixes) in enumerate(groups):
+        n = len(prefix)
+        ids[i, :n], positions[i, :n], segment[i, :n] = torch.tensor(prefix), torch.arange(n), 0
+        start, ends = n, []
+        for j, suffix in enumerate(suffixes, 1):
+            end = start + len(suffix)
+            ids[i, start:end] = torch.tensor(suffix)
+            positions[i, start:end] = torch.arange(n, n + len(suffix))
+            segment[i, start:end] = j
+            ends.append(end - 1)
+            start = end
+        last.append(ends)
+    query, key = segment[:, :, None], segment[:, None, :]
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    # padding queries see the prefix (no all-masked rows: softmax would give NaN)
+    mask = causal & (key >= 0) & ((key == 0) | (key == query))
+    return {"input_ids": ids, "attention_mask": mask[:, None], "position_ids": positions,
+            "last": torch.tensor(last)}
+
+
+def packed_margin(model, input_ids, attention_mask, position_ids, last, yes_no) -> torch.Tensor:
+    """logit(Yes) - logit(No) of every suffix of pack_groups' sequences, group after group (b x k).
+
+    Only the suffixes' last positions go through the LM head (logits_to_keep: their indices).
+    The mask goes to the attention as it is: bool for SDPA, additive for eager attention.
+    """
+    config = getattr(model, "config", None)
+    if getattr(config, "_attn_implementation", "sdpa") == "eager":
+        attention_mask = torch.zeros(attention_mask.shape, device=attention_mask.device).masked_fill(
+            ~attention_mask, torch.finfo(torch.float32).min)
+    keep = torch.unique(last)  # sorted
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                use_cache=False, logits_to_keep=keep)
+    where = torch.searchsorted(keep, last)  # (b, k) -> columns of out.logits
+    picked = out.logits[torch.arange(len(last), device=last.device)[:, None], where].float()
+    return (picked[..., yes_no[0]] - picked[..., yes_no[1]]).reshape(-1)
 
 
 def _device(model) -> torch.device:
