@@ -81,6 +81,9 @@ RETRIEVED   ?= $(EMBEDDER)-ft
 TOP_K       ?=
 # The reranked ranking: RETRIEVED reranked by RERANKER; empty when RERANKER=none.
 RERANKED    := $(if $(filter none,$(RERANKER)),,$(RETRIEVED).rr-$(notdir $(RERANKER)))
+# RERANKED.<scheme> (e.g. minilm-ft.rr-qwen32b.w4a16): the same reranking by the merged and
+# quantised fold models (quantize.py's, one per fold, calibrated outside its fold): what Kaggle
+# serves, scored out-of-fold; add it to EVALUATE to see what quantisation costs.
 # Fusion: the rankings fused by rank (FUSE_ARGS: --method rrf|rank|score, --k, --norm), named
 # fuse-<a>+<b>+...; weights tuned out-of-fold on MAP@25. The unseen boost of ranking X is
 # X.boost (BOOST_ARGS: --objective map|balanced, or --top1-share 0.75).
@@ -183,7 +186,8 @@ $(CODE_DEPS): make/code_deps.py $(wildcard scripts/*.py scripts/*/*.py scripts/*
 	@$(PYTHON) make/code_deps.py write --out $@
 code           = $(CODE.$(1))
 RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
-QUANTIZED_DIR  := $(RERANKER_DIR).$(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)
+QUANT_TAG      := $(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)
+QUANTIZED_DIR  := $(RERANKER_DIR).$(QUANT_TAG)
 
 # $(call stamp,COMMAND[,FIRST]) in a recipe: the target gets COMMAND's output only when that
 # differs from what it holds, so its dependents rebuild on a change and only then. FIRST: a shell
@@ -489,10 +493,21 @@ $(RERANKER_DIR)/all/train.json: $(RERANKER_ALL_INPUTS) | $(SETUP)
 
 # Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
 # GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVED's candidates for train rows).
-$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,quantize) | $(SETUP)
+QUANTIZE_INPUTS = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet \
+  $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,quantize)
+$(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(QUANTIZE_INPUTS) | $(SETUP)
 	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
+# Each fold's adapter merged and quantised the same way, calibrated on the rows outside its
+# fold (never the rows it scores), for the out-of-fold ranking RERANKED.<scheme>.
+define quantized_fold_rule
+$(QUANTIZED_DIR)/$(CV_TAG)/fold$(1)/train.json: $(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json $(FOLDS) $(QUANTIZE_INPUTS) | $(SETUP)
+	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/$(CV_TAG)/fold$(1) --train $(TRAIN_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
+	  --folds $(FOLDS) --fold $(1) --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $$(@D)
+endef
+$(foreach k,$(FOLD_IDS),$(eval $(call quantized_fold_rule,$(k))))
 
 # --gpus GPUS: rerank.py starts GPUS / TP copies of itself, copy i on GPUs i*TP .. i*TP+TP-1 (TP:
 # TENSOR_PARALLEL, else the registry's for the vLLM profile) and on the i-th slice of the rows,
@@ -506,6 +521,14 @@ $(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVED).pa
 	  $(RERANK_ARGS) --out $@
 $(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
 	$(RERANK_PY) scripts/rerank.py --model $(RERANKER_DIR)/all --ranking $< --queries $(TEST_LONG) \
+	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
+# The same two rankings by the quantised models (RERANKED.<scheme>): what Kaggle serves.
+$(RUN)/rankings/train_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(QUANTIZED_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
+	$(RERANK_PY) scripts/rerank.py --model '$(QUANTIZED_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
+	  $(RERANK_ARGS) --out $@
+$(RUN)/rankings/test_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(QUANTIZED_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
+	$(RERANK_PY) scripts/rerank.py --model $(QUANTIZED_DIR)/all --ranking $< --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
 endif
 

@@ -47,6 +47,15 @@ def labelled_rows(train_path, folds_path) -> pd.DataFrame:
     return labelled
 
 
+def seconds_to_make(stats: dict) -> float:
+    """A model folder's cost from its train.json: its training seconds; a quantised folder's
+    (quantize.py: the adapter's stats under "training") also its merge and GPTQ seconds."""
+    if "train_seconds" in stats:
+        return stats["train_seconds"]
+    training = (stats.get("training") or {}).get("train_seconds", 0.0)
+    return round(training + stats.get("merge_seconds", 0.0) + stats.get("quantize_seconds", 0.0), 1)
+
+
 def add_training_time(metrics: dict, models: str) -> None:
     """Put each fold model's training seconds (its train.json) beside its fold's metrics,
     and their sum beside "all", so CV tables show what each number cost."""
@@ -55,7 +64,7 @@ def add_training_time(metrics: dict, models: str) -> None:
         if name.startswith("fold"):
             stats = Path(models.format(fold=name[len("fold"):])) / STATS_FILE
             if stats.is_file():
-                m["train_s"] = json.loads(stats.read_text())["train_seconds"]
+                m["train_s"] = seconds_to_make(json.loads(stats.read_text()))
                 total += m["train_s"]
     if total:
         metrics["all"]["train_s"] = round(total, 1)

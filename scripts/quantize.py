@@ -10,6 +10,8 @@ Reads  MODEL          a reranker folder written by train_reranker.py (reranker.j
        MISCONCEPTIONS misconceptions.parquet (candidate names)
        RANKING        a ranking of train (the retriever's): each row's top N candidates (and
                       its gold) make the calibration prompts, as the reranker sees them
+       FOLDS + FOLD   a CV adapter's quantisation: calibrate on the rows outside fold FOLD
+                      only, never on the rows that adapter scores
 Writes OUT/           e.g. models/<dataset>/qwen32b.w4a16/all/: compressed-tensors weights
                       (packed int4 + group scales; lm_head kept; the MLP zero-padded to whole
                       groups per GPU where vLLM's tensor parallelism needs it: --tensor-parallel),
@@ -29,6 +31,7 @@ from pathlib import Path
 import click
 
 from eedi.defaults import SEED
+from eedi.folds import rows_outside_fold
 from eedi.long_table import misconception_names
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
@@ -52,6 +55,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--misconceptions", type=FILE, required=True)
 @click.option("--ranking", "ranking_path", type=FILE, required=True,
               help="A ranking of train: calibration candidates (top N + gold per row).")
+@click.option("--folds", "folds_path", type=FILE, help="Folds Parquet (with --fold).")
+@click.option("--fold", type=int, help="Calibrate on the rows outside this fold (needs --folds).")
 @click.option("--scheme", type=click.Choice(SCHEMES), default="W4A16", show_default=True,
               help="llmcompressor preset: int4 (symmetric / asymmetric) or int8 weights, "
               "groups of 128.")
@@ -65,8 +70,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--seed", type=int, default=SEED, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The quantised model folder to write.")
-def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibration, top_n,
-         tensor_parallel, seed, out):
+def main(model_dir, train_path, misconceptions, ranking_path, folds_path, fold, scheme,
+         n_calibration, top_n, tensor_parallel, seed, out):
     setup_logging()
     with step_timer("quantize", model=str(model_dir), scheme=scheme) as record:
         # 1. inputs, checked before any model is loaded: a trained reranker folder, an output
@@ -85,6 +90,11 @@ def main(model_dir, train_path, misconceptions, ranking_path, scheme, n_calibrat
                                      param_hint="--out")
         ranking = read_ranking(ranking_path)
         rows = queries_of(ranking, ranking_path, train_path)
+        if fold is not None:
+            if folds_path is None:
+                raise click.UsageError("--fold needs --folds")
+            rows = rows_outside_fold(rows, folds_path, fold)
+            ranking = ranking[ranking["QuestionId_Answer"].isin(rows.index)]
         names = misconception_names(misconceptions)
         prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, str(model_dir))
         samples = calibration_samples(rows, ranking, names, prompts, n_calibration,

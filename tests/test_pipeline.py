@@ -348,10 +348,44 @@ def test_training_rules_depend_on_their_registry_entry_not_on_registry_py(tmp_pa
              if line.split(":")[0].endswith("/fold0/train.json") and line.split(":", 1)[1].strip()]
     from eedi.registry import RETRIEVERS
     # round 1 for any name (a pattern) and for each registry embedder (explicit rules), round 2,
-    # the reranker's fold 0
-    assert len(rules) == 3 + len(RETRIEVERS), rules
+    # the reranker's fold 0 and its quantised copy
+    assert len(rules) == 4 + len(RETRIEVERS), rules
     for rule in rules:
         model = rule.split(":")[0].split("/")[-4]  # models/<data>/<model>/<cv>/fold0/train.json
         assert "registry.py" not in rule
         assert (f"/spec/retriever-{model}.json" in rule or "/spec/retriever-%.json" in rule
                 or "/spec/reranker-smollm135m.json" in rule), rule
+
+
+def test_quantised_fold_models_are_scored_out_of_fold_beside_the_adapters(tmp_path_factory, tmp_path):
+    """EVALUATE=... RERANKED.w4a16: each fold's adapter merged and GPTQ-quantised (calibrated
+    outside its fold) reranks its own fold, so the CV table shows the model Kaggle serves next
+    to the adapters it came from; the all-train quantised model reranks test."""
+    from conftest import random_llama
+    base = random_llama(tmp_path_factory.mktemp("wide_llama"), hidden=128, intermediate=256)
+    data = generate(tmp_path / "data", seed=4, n_train=24, n_test=4)
+    reranked = f"tfidf.rr-{base.name}"
+    args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={base}", "TOP_N=3",
+            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2",
+            "QUANTIZE_ARGS=--n-calibration 16", f"EVALUATE=tfidf {reranked} {reranked}.w4a16",
+            f"FINAL={reranked}.w4a16"]
+    result = make(tmp_path, "evaluate", "submission", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = run_dir(tmp_path, data)
+    cv = json.loads(next(run.glob("cv-*.json")).read_text())
+    assert cv[f"{reranked}.w4a16"]["all"]["rows"] == cv[reranked]["all"]["rows"]
+    # its cost: the adapters' training + merge + GPTQ
+    assert cv[f"{reranked}.w4a16"]["all"]["train_s"] > cv[reranked]["all"]["train_s"] > 0
+    models = tmp_path / "models" / run.name
+    for k in (0, 1):
+        stats = json.loads((models / f"{base.name}.w4a16" / "QuestionId-2-42" / f"fold{k}" /
+                            "train.json").read_text())
+        assert stats["scheme"] == "W4A16"
+        assert stats["source"] == str(models / base.name / "QuestionId-2-42" / f"fold{k}")
+    # the quantised scores follow the adapters' (4-bit rounding, not another model)
+    full = read_ranking(run / "rankings" / f"train_{reranked}.parquet")
+    quantised = read_ranking(run / "rankings" / f"train_{reranked}.w4a16.parquet")
+    both = full.merge(quantised, on=["QuestionId_Answer", "MisconceptionId"])
+    top = both[both["rank_x"] <= 3]
+    assert np.corrcoef(top["score_x"], top["score_y"])[0, 1] > 0.9
+    assert len(pd.read_csv(tmp_path / "submission.csv")) == 4 * 3

@@ -351,3 +351,25 @@ def test_check_servable_reads_the_config_only(tmp_path, wide_llama_dir):
     narrow = Reranker(model=str(random_llama(tmp_path / "narrow", hidden=96, intermediate=256)))
     with pytest.raises(click.ClickException, match=r"(?s)tensor_parallel_size=1.*q_proj: 96 inputs"):
         check_servable(narrow, "W4A16", 1)
+
+
+def test_cli_fold_calibrates_on_the_rows_outside_its_fold_only(tmp_path, trained, data, run_cli,
+                                                               monkeypatch):
+    """A CV adapter's quantisation (make evaluate of RERANKED.w4a16) never calibrates on the rows
+    that adapter scores; --fold without --folds is a usage error."""
+    import pandas as pd
+    seen = {}
+
+    def capture(rows, ranking, *args, **kwargs):
+        seen["rows"], seen["ranked"] = set(rows.index), set(ranking["QuestionId_Answer"])
+        raise RuntimeError("calibration reached")
+    monkeypatch.setattr(quantize_cli, "calibration_samples", capture)
+    with pytest.raises(RuntimeError, match="calibration reached"):
+        run_cli(quantize_cli.main, cli_args(trained, data, tmp_path / "q", "--folds", data["folds"],
+                                            "--fold", 1))
+    folds = pd.read_parquet(data["folds"])
+    held_out = set(folds.loc[folds["fold"] == 1, "QuestionId_Answer"])
+    assert held_out and seen["ranked"] and not (seen["ranked"] | seen["rows"]) & held_out
+    assert seen["ranked"] == set(read_ranking(data["ranking"])["QuestionId_Answer"]) - held_out
+    result = run_cli(quantize_cli.main, cli_args(trained, data, tmp_path / "q", "--fold", 1))
+    assert result.exit_code == 2 and "--fold needs --folds" in result.output
