@@ -43,7 +43,8 @@ from eedi.kaggle.cli import (kaggle_executable, probe_kaggle, require_credential
                              require_cli_version, run_kaggle)
 from eedi.kaggle.dataset import git_sha, listing
 from eedi.kaggle.kernel import (METADATA, check_sources, dropped_sources, last_line, last_version,
-                                pushed_version, read_metadata, read_record, source_checks)
+                                placeholder_problem, pushed_version, read_metadata, read_record,
+                                source_checks)
 from eedi.registry import REPO
 from eedi.run_log import log, setup_logging, step_timer
 
@@ -96,6 +97,9 @@ def main(ctx, kernel_dir: Path, record: Path | None, competition: str, dry_run: 
 def push(ctx):
     o = ctx.obj
     meta = read_metadata(o["kernel_dir"], o["competition"])
+    problem = placeholder_problem(meta)
+    if problem:  # dry run too: that push would fail
+        raise click.ClickException(f"{o['kernel_dir'] / METADATA}: {problem}")
     checks = source_checks(meta, o["exe"])
     command = [o["exe"], "kernels", "push", "-p", str(o["kernel_dir"])]
     if o["dry_run"]:

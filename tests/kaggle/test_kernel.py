@@ -19,6 +19,7 @@ def test_metadata_is_private_gpu_t4_offline_with_its_sources():
         "id": "me/eedi-inference", "title": "Eedi inference", "code_file": "eedi-inference.ipynb",
         "language": "python", "kernel_type": "notebook", "is_private": True, "enable_gpu": True,
         "enable_tpu": False, "enable_internet": False, "machine_shape": "NvidiaTeslaT4",
+        "docker_image_pinning_type": "original",  # the hidden rerun keeps the image it ran on
         "dataset_sources": ["me/eedi-code", "me/eedi-plan", "me/eedi-minilm", "me/eedi-wheels"],
         "competition_sources": [COMPETITION], "kernel_sources": [],
         "model_sources": ["qwen-lm/qwen2.5/transformers/32b-instruct-awq/1"]}

@@ -50,3 +50,31 @@ def test_kernel_local_submission_equals_make_submission(tmp_path, tiny_llama_dir
     assert "kernel_local ok" in result.stderr
     for ranking in ("tfidf", "minilm-zs", f"tfidf.rr-{name}", fused, f"{fused}.boost"):
         assert f"{ranking} ok in" in result.stderr
+
+
+def test_a_local_rehearsal_needs_no_kaggle_account_and_pushing_it_is_refused(tmp_path):
+    """A fresh clone without Kaggle credentials: make kernel-local runs (the notebook and its
+    datasets owned by a placeholder user), and make push-kernel refuses that notebook, naming
+    KERNEL_USER, before any network call. It used to stop at once: "cannot tell your Kaggle
+    user name". The notebook keeps the Docker image it first ran on."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from eedi.kaggle.kernel import PLACEHOLDER_USER
+    data = generate(tmp_path / "data", seed=8, n_train=24, n_test=3)
+    kernel = tmp_path / "kernel"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    env["HOME"] = str(tmp_path / "home")  # no ~/.kaggle
+    result = make(tmp_path, "kernel-local", f"DATA_DIR={data}", "N_FOLDS=2",
+                  f"KERNEL_DIR={kernel}", env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (kernel / "submission.csv").is_file()
+    meta = json.loads((kernel / "kernel-metadata.json").read_text())
+    assert meta["id"] == f"{PLACEHOLDER_USER}/eedi-inference"
+    assert meta["docker_image_pinning_type"] == "original"
+    push = subprocess.run([sys.executable, str(REPO / "scripts/kaggle/kernel.py"), "--kernel-dir",
+                           str(kernel), "--dry-run", "push"], capture_output=True, text=True, env=env)
+    assert push.returncode == 1 and "KERNEL_USER=you" in push.stderr
+    assert "kernels push" not in push.stdout

@@ -34,6 +34,9 @@ METADATA = "kernel-metadata.json"
 # The machine the notebook asks for: 2 x T4. enable_gpu alone gave a P100, which fails on the
 # current image (kaggle-api #821, PR #1156).
 MACHINE_SHAPE = "NvidiaTeslaT4"
+# The owner of the notebook and its datasets when no Kaggle user is known: make kernel and a
+# local rehearsal need no account; pushing refuses it (placeholder_problem).
+PLACEHOLDER_USER = "your-kaggle-user"
 REQUIRED = ("id", "title", "code_file", "language", "kernel_type", "is_private", "enable_gpu",
             "enable_internet", "machine_shape", "competition_sources", "dataset_sources")
 OWNER_SLUG = re.compile(r"[A-Za-z0-9_-]+/[a-z0-9-]+")
@@ -59,6 +62,9 @@ def kernel_metadata(kernel_id: str, title: str, code_file: str, datasets: list[s
             "enable_tpu": False,
             # the CLI defaults enable_internet to true; a code competition needs it off
             "enable_internet": False, "machine_shape": MACHINE_SHAPE,
+            # the image the notebook first ran on, kept for its later versions and the hidden
+            # rerun: a new Kaggle image (another torch, Python) cannot break a scored notebook
+            "docker_image_pinning_type": "original",
             "dataset_sources": datasets, "competition_sources": [COMPETITION],
             "kernel_sources": [], "model_sources": models}
     problem = metadata_problem(meta)
@@ -117,6 +123,17 @@ def metadata_problem(meta: dict, competition: str = COMPETITION) -> tuple[str, s
     if competition not in meta["competition_sources"]:
         return "competition_sources", (f"must include {competition!r}: the notebook is "
                                        "submitted to it")
+    return None
+
+
+def placeholder_problem(meta: dict) -> str | None:
+    """Why metadata made without a Kaggle user name cannot be pushed (its id or a dataset is
+    owned by PLACEHOLDER_USER), else None."""
+    owned = [meta["id"], *meta.get("dataset_sources", [])]
+    if any(ref.split("/")[0] == PLACEHOLDER_USER for ref in owned):
+        return (f"the notebook was made without a Kaggle user name ({meta['id']}): rebuild it "
+                "with make kernel KERNEL_USER=you (or KAGGLE_USERNAME, or a kaggle.json with a "
+                "\"username\") before pushing")
     return None
 
 
