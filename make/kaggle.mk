@@ -26,6 +26,10 @@ PLAN_DATASET   ?= eedi-plan
 KERNEL_BUDGET_S ?=
 KERNEL_TIMINGS ?=
 KERNEL_LAYOUT  ?= new
+# GPUs of the machine the notebook runs on (Kaggle's 2x T4), not this one's GPUS: the reranker
+# runs 2 / its tensor parallel size copies there (qwen32b: one over both T4s; qwen14b: one
+# per T4), and each embedder one copy per T4.
+KERNEL_GPUS    ?= 2
 RERANKER_KAGGLE_MODEL ?=
 
 # ---------------------------------------------------------------- the notebook
@@ -34,7 +38,7 @@ RERANKER_KAGGLE_MODEL ?=
 # names exists (and kernel-local has a submission to equal).
 kernel: $(RUN)/submission_$(FINAL).csv $(call code,kaggle/make_kernel) $(call code,kaggle/infer) | $(SETUP)  ## build KERNEL_DIR: the offline Kaggle notebook for FINAL, kernel-metadata.json, plan/
 	$(PY) scripts/kaggle/make_kernel.py --final $(FINAL) --reranker $(RERANKER) $(if $(TOP_K),--top-k $(TOP_K)) \
-	  $(if $(TOP_N),--top-n $(TOP_N)) --engine $(ENGINE) --gpus $(GPUS) --run-dir $(RUN) --models-dir $(MODELS) \
+	  $(if $(TOP_N),--top-n $(TOP_N)) --engine $(ENGINE) --gpus $(KERNEL_GPUS) --run-dir $(RUN) --models-dir $(MODELS) \
 	  --out-dir $(KERNEL_DIR) $(if $(KERNEL_ID),--kernel-id $(KERNEL_ID)) $(if $(KERNEL_USER),--user $(KERNEL_USER)) \
 	  --title '$(KERNEL_TITLE)' --code-dataset $(CODE_DATASET) --wheels-dataset $(WHEELS_DATASET) \
 	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \

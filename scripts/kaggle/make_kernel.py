@@ -48,7 +48,9 @@ def owned(ref: str, user: str) -> str:
 @click.option("--top-k", type=click.IntRange(25), help="Make's TOP_K [the scripts' default].")
 @click.option("--top-n", type=click.IntRange(1), help="Make's TOP_N [the adapter's].")
 @click.option("--engine", default="hf", show_default=True)
-@click.option("--gpus", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--gpus", type=click.IntRange(1), default=2, show_default=True,
+              help="GPUs of the machine the notebook runs on (Kaggle: 2 x T4); the reranker runs "
+                   "GPUS / its tensor parallel size copies, each embedder one per GPU.")
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True)
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True)

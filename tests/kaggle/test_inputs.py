@@ -113,3 +113,19 @@ def test_roots_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("KAGGLE_INPUT_ROOT", str(tmp_path / "in"))
     monkeypatch.setenv("KAGGLE_WORKING_DIR", str(tmp_path / "out"))
     assert input_root() == tmp_path / "in" and working_dir() == tmp_path / "out"
+
+
+@pytest.mark.parametrize("mount", [
+    "models/qwen-lm/qwen2.5/Transformers/32b-instruct-awq/1",   # the framework capitalised
+    "m/qwen-lm/qwen2.5/transformers/32b-instruct-awq/1",         # two models of one name
+    "qwen2.5/Transformers/32b-instruct-awq/1",                   # the older layout
+])
+def test_a_kaggle_model_is_found_where_kaggle_mounts_it_in_any_framework_case(tmp_path, mount):
+    touch(tmp_path / mount / "config.json")
+    assert find_kaggle_model(tmp_path, QWEN) == tmp_path / mount
+
+
+def test_a_kaggle_model_of_another_variation_is_not_taken(tmp_path):
+    touch(tmp_path / "models/qwen-lm/qwen2.5/transformers/14b-instruct-awq/1/config.json")
+    with pytest.raises(MissingInput, match="framework in any case"):
+        find_kaggle_model(tmp_path, QWEN)

@@ -44,6 +44,8 @@ def test_kernel_local_submission_equals_make_submission(tmp_path, tiny_llama_dir
     plan = json.loads((kernel / "plan" / "kernel.json").read_text())
     assert [s["kind"] for s in plan["steps"]] == ["tfidf", "embed", "rerank", "fuse", "boost"]
     assert plan["top_n"] == 3 and plan["reranker"]["base_folder"] == name
+    # Kaggle's 2 T4s, whatever this machine has (GPUS=1 here made one copy over both T4s)
+    assert plan["gpus"] == 2
     assert sorted(p.name for p in (kernel / "plan").iterdir()) == sorted([
         "kernel.json", "dataset-metadata.json", f"fusion-{fused}.json", f"boost-{fused}.json"])
     # every stage ran in the notebook, each logged with its time

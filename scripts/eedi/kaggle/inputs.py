@@ -8,6 +8,7 @@ see README "Submitting from a Kaggle notebook"):
     /kaggle/input/competitions/<slug>/...                      newer images
     /kaggle/input/datasets/<owner>/<slug>/...
     /kaggle/input/models/<owner>/<model>/<framework>/<variation>/<version>/...
+    /kaggle/input/m/<owner>/<model>/...                        two attached models of one name
 
     root = input_root()                       # $KAGGLE_INPUT_ROOT, else /kaggle/input
     find_competition(root)    # the folder holding train.csv, test.csv, misconception_mapping.csv
@@ -139,21 +140,40 @@ def find_weights(root: Path, model: str, slug: str | None = None) -> Path:
 
 def find_kaggle_model(root: Path, handle: str) -> Path:
     """A Kaggle Models input "owner/model/framework/variation/version": mounted at
-    root/models/<handle> (newer images) or root/<model>/<framework>/<variation>/<version>."""
+    root/models/<handle> (newer images), root/m/<handle> (two attached models of one name) or
+    root/<model>/<framework>/<variation>/<version>; the framework matched in any case (the
+    handle says "transformers", a mount may say "Transformers")."""
     parts = handle.strip("/").split("/")
     if len(parts) != 5:
         raise ValueError(f"{handle!r} is not owner/model/framework/variation/version")
-    candidates = [root / "models" / Path(*parts), root / Path(*parts[1:])]
-    for candidate in candidates:
-        if candidate.is_dir():
+    candidates = [(root / "models", parts), (root / "m", parts), (root, parts[1:])]
+    for base, segments in candidates:
+        candidate = _walk(base, segments, framework=len(segments) - 3)
+        if candidate is not None:
             # a model folder may sit one level down (e.g. a subfolder per checkpoint)
             for folder in folders(candidate, max_depth=2):
                 if (folder / "config.json").is_file():
                     return folder
+    looked = " and ".join(str(base / Path(*segments)) for base, segments in candidates)
     raise MissingInput(
-        f"no Kaggle model {handle}: looked for config.json in "
-        f"{' and '.join(str(c) for c in candidates)}; under {_describe(root)}. Add it to the "
-        "notebook's model_sources.")
+        f"no Kaggle model {handle}: looked for config.json in {looked} (framework in any "
+        f"case); under {_describe(root)}. Add it to the notebook's model_sources.")
+
+
+def _walk(base: Path, segments: list[str], framework: int) -> Path | None:
+    """base/segments... as mounted, segment `framework` compared case-insensitively."""
+    path = base
+    for i, segment in enumerate(segments):
+        if (path / segment).is_dir():
+            path = path / segment
+            continue
+        if i != framework or not path.is_dir():
+            return None
+        same = [p for p in path.iterdir() if p.is_dir() and p.name.lower() == segment.lower()]
+        if not same:
+            return None
+        path = same[0]
+    return path
 
 
 def find_named_folder(root: Path, name: str, marker: str = "config.json") -> Path:
