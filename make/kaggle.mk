@@ -31,9 +31,24 @@ KERNEL_LAYOUT  ?= new
 # per T4), and each embedder one copy per T4.
 KERNEL_GPUS    ?= 2
 RERANKER_KAGGLE_MODEL ?=
+# Kaggle's image here (make kernel-local KAGGLE_IMAGE=1, make wheels; see "Kaggle's image, here"
+# below): its pins, the staged wheels dataset, the image's Python (pyenv's where found),
+# make image-pins' FREEZE and SOURCE.
+KAGGLE_IMAGE      ?=
+KAGGLE_IMAGE_PINS := constraints-kaggle-image.txt
+WHEELS_DIR        ?= submissions/wheels.dataset
+KAGGLE_PY_MINOR    = $(shell sed -n 's/^# python: \([0-9]*\.[0-9]*\).*/\1/p' $(KAGGLE_IMAGE_PINS))
+KAGGLE_PYTHON     ?= $(shell for p in python$(KAGGLE_PY_MINOR) $$(pyenv root 2>/dev/null)/versions/$(KAGGLE_PY_MINOR).*/bin/python$(KAGGLE_PY_MINOR); do \
+  $$p -c '' 2>/dev/null && { echo $$p; break; }; done)
+FREEZE          ?=
+SOURCE          ?=
+# ENGINE=vllm on Kaggle: the vLLM version, its staged wheels and their dataset.
+VLLM_KAGGLE       ?= 0.19.1
+VLLM_WHEELS_DIR   ?= submissions/vllm-wheels.dataset
+VLLM_WHEELS_DATASET ?= eedi-vllm-wheels
 
 # ---------------------------------------------------------------- the notebook
-.PHONY: kernel kernel-local budget push-weights
+.PHONY: kernel kernel-local budget budget-t4 push-weights
 # The notebook for Kaggle: built after the local submission, so every model and JSON the plan
 # names exists (and kernel-local has a submission to equal).
 kernel: $(RUN)/submission_$(FINAL).csv $(call code,kaggle/make_kernel) $(call code,kaggle/infer) | $(SETUP)  ## build KERNEL_DIR: the offline Kaggle notebook for FINAL, kernel-metadata.json, plan/
@@ -43,7 +58,8 @@ kernel: $(RUN)/submission_$(FINAL).csv $(call code,kaggle/make_kernel) $(call co
 	  --title '$(KERNEL_TITLE)' --code-dataset $(CODE_DATASET) --wheels-dataset $(WHEELS_DATASET) \
 	  --plan-dataset $(PLAN_DATASET) $(if $(KERNEL_BUDGET_S),--budget-s $(KERNEL_BUDGET_S)) \
 	  $(if $(KERNEL_TIMINGS),--timings $(KERNEL_TIMINGS)) $(if $(RERANKER_KAGGLE_MODEL),--kaggle-model $(RERANKER_KAGGLE_MODEL)) \
-	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
+	  $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL)) \
+	  $(if $(filter vllm,$(ENGINE)),--vllm-wheels $(VLLM_WHEELS_DIR) --vllm-wheels-dataset $(VLLM_WHEELS_DATASET))
 
 # make budget: the notebook's projected time per stage on the hidden test (HIDDEN_TEST_ROWS:
 # empty = the assumed 5,600 of eedi/kaggle/time_budget.py), from this machine's run log or
@@ -55,9 +71,17 @@ budget: kernel | $(SETUP)  ## projected notebook time per stage on the hidden te
 	  $(if $(HIDDEN_TEST_ROWS),--test-rows $(HIDDEN_TEST_ROWS)) $(if $(GPU_TIMINGS),--gpu-timings $(GPU_TIMINGS)) \
 	  $(if $(TOP_N),--top-n $(TOP_N))
 
-kernel-local: kernel  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv
+# make budget-t4: 14B/32B/72B rerankers at 4-bit on 2x T4, projected from this data's prompts
+# (TOP_N, default 25, of RETRIEVED's candidates) and the T4's datasheet (eedi/kaggle/t4.py).
+budget-t4: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet | $(SETUP)  ## 14B/32B/72B rerankers on Kaggle's 2x T4: hours at TOP_N and the largest TOP_N that fits
+	$(PY) scripts/kaggle/t4_budget.py --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
+	  --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet $(if $(TOP_N),--top-n $(TOP_N)) \
+	  $(if $(HIDDEN_TEST_ROWS),--rows $(HIDDEN_TEST_ROWS))
+
+kernel-local: kernel $(if $(KAGGLE_IMAGE),$(WHEELS_DIR)/requirements-kaggle.txt .venv-kaggle/.installed)  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv (KAGGLE_IMAGE=1: in Kaggle's package set)
 	$(PY) scripts/kaggle/rehearse_kernel.py --kernel-dir $(KERNEL_DIR) --data-dir $(DATA_DIR) \
-	  --models-dir $(MODELS) --layout $(KERNEL_LAYOUT) --out $(KERNEL_DIR)/submission.csv
+	  --models-dir $(MODELS) --layout $(KERNEL_LAYOUT) --out $(KERNEL_DIR)/submission.csv \
+	  $(if $(KAGGLE_IMAGE),--wheels $(WHEELS_DIR) --wheels-dataset $(WHEELS_DATASET) --image-venv .venv-kaggle)
 	@echo "wrote $(KERNEL_DIR)/submission.csv (the notebook's; make submission writes $(SUBMISSION))"
 
 # Never trains: pushing must not start hours of training; it publishes what is complete.
@@ -65,6 +89,57 @@ push-weights: | $(SETUP)  ## upload MODEL_DIR's weights (folds + all) and CV as 
 	$(PY) scripts/kaggle/push_weights.py --model-dir $(MODEL_DIR) --cv-tag $(CV_TAG) \
 	  $(foreach f,$(wildcard $(RUN)/cv-$(CV_TAG)-*.json),--cv-json $(f)) \
 	  $(if $(DATASET),--dataset $(DATASET)) $(if $(DRY_RUN),--dry-run)
+
+# ---------------------------------------------------------------- Kaggle's image, here
+# constraints-kaggle-image.txt pins Kaggle's GPU image (its Python, glibc and every package's
+# version; make image-pins rewrites it from a pip freeze). .venv-kaggle holds what the notebook
+# takes from the image (requirements-kaggle-image.txt) at those versions, on the image's Python
+# where this machine has it (pyenv's), else on python3 with a warning; torch is the image's
+# CUDA build, run on the CPU. make wheels stages requirements-kaggle.txt's wheels for the image
+# and resolves them offline in .venv-kaggle (pip --dry-run --no-index, the image pinned): a
+# dependency neither shipped nor in the image stops it. make kernel-local KAGGLE_IMAGE=1 runs the
+# notebook over .venv-kaggle with those wheels attached, installed by its own install cell.
+.PHONY: wheels image-pins
+
+.venv-kaggle/.installed: $(KAGGLE_IMAGE_PINS) requirements-kaggle-image.txt
+	@$(if $(KAGGLE_PYTHON),:,echo "warning: no Python $(KAGGLE_PY_MINOR) here (Kaggle's): .venv-kaggle uses $(PYTHON) (KAGGLE_PYTHON= names another)" >&2)
+	rm -rf .venv-kaggle
+	$(or $(KAGGLE_PYTHON),$(PYTHON)) -m venv .venv-kaggle
+	.venv-kaggle/bin/pip install -c $(KAGGLE_IMAGE_PINS) -r requirements-kaggle-image.txt
+	.venv-kaggle/bin/python -c "import sys, pandas, torch; print('.venv-kaggle: Python', sys.version.split()[0], 'pandas', pandas.__version__, 'torch', torch.__version__)"
+	touch $@
+
+$(WHEELS_DIR)/requirements-kaggle.txt: requirements-kaggle.txt $(KAGGLE_IMAGE_PINS) $(call code,kaggle/push_wheels) .venv-kaggle/.installed | $(SETUP)
+	$(PY) scripts/kaggle/push_wheels.py --stage-only --staging $(WHEELS_DIR) --check-with .venv-kaggle/bin/python
+
+wheels: $(WHEELS_DIR)/requirements-kaggle.txt  ## stage requirements-kaggle.txt's wheels for Kaggle's image in WHEELS_DIR and resolve them offline against it
+
+# vLLM for the notebook (ENGINE=vllm): Kaggle's image has none. requirements-vllm-kaggle.txt is
+# vLLM VLLM_KAGGLE's lock for the image (make vllm-lock: pip's resolver, online, metadata only;
+# torch and its CUDA stack held at the image's, the notebook's wheels at theirs); make
+# vllm-wheels stages its wheels and resolves them offline in .venv-kaggle with the notebook's.
+.PHONY: vllm-lock vllm-wheels push-vllm-wheels
+
+vllm-lock: .venv-kaggle/.installed | $(SETUP)  ## re-resolve requirements-vllm-kaggle.txt: vLLM VLLM_KAGGLE for Kaggle's image (online)
+	$(PY) scripts/kaggle/vllm_lock.py --vllm $(VLLM_KAGGLE) --python .venv-kaggle/bin/python
+
+$(VLLM_WHEELS_DIR)/requirements-vllm-kaggle.txt: requirements-vllm-kaggle.txt $(WHEELS_DIR)/requirements-kaggle.txt $(call code,kaggle/push_wheels) .venv-kaggle/.installed | $(SETUP)
+	$(PY) scripts/kaggle/push_wheels.py --stage-only --requirements requirements-vllm-kaggle.txt \
+	  --staging $(VLLM_WHEELS_DIR) --dataset $(VLLM_WHEELS_DATASET) --check-with .venv-kaggle/bin/python --alongside $(WHEELS_DIR)
+
+vllm-wheels: $(VLLM_WHEELS_DIR)/requirements-vllm-kaggle.txt  ## stage the vLLM wheels for Kaggle's image (~1 GB) and resolve them offline with the notebook's
+
+push-vllm-wheels: | $(SETUP) $(if $(DRY_RUN),,.venv-kaggle/.installed $(WHEELS_DIR)/requirements-kaggle.txt)  ## the vLLM wheels as the dataset eedi-vllm-wheels (VLLM_WHEELS_DATASET=, DRY_RUN=1)
+	$(PY) scripts/kaggle/push_wheels.py --requirements requirements-vllm-kaggle.txt --staging $(VLLM_WHEELS_DIR) \
+	  --dataset $(VLLM_WHEELS_DATASET) --title 'Eedi vLLM $(VLLM_KAGGLE) wheels' \
+	  $(if $(DRY_RUN),--dry-run,--check-with .venv-kaggle/bin/python --alongside $(WHEELS_DIR))
+
+.PHONY: test-kaggle-image
+test-kaggle-image: .venv-kaggle/.installed $(WHEELS_DIR)/requirements-kaggle.txt | $(SETUP)  ## the notebook in Kaggle's package set (kernel-local KAGGLE_IMAGE=1, tiny reranker) equals make submission
+	$(PY) -m pytest -q tests/kaggle/test_kaggle_image.py
+
+image-pins: | $(SETUP)  ## rewrite constraints-kaggle-image.txt from FREEZE (the notebook's image-freeze.txt, make kernel-output) and SOURCE (where and when)
+	$(PY) scripts/kaggle/image_pins.py --freeze $(FREEZE) --source '$(subst ','\'',$(SOURCE))'
 
 # ---------------------------------------------------------------- publishing and submitting
 # make push-weights -> push-code -> push-wheels -> kernel -> push-plan -> push-kernel -> kernel-status ->
@@ -91,8 +166,9 @@ push-plan: | $(SETUP)  ## KERNEL_DIR/plan (make kernel: the notebook's plan, fus
 	$(PY) scripts/kaggle/push_plan.py --plan-dir $(KERNEL_DIR)/plan --marker $(KERNEL_DIR).plan.pushed.json \
 	  $(if $(DRY_RUN),--dry-run)
 
-push-wheels: | $(SETUP)  ## wheels of requirements-kaggle.txt for Kaggle's Python as the dataset eedi-wheels (WHEELS_DATASET=, DRY_RUN=1)
-	$(PY) scripts/kaggle/push_wheels.py $(if $(WHEELS_DATASET),--dataset $(WHEELS_DATASET)) $(if $(DRY_RUN),--dry-run)
+push-wheels: | $(SETUP) $(if $(DRY_RUN),,.venv-kaggle/.installed)  ## wheels of requirements-kaggle.txt for Kaggle's Python, resolved against its image, as the dataset eedi-wheels (WHEELS_DATASET=, DRY_RUN=1)
+	$(PY) scripts/kaggle/push_wheels.py --staging $(WHEELS_DIR) $(if $(WHEELS_DATASET),--dataset $(WHEELS_DATASET)) \
+	  $(if $(DRY_RUN),--dry-run,--check-with .venv-kaggle/bin/python)
 
 push-kernel: | $(SETUP)  ## check KERNEL_DIR's metadata and every source it attaches, kaggle kernels push, record the version
 	$(KAGGLE_NOTEBOOK) push

@@ -1,5 +1,5 @@
 """Merge a trained reranker's LoRA adapter into its full-precision base and quantise the merged
-model to 4-bit weights (GPTQ W4A16, llmcompressor), calibrated on the task's own prompts: a
+model to 4-bit weights (GPTQ or AWQ, W4A16, llmcompressor), calibrated on the task's own prompts: a
 model folder vLLM serves on Kaggle's 2 x T4 (and rerank.py loads) as it is.
 
 \b
@@ -36,9 +36,9 @@ from eedi.long_table import misconception_names
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
 from eedi.rerank.prompt import PromptBuilder
-from eedi.rerank.quantization import (N_CALIBRATION, SCHEMES, calibration_samples, check_servable,
-                                      merge_adapter, quantization_stats, quantize, save_quantized,
-                                      serving_tensor_parallel)
+from eedi.rerank.quantization import (METHODS, N_CALIBRATION, SCHEMES, calibration_samples,
+                                      check_servable, merge_adapter, quantization_stats, quantize,
+                                      save_quantized, serving_tensor_parallel)
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
 from eedi.rerank.reranking import queries_of
 from eedi.run_log import log, setup_logging, step_timer
@@ -60,6 +60,11 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--scheme", type=click.Choice(SCHEMES), default="W4A16", show_default=True,
               help="llmcompressor preset: int4 (symmetric / asymmetric) or int8 weights, "
               "groups of 128.")
+@click.option("--method", type=click.Choice(METHODS), default="gptq", show_default=True,
+              help="GPTQ, or AWQ (activation-aware scales, then rounding).")
+@click.option("--group-size", type=click.IntRange(1),
+              help="Weights per scale [the preset's 128]; 64 splits Qwen2.5-72B's MLP over 2 "
+              "GPUs in whole groups without padding.")
 @click.option("--n-calibration", type=click.IntRange(1), default=N_CALIBRATION, show_default=True,
               help="Calibration prompts (row, candidate), drawn with --seed.")
 @click.option("--top-n", type=click.IntRange(1),
@@ -70,8 +75,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--seed", type=int, default=SEED, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The quantised model folder to write.")
-def main(model_dir, train_path, misconceptions, ranking_path, folds_path, fold, scheme,
-         n_calibration, top_n, tensor_parallel, seed, out):
+def main(model_dir, train_path, misconceptions, ranking_path, folds_path, fold, scheme, method,
+         group_size, n_calibration, top_n, tensor_parallel, seed, out):
     setup_logging()
     with step_timer("quantize", model=str(model_dir), scheme=scheme) as record:
         # 1. inputs, checked before any model is loaded: a trained reranker folder, an output
@@ -102,17 +107,17 @@ def main(model_dir, train_path, misconceptions, ranking_path, folds_path, fold, 
         # vLLM must be able to split the result over the registry's GPUs (qwen32b: 2 T4s);
         # the base's config says whether padding the MLP is needed or enough
         tensor_parallel = tensor_parallel or serving_tensor_parallel(spec)
-        check_servable(spec, scheme, tensor_parallel)
+        check_servable(spec, scheme, tensor_parallel, group_size)
 
-        # 2. merge into the full-precision base, 3. GPTQ, 4. write OUT whole
+        # 2. merge into the full-precision base, 3. GPTQ or AWQ, 4. write OUT whole
         seconds = {}
         start = time.time()
         model = merge_adapter(spec)
         seconds["merge"] = time.time() - start
         start = time.time()
-        serving = quantize(model, samples, scheme, tensor_parallel)
+        serving = quantize(model, samples, scheme, tensor_parallel, method, group_size)
         seconds["quantize"] = time.time() - start
-        stats = quantization_stats(model_dir, spec, scheme, samples, seconds, serving)
+        stats = quantization_stats(model_dir, spec, scheme, samples, seconds, serving, method)
         save_quantized(model, prompts.tokenizer, spec, out, stats)
         record.update(calibration_samples=len(samples), merge_seconds=round(seconds["merge"], 1),
                       quantize_seconds=round(seconds["quantize"], 1))

@@ -14,7 +14,11 @@ Writes OUT            the ranking contract: per row the top N in reranker order 
                       --gpus N: N / TP copies of this command at once, copy i on GPUs
                       i*TP .. i*TP+TP-1 and the i-th slice (OUT.shard<i>), merged into OUT
        OUT.parts/     while running: each finished chunk of rows; a re-run after a kill scores
-                      only the missing chunks (same settings and inputs), then deletes it
+                      only the missing chunks (same settings and inputs), then deletes it.
+                      --partial (the same options + --partial, after a kill: the Kaggle
+                      notebook's stage timeout) writes OUT from the finished chunks alone,
+                      loading no model: their rows in reranker order, the rest in the
+                      retriever's; the chunks are kept
 
 Engines: `hf` (transformers, each row's shared prompt prefix run once for all N candidates) and
 `vllm` (vLLM with prefix caching; needs .venv-vllm, `make setup-vllm`). Both give the same
@@ -66,10 +70,12 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @quantize_option
 @click.option("--chunk-rows", type=click.IntRange(1), default=256, show_default=True,
               help="Rows per saved chunk: a killed run resumes from its finished chunks.")
+@click.option("--partial", is_flag=True,
+              help="Write OUT from a killed run's finished chunks only; score nothing.")
 @click.option("--out", type=FILE, required=True)
 def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_n, engine, gpus,
          shard, vllm_profile, tensor_parallel, labelled_only, pairs_per_batch, quantize,
-         chunk_rows, out):
+         chunk_rows, partial, out):
     setup_logging()
     if gpus > 1:
         return rerank_on_gpus(gpus, model_arg, ranking_path, vllm_profile, tensor_parallel, out)
@@ -94,7 +100,7 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
                               ).replace(**overrides)
         top_n = top_n or first.top_n
         prompts = PromptBuilder(load_tokenizer(first), first.max_length, model_arg)
-        score = (hf_scorer(pairs_per_batch) if engine == "hf" else
+        score = (None if partial else hf_scorer(pairs_per_batch) if engine == "hf" else
                  vllm_scorer(first.max_length, vllm_profile, tensor_parallel))
 
         # 4. score each row's top N, chunk by chunk (kept in OUT.parts/ until OUT is written, so
@@ -107,9 +113,15 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         store = ChunkStore(out.parent / f"{out.name}.parts", fingerprint)
         start = time.time()
         scores, pairs = score_by_fold(by_fold, top_candidates(ranking, top_n), queries, names,
-                                   prompts, score, engine, overrides, store, chunk_rows)
+                                   prompts, score, engine, overrides, store, chunk_rows,
+                                   only_stored=partial)
         seconds = time.time() - start
         write_ranking(reorder_top(ranking, scores), out, models=model_arg)
+        if partial:
+            record.update(partial=True, rows=len(scores), of_rows=len(rows))
+            log.info("--partial: %d of %d rows reranked (finished chunks of %s); the rest keep "
+                     "the retriever's order", len(scores), len(rows), store.folder)
+            return
         store.clear()
 
         record.update(gpus=os.environ.get("CUDA_VISIBLE_DEVICES"))  # which GPUs this copy had

@@ -328,6 +328,30 @@ def make(tmp_path, *args, retriever="tfidf", py=sys.executable, env=None):
     return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
+def make_value(tmp_path, variable, *args) -> str:
+    """A Make variable's value under these settings, as make() would run them (e.g. RERANKED:
+    the reranked ranking's name, with its settings key)."""
+    out = make(tmp_path, "-s", f"print-{variable}", *args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def kernel_chain(tmp_path, reranker_dir: Path, *extra):
+    """make submission kernel-local on a generated dataset (24 train and 3 test questions, 2
+    folds): TF-IDF, fine-tuned MiniLM and reranker_dir (a tiny random LLM) reranking TF-IDF,
+    fused and boosted, the notebook owned by `tester`. -> (make's result, the kernel folder,
+    the fused ranking's name)."""
+    data = generate(tmp_path / "data", seed=8, n_train=24, n_test=3)
+    kernel = tmp_path / "kernel"
+    args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={reranker_dir}", "TOP_N=3",
+            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2"]
+    reranked = make_value(tmp_path, "RERANKED", *args)   # tfidf.rr3-<name>~<key>
+    fused = f"fuse-tfidf+minilm-ft+{reranked}"
+    args += [f"FUSE=tfidf minilm-ft {reranked}", f"FINAL={fused}.boost",
+             f"KERNEL_DIR={kernel}", "KERNEL_USER=tester", *extra]
+    return make(tmp_path, "submission", "kernel-local", *args), kernel, fused
+
+
 def run_dir(tmp_path, data_dir) -> Path:
     out = make(tmp_path, "-s", "print-RUN", f"DATA_DIR={data_dir}")
     return REPO / out.stdout.strip()
@@ -338,6 +362,38 @@ def generate(folder: Path, seed: int, n_train=80, n_test=10) -> Path:
                     "--n-train", str(n_train), "--n-test", str(n_test), "--seed", str(seed)],
                    check=True, capture_output=True)
     return folder
+
+
+# --------------------------------------------------------------------------- wheels and environments
+
+def wheel(folder: Path, name: str, version: str, tag: str = "py3-none-any",
+          requires: tuple[str, ...] = ()) -> Path:
+    """A minimal wheel pip accepts: a package `name` (importable) and its dist-info METADATA
+    (with Requires-Dist lines), WHEEL and RECORD."""
+    import zipfile
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-{tag}.whl"
+    info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{name}/__init__.py", "")
+        z.writestr(f"{info}/METADATA", metadata)
+        z.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: "
+                                    f"false\nTag: {tag}\n")
+        z.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def venv_with(folder: Path, wheels: list[Path]) -> str:
+    """A fresh venv (with pip) holding exactly `wheels` (no dependencies resolved): a stand-in
+    for Kaggle's image. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    if wheels:
+        subprocess.run([python, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                        *map(str, wheels)], check=True, capture_output=True)
+    return python
 
 
 # --------------------------------------------------------------------------- a Kaggle notebook folder

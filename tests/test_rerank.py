@@ -136,6 +136,28 @@ def test_a_killed_rerank_resumes_from_its_finished_chunks_and_equals_an_uninterr
     n_rows = read_ranking(data["ranking"])["QuestionId_Answer"].nunique()
     assert 2 <= len(finished) < -(-n_rows // 2) and not out.exists(), finished  # killed mid-way
 
+    # --partial: OUT from the finished chunks alone (the notebook's stage timeout), no model
+    # loaded; their rows as the uninterrupted run ranks them, the rest in the retriever's order
+    partial = tmp_path / "partial.parquet"
+    import shutil
+    shutil.copytree(parts, tmp_path / "partial.parquet.parts")
+    real_scorer = rerank.hf_scorer
+    rerank.hf_scorer = lambda *a: (_ for _ in ()).throw(AssertionError("--partial scored"))
+    try:
+        assert run_cli(rerank.main, [*args, "--partial", "--out", partial]).exit_code == 0
+    finally:
+        rerank.hf_scorer = real_scorer
+    got, want, original = read_ranking(partial), read_ranking(whole), read_ranking(data["ranking"])
+    done_rows = set(pd.concat(pd.read_parquet(p) for p in parts.glob("*.parquet"))["QuestionId_Answer"])
+    assert len(done_rows) == 2 * len(finished)
+    def order(df, rows):
+        df = df[df["QuestionId_Answer"].isin(rows)].sort_values(["QuestionId_Answer", "rank"])
+        return df.groupby("QuestionId_Answer")["MisconceptionId"].apply(list).to_dict()
+    assert order(got, done_rows) == order(want, done_rows)
+    rest = set(original["QuestionId_Answer"]) - done_rows
+    assert order(got, rest) == order(original, rest) != order(want, rest)
+    assert (tmp_path / "partial.parquet.parts").is_dir()  # kept: a later full run resumes
+
     scored = []
     real = rerank.hf_scorer
 

@@ -218,9 +218,13 @@ VLLM_PROFILES: dict[str, dict] = {
     "gpu": dict(tensor_parallel_size=1, gpu_memory_utilization=0.90, enforce_eager=False,
                 max_model_len=None),
     # Kaggle's 2x T4 (compute capability 7.5, 16 GB each, fp16 only): the 2nd place's settings;
-    # eager mode leaves the memory CUDA graphs would take to the KV cache
+    # eager mode leaves the memory CUDA graphs would take to the KV cache. Triton attention:
+    # Kaggle's vLLM 0.19.1 would pick FlashInfer on sm75, whose prefill fails there (flashinfer
+    # #3620, vllm #44379; 0.24+ raised its floor to sm80). No custom all-reduce: the T4s share
+    # no NVLink, and its P2P probe only falls back to NCCL after a subprocess test.
     "t4": dict(tensor_parallel_size=1, gpu_memory_utilization=0.95, enforce_eager=True,
-               max_model_len=2048),
+               max_model_len=2048, attention_backend="TRITON_ATTN",
+               disable_custom_all_reduce=True),
 }
 
 

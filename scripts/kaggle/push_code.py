@@ -35,15 +35,12 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
 from eedi.kaggle.cli import require_credentials
-from eedi.kaggle.dataset import (check_staging, check_title, dataset_id, git_files, git_state,
-                                 link_or_copy, listing, plan_push, run_push, stage)
+from eedi.kaggle.dataset import (CODE_PATHS, check_staging, check_title, dataset_id, git_files,
+                                 git_state, link_or_copy, listing, plan_push, run_push, stage)
 from eedi.options import dataset_staging_options
 from eedi.registry import REPO
 from eedi.run_log import log, setup_logging, step_timer
 
-# What the notebook runs: the scripts and library, the Makefile (with make/) that chains them,
-# the pinned requirements (requirements-kaggle.txt says what it installs) and the README.
-CODE_PATHS = ("scripts", "Makefile", "make", "requirements*.txt", "README.md")
 VERSION_FILE = "VERSION.json"
 
 

@@ -36,6 +36,11 @@ from eedi.kaggle.cli import kaggle_executable, kaggle_username, run_kaggle
 METADATA = "dataset-metadata.json"
 SLUG = re.compile(r"[a-z0-9-]{6,50}")
 
+# The code dataset: what the notebook runs (the scripts and library, the Makefile with make/
+# that chains them), the pinned requirements (requirements-kaggle*.txt: what it installs and what
+# it takes from the image) and the README. push_code.py ships these; a rehearsal copies them.
+CODE_PATHS = ("scripts", "Makefile", "make", "requirements*.txt", "README.md")
+
 
 def dataset_id(dataset: str | None, default_slug: str, make_hint: str) -> str:
     """USER/SLUG from --dataset (SLUG or USER/SLUG; default `default_slug`), validated.

@@ -3,12 +3,15 @@
 A code-competition notebook that runs past its limit (9 h for Eedi) scores nothing, so before
 each optional stage the driver projects elapsed + this stage + every stage after it (the
 submission included), each estimated as fixed seconds + seconds per test row x rows. If that
-passes the budget, the stage is skipped and the best ranking already made is submitted.
+passes the budget, the stage is skipped and the best ranking already made is submitted. A stage
+that starts may run for what the budget leaves after the estimates of the stages after it (its
+allowance); past that the driver kills it, however wrong its own estimate was.
 
     estimates = Estimates.from_plan(plan["estimates"])        # or Estimates() for the defaults
     guard = TimeGuard(budget_s=30600, estimates=estimates)    # starts the clock
     guard.projected(["embed", "fuse", "boost", "submission"], rows=5607)   # seconds from start
     guard.fits([...], rows)                                   # projected <= budget
+    guard.allowance(["fuse", "boost", "submission"], rows)    # seconds the stage now may run
     rates = rates_from_run_log("data/runs/x/run_log.jsonl")   # {"embed": 0.03, ...} s per row
 """
 
@@ -132,6 +135,12 @@ class TimeGuard:
 
     def fits(self, kinds: list[str], rows: int) -> bool:
         return self.projected(kinds, rows) <= self.budget_s
+
+    def allowance(self, later: list[str], rows: int) -> float:
+        """Seconds the stage starting now may run: what the budget leaves after the estimates
+        of the stages `later` (the ones after it that can still run, the submission
+        included). Past it the driver kills the stage, so they still fit."""
+        return self.budget_s - self.projected(later, rows)
 
 
 # --------------------------------------------------------------------------- make budget

@@ -61,6 +61,9 @@ from eedi.run_log import log
 # llmcompressor's preset schemes we offer (compressed_tensors.quantization.PRESET_SCHEMES):
 # int weights in groups of 128, activations left in fp16/bf16; all three are served by vLLM.
 SCHEMES = ("W4A16", "W4A16_ASYM", "W8A16")
+# How the int weights are found: GPTQ (error-correcting, column by column) or AWQ (activation-
+# aware scales searched first, then rounded: what the 1st place served its 72B with).
+METHODS = ("gptq", "awq")
 # Linears whose inputs vLLM splits across tensor-parallel GPUs (RowParallelLinear in its Llama,
 # Qwen2 and Gemma2 models); the others split their outputs and keep every input.
 ROW_PARALLEL = ("o_proj", "down_proj")
@@ -136,10 +139,23 @@ def calibration_samples(rows: pd.DataFrame, ranking: pd.DataFrame, names: dict[i
     return samples
 
 
-def scheme_group_size(scheme: str) -> int | None:
-    """The preset's weight group size (128 for all of SCHEMES), None if not grouped."""
+def quantization_scheme(scheme: str, group_size: int | None = None):
+    """The preset as a compressed_tensors QuantizationScheme over every Linear, its weight
+    group size replaced by group_size (64 keeps Qwen2.5-72B's 14,784 MLP columns per GPU
+    at tensor parallel 2 whole groups, without padding)."""
     from compressed_tensors.quantization import preset_name_to_scheme
-    weights = preset_name_to_scheme(scheme, ["Linear"]).weights
+    if scheme not in SCHEMES:
+        raise click.BadParameter(f"{scheme!r} is not one of {', '.join(SCHEMES)}",
+                                 param_hint="--scheme")
+    quant = preset_name_to_scheme(scheme, ["Linear"])
+    if group_size is not None:
+        quant.weights.group_size = group_size
+    return quant
+
+
+def scheme_group_size(scheme: str, group_size: int | None = None) -> int | None:
+    """The weight group size (the presets': 128; or group_size), None if not grouped."""
+    weights = quantization_scheme(scheme, group_size).weights
     return weights.group_size if weights.strategy == "group" else None
 
 
@@ -204,12 +220,13 @@ def serving_shape_problems(model, tensor_parallel_size: int, group_size: int) ->
     return [f"{kind}: {why}" for kind, why in problems.items()]
 
 
-def prepare_for_serving(model, scheme: str, tensor_parallel_size: int = 1) -> dict:
+def prepare_for_serving(model, scheme: str, tensor_parallel_size: int = 1,
+                        group_size: int | None = None) -> dict:
     """Pad the MLP (pad_intermediate) so vLLM can split the quantised model over
     tensor_parallel_size GPUs; a ClickException naming the layers when padding cannot do it.
     Returns what was done: {"tensor_parallel_size", "group_size", "intermediate_size",
     "padded_from"} (padded_from None when nothing was padded)."""
-    group = scheme_group_size(scheme)
+    group = scheme_group_size(scheme, group_size)
     width = getattr(model.config, "intermediate_size", None)
     done = {"tensor_parallel_size": tensor_parallel_size, "group_size": group,
             "intermediate_size": width, "padded_from": None}
@@ -228,7 +245,8 @@ def prepare_for_serving(model, scheme: str, tensor_parallel_size: int = 1) -> di
     return done
 
 
-def check_servable(spec: Reranker, scheme: str, tensor_parallel_size: int) -> dict:
+def check_servable(spec: Reranker, scheme: str, tensor_parallel_size: int,
+                   group_size: int | None = None) -> dict:
     """prepare_for_serving on spec's base built from its config alone (torch's meta device: no
     weights read), so a model vLLM could not serve stops before a long merge and GPTQ."""
     import torch
@@ -236,13 +254,30 @@ def check_servable(spec: Reranker, scheme: str, tensor_parallel_size: int) -> di
     config = AutoConfig.from_pretrained(base_model_path(spec))
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
-    return prepare_for_serving(skeleton, scheme, tensor_parallel_size)
+    return prepare_for_serving(skeleton, scheme, tensor_parallel_size, group_size)
+
+
+def recipe(method: str, quant) -> list:
+    """llmcompressor modifiers quantising every Linear but lm_head (it scores Yes vs No) to
+    `quant` (quantization_scheme's): GPTQ, or AWQ's scale search (its default mappings for
+    Llama / Qwen2 / Gemma, both scalings tried) then plain rounding."""
+    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
+    groups = {"group_0": quant}
+    if method == "gptq":
+        return [GPTQModifier(config_groups=groups, ignore=["lm_head"])]
+    if method == "awq":
+        from llmcompressor.modifiers.transform.awq import AWQModifier
+        return [AWQModifier(duo_scaling="both"),
+                QuantizationModifier(config_groups=groups, ignore=["lm_head"])]
+    raise click.BadParameter(f"{method!r} is not one of {', '.join(METHODS)}",
+                             param_hint="--method")
 
 
 def quantize(model, samples: list[list[int]], scheme: str = "W4A16",
-             tensor_parallel_size: int = 1) -> dict:
-    """Quantise model's Linear weights in place with GPTQ (llmcompressor's oneshot), keeping
-    lm_head in full precision (it scores Yes vs No), calibrated on samples (token ids). First
+             tensor_parallel_size: int = 1, method: str = "gptq",
+             group_size: int | None = None) -> dict:
+    """Quantise model's Linear weights in place with GPTQ or AWQ (llmcompressor's oneshot),
+    keeping lm_head in full precision, calibrated on samples (token ids). First
     prepare_for_serving, whose record it returns: vLLM must be able to split the model over
     tensor_parallel_size GPUs.
 
@@ -252,23 +287,37 @@ def quantize(model, samples: list[list[int]], scheme: str = "W4A16",
     """
     from datasets import Dataset
     from llmcompressor import oneshot
-    from llmcompressor.modifiers.quantization import GPTQModifier
-    if scheme not in SCHEMES:
-        raise click.BadParameter(f"{scheme!r} is not one of {', '.join(SCHEMES)}",
-                                 param_hint="--scheme")
+    modifiers = recipe(method, quantization_scheme(scheme, group_size))
     if not samples:
         raise click.ClickException("no calibration samples")
-    serving = prepare_for_serving(model, scheme, tensor_parallel_size)
+    serving = prepare_for_serving(model, scheme, tensor_parallel_size, group_size)
     dataset = Dataset.from_dict({"input_ids": samples,
                                  "attention_mask": [[1] * len(s) for s in samples]})
-    recipe = GPTQModifier(targets="Linear", scheme=scheme, ignore=["lm_head"])
-    log.info("GPTQ %s on %d calibration prompts (%d tokens on average)", scheme, len(samples),
+    log.info("%s %s (groups of %s) on %d calibration prompts (%d tokens on average)",
+             method.upper(), scheme, serving["group_size"], len(samples),
              round(np.mean([len(s) for s in samples])))
     # batch_size 1: samples differ in length, and padding would calibrate on pad tokens
-    oneshot(model=model, dataset=dataset, recipe=recipe, num_calibration_samples=len(samples),
-            max_seq_length=max(map(len, samples)), shuffle_calibration_samples=False,
-            batch_size=1)
+    with no_pinning_without_accelerator():
+        oneshot(model=model, dataset=dataset, recipe=modifiers,
+                num_calibration_samples=len(samples), max_seq_length=max(map(len, samples)),
+                shuffle_calibration_samples=False, batch_size=1)
     return serving
+
+
+def no_pinning_without_accelerator():
+    """llmcompressor 0.14's AWQ pins its cached activations in page-locked memory before each
+    layer's scale search (pipelines/cache.py: for faster host-to-GPU copies), which raises
+    "Cannot access accelerator device when none is available" on a machine without one, so AWQ
+    could not run on CPU at all. Pinning is only a copy speed-up: with no accelerator it is
+    skipped, for the duration of the call. With a GPU nothing changes."""
+    import contextlib
+    from unittest import mock
+
+    import torch
+    if torch.cuda.is_available():
+        return contextlib.nullcontext()
+    from llmcompressor.pipelines.cache import IntermediatesCache
+    return mock.patch.object(IntermediatesCache, "pin_memory", lambda self, *a, **k: None)
 
 
 def served_spec(spec: Reranker) -> Reranker:
@@ -296,7 +345,8 @@ def save_quantized(model, tokenizer, spec: Reranker, out: Path, stats: dict) -> 
 
 
 def quantization_stats(source: Path, spec: Reranker, scheme: str, samples: list[list[int]],
-                       seconds: dict[str, float], serving: dict | None = None) -> dict:
+                       seconds: dict[str, float], serving: dict | None = None,
+                       method: str = "gptq") -> dict:
     """train.json of the quantised folder: what it was made from and how (serving: what
     prepare_for_serving did), and the adapter's own training stats (its train.json) under
     "training"."""
@@ -304,7 +354,8 @@ def quantization_stats(source: Path, spec: Reranker, scheme: str, samples: list[
     import llmcompressor
     trained = Path(source) / STATS_FILE
     return {"source": str(source), "base_model": spec.model, "adapter": spec.adapter,
-            "scheme": scheme, "method": "GPTQ (llmcompressor oneshot)", "ignore": ["lm_head"],
+            "scheme": scheme, "method": f"{method.upper()} (llmcompressor oneshot)",
+            "ignore": ["lm_head"],
             "merge_dtype": str(model_dtype()).removeprefix("torch."),
             "serving": serving,
             "calibration_samples": len(samples),
@@ -314,3 +365,24 @@ def quantization_stats(source: Path, spec: Reranker, scheme: str, samples: list[
             **{f"{k}_seconds": round(v, 1) for k, v in seconds.items()},
             "training": json.loads(trained.read_text()) if trained.is_file() else None}
 
+
+
+def weight_scheme(folder: str | Path) -> dict | None:
+    """A quantised folder's weight scheme from its config.json (compressed-tensors'
+    quantization_config, as quantize.py writes it): {"method", "bits", "symmetric",
+    "group_size"} of its first config group; None for a folder that is not quantised.
+
+        weight_scheme("models/x/qwen32b.w4a16/all")
+        # {"method": "compressed-tensors", "bits": 4, "symmetric": True, "group_size": 128}
+    """
+    config = Path(folder) / "config.json"
+    if not config.is_file():
+        return None
+    quant = json.loads(config.read_text()).get("quantization_config")
+    if not quant:
+        return None
+    groups = list((quant.get("config_groups") or {}).values())
+    weights = (groups[0].get("weights") if groups else None) or {}
+    return {"method": quant.get("quant_method"), "bits": weights.get("num_bits", quant.get("bits")),
+            "symmetric": weights.get("symmetric", quant.get("sym")),
+            "group_size": weights.get("group_size", quant.get("group_size"))}

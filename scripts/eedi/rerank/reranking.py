@@ -136,14 +136,15 @@ class ChunkStore:
 def score_by_fold(by_fold: list[tuple[int | None, str, pd.DataFrame]], candidates: pd.Series,
                   queries: pd.DataFrame, names: dict[int, str], prompts: PromptBuilder,
                   score: Scorer, engine: str = "hf", overrides: dict | None = None,
-                  store: ChunkStore | None = None, chunk_rows: int = 256
-                  ) -> tuple[dict[str, np.ndarray], int]:
+                  store: ChunkStore | None = None, chunk_rows: int = 256,
+                  only_stored: bool = False) -> tuple[dict[str, np.ndarray], int]:
     """Score each fold's rows with its model: ({row: top-N scores}, pairs scored now).
 
     by_fold: models_by_fold's [(fold, model, rows)]; rows without candidates are skipped.
     overrides: spec fields to replace in every model's spec (None values leave it).
     store: finished chunks of chunk_rows rows are saved there as they finish, and chunks it
-    already holds (a killed run's) are not scored again.
+    already holds (a killed run's) are not scored again. only_stored: score nothing, return
+    only the rows of the chunks the store holds (a killed run's work, put to use).
     """
     store = store or ChunkStore(None, {})
     scores, pairs, resumed = {}, 0, 0
@@ -159,6 +160,8 @@ def score_by_fold(by_fold: list[tuple[int | None, str, pd.DataFrame]], candidate
             chunk = ids[start:start + chunk_rows]
             key = f"{'all' if fold is None else f'fold{fold}'}-{start // chunk_rows:05d}"
             done = store.load(key, chunk)
+            if done is None and only_stored:
+                continue
             if done is None:
                 encoded = [prompts.encode(queries.loc[qa], [names[m] for m in candidates[qa]])
                            for qa in chunk]

@@ -117,8 +117,10 @@ class VllmScorer:
         self._lora_ids: dict[str, int] = {}
         started = time.perf_counter()
         self.engine_args = kwargs
+        # processed_logprobs: a request's logprobs after its allowed_token_ids mask (score()),
+        # i.e. log-softmax over Yes and No alone; their difference is still the logit difference
         self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, enable_prefix_caching=True,
-                       **kwargs)
+                       logprobs_mode="processed_logprobs", **kwargs)
         self.startup_s = time.perf_counter() - started
 
     def _lora_request(self, adapter: str | None):
@@ -155,11 +157,11 @@ class VllmScorer:
         out = [np.empty(len(s), dtype=np.float32) for _, s in rows]
         if not prompts:
             return out
-        # logprob_token_ids: exactly these two tokens' raw logprobs (the default
-        # logprobs_mode "raw_logprobs": before any processor or temperature), always present,
-        # unlike top-k logprobs; greedy, one token, no detokenising
-        params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=[yes, no],
-                                detokenize=False)
+        # Yes and No the only tokens allowed, their logprobs taken after that mask (the engine's
+        # logprobs_mode): both always present, unlike a top-k over the vocabulary; greedy, one
+        # token, no detokenising. Kaggle's vLLM 0.19.1 has this, not 0.32's logprob_token_ids.
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=2,
+                                allowed_token_ids=[yes, no], detokenize=False)
         results = self.llm.generate(prompts, params, use_tqdm=progress,
                                     lora_request=self._lora_request(adapter))
         margins = []
