@@ -19,6 +19,8 @@
 #     -> evaluate.py     RUN/cv-<cv>-<hash>.json (per ranking) + table  (make evaluate)
 #     -> cascade.py      RUN/cascade-<earlier>+<later>.{json,txt}   (make cascade)
 #     -> report.py       RUN/report/index.html + PNGs               (make report)
+#   make/experiments.mk, scripts/experiments/: make experiments PLAN=experiments/<name>.tsv runs
+#   a plan's rows (one `make evaluate` with its settings each) n at a time; RUN/experiments/<name>/
 #     -> make_submission.py  submissions/submission.csv             (make submission)
 #   make/kaggle.mk, scripts/kaggle/ (the Kaggle side):
 #     -> push_weights.py     a Kaggle dataset of a model's weights  (make push-weights)
@@ -75,27 +77,30 @@ $(error MODEL=$(MODEL) is not in scripts/eedi/registry.py (rerankers: $(MODELS.r
 endif
 endif
 # The retrieved ranking: the one reranked (or submitted when RERANKER=none): tfidf,
-# <embedder>-zs (zero-shot), <embedder>-ft (fine-tuned).
-RETRIEVED   ?= $(EMBEDDER)-ft
+# <embedder>-zs (zero-shot), <embedder>-ft (fine-tuned; <embedder>~<key>-ft with other
+# settings than the defaults: see "Settings keys" below).
+RETRIEVED   ?= $(EMBEDDER_ID)-ft
 # Candidates kept per row by retrieval; empty = the library's default (scripts/eedi/defaults.py).
 TOP_K       ?=
-# The reranked ranking: RETRIEVED reranked by RERANKER; empty when RERANKER=none.
-RERANKED    := $(if $(filter none,$(RERANKER)),,$(RETRIEVED).rr-$(notdir $(RERANKER)))
+# The reranked ranking: RETRIEVED's top TOP_N reranked by RERANKER (<retrieved>.rr-<reranker>,
+# <retrieved>.rr<TOP_N>-<reranker> with TOP_N set); empty when RERANKER=none.
+RERANKED     = $(if $(filter none,$(RERANKER)),,$(RETRIEVED).rr$(TOP_N)-$(RERANKER_ID))
 # RERANKED.<scheme> (e.g. minilm-ft.rr-qwen32b.w4a16): the same reranking by the merged and
 # quantised fold models (quantize.py's, one per fold, calibrated outside its fold): what Kaggle
 # serves, scored out-of-fold; add it to EVALUATE to see what quantisation costs.
 # Fusion: the rankings fused by rank (FUSE_ARGS: --method rrf|rank|score, --k, --norm), named
 # fuse-<a>+<b>+...; weights tuned out-of-fold on MAP@25. The unseen boost of ranking X is
 # X.boost (BOOST_ARGS: --objective map|balanced, or --top1-share 0.75).
-FUSE        ?= $(strip tfidf $(EMBEDDER)-ft $(RERANKED))
+FUSE        ?= $(strip tfidf $(EMBEDDER_ID)-ft $(RERANKED))
 FUSE_ARGS   ?=
 BOOST_ARGS  ?=
-FUSED       := fuse-$(subst $() ,+,$(strip $(FUSE)))
+FUSED        = fuse$(FUSE_KEY)-$(subst $() ,+,$(strip $(FUSE)))
+BOOSTED      = .boost$(BOOST_KEY)
 # The ranking the submission is made from: the boosted fusion; FINAL=<any ranking> submits
 # that one as it is (e.g. FINAL=minilm-ft needs no CV: only the all-train model).
-FINAL       ?= $(FUSED).boost
+FINAL       ?= $(FUSED)$(BOOSTED)
 # Rankings of train that `make evaluate` scores side by side: single, fused, fused + boost.
-EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER)-ft $(RERANKED) $(FUSED) $(FUSED).boost)
+EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER_ID)-ft $(RERANKED) $(FUSED) $(FUSED)$(BOOSTED))
 # make cascade: what the later stage gains by reordering only the earlier one's top N / delta.
 CASCADE     ?= $(if $(RERANKED),$(RETRIEVED) $(RERANKED),tfidf $(EMBEDDER)-ft)
 CASCADE_ARGS ?=
@@ -103,7 +108,8 @@ CASCADE_ARGS ?=
 # --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch at batch
 # 32 so the demo stays short (and its ~300 pairs make more than 3 steps); real data gets the
 # registry's settings.
-TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1 --batch-size 32 --lr 5e-5)
+TRAIN_ARGS_DEFAULT := $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1 --batch-size 32 --lr 5e-5)
+TRAIN_ARGS  ?= $(TRAIN_ARGS_DEFAULT)
 # An embedder's hard negatives come from the top ranks of a ranking of train: NEGATIVES=zs (the
 # model's own zero-shot ranking) or another ranking's name (tfidf; minilm-ft: the fine-tuned
 # MiniLM's, out-of-fold); empty = the registry's for each model (Retriever.negatives_from: zs, but
@@ -111,7 +117,8 @@ TRAIN_ARGS  ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--epochs 1 --batch-size 
 # Its own fine-tuned model's negatives are round 2 (<model>-ft2). The reranker's come from
 # RETRIEVED's out-of-fold ranking.
 NEGATIVES   ?=
-negatives_name = $(foreach n,$(or $(NEGATIVES),$(NEGATIVES.$(1)),zs),$(if $(filter zs,$(n)),$(1)-zs,$(n)))
+# (of a model folder name M: a bare name's are the defaults', M~<key>'s this command line's)
+negatives_name = $(foreach n,$(or $(if $(call key_of,$(1)),$(NEGATIVES)),$(NEGATIVES.$(call base_of,$(1))),zs),$(if $(filter zs,$(n)),$(call base_of,$(1))-zs,$(n)))
 negatives_of = $(RUN)/rankings/train_$(call negatives_name,$(1)).parquet
 # make bench-retriever's settings (e.g. --batch-size 32, --loss cached-mnrl --mini-batch-size 32).
 BENCH_ARGS  ?=
@@ -120,7 +127,8 @@ BENCH_RERANK_ARGS ?=
 ROUND2_ARGS ?=
 # Reranker training settings passed to train_reranker.py (same option names as TRAIN_ARGS; empty
 # = the registry's); the sample gets a few steps so a CPU demo of the reranker stays short.
-TRAIN_RERANKER_ARGS ?= $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
+TRAIN_RERANKER_ARGS_DEFAULT := $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
+TRAIN_RERANKER_ARGS ?= $(TRAIN_RERANKER_ARGS_DEFAULT)
 # Reranking: candidates per row (empty = the registry's top_n), engine (hf | vllm), and how
 # many GPUs share the rows (one shard per GPU, run in parallel, then merged).
 TOP_N       ?=
@@ -151,6 +159,11 @@ RERANK_SETUP = $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed,$(SETUP))
 # by GPTQ (llmcompressor preset W4A16 | W4A16_ASYM | W8A16) calibrated on RETRIEVED's ranking of
 # train; QUANTIZE_ARGS e.g. --n-calibration 256. Written to models/<dataset>/<reranker>.<scheme>/all.
 QUANT_SCHEME ?= W4A16
+# QUANT_METHOD gptq | awq (activation-aware scales, then rounding); QUANT_GROUP: weights per
+# scale (empty: the preset's 128; 64 splits Qwen2.5-72B over 2 T4s in whole groups). Both
+# name the folder: <reranker>.w4a16, <reranker>.awq-w4a16-g64.
+QUANT_METHOD ?= gptq
+QUANT_GROUP  ?=
 QUANTIZE_ARGS ?=
 MODELS_ROOT ?= models
 SUBMISSION  ?= submissions/submission.csv
@@ -158,6 +171,42 @@ PYTHON      ?= python3
 PY          ?= .venv/bin/python
 # Order-only prerequisite of every Python step; tests set SETUP= to use their own interpreter.
 SETUP       ?= .venv/.installed
+
+# ---------------------------------------------------------------- settings keys
+# A model trained, or a ranking made, with settings other than the defaults is named by them:
+# <name>~<key>, <key> the first 6 hex digits of the md5 of those settings. A bare name always
+# means the default settings, whatever the command line says, so runs that differ in settings
+# (make experiments' rows, run side by side) never overwrite each other's outputs, share
+# everything whose settings they do not change, and switching back to a setting reuses what
+# it made (as DATA_DIR does). What each key stands for:
+#   embedder  <embedder>~<key>       TRAIN_ARGS, NEGATIVES (models/<dataset>/minilm~3f2a1c/...,
+#                                    its rankings minilm~3f2a1c-ft)
+#   reranker  <reranker>~<key>       RETRIEVED (its negatives; default minilm-ft),
+#                                    TRAIN_RERANKER_ARGS
+#   rerank    <retrieved>.rr<N>-...  TOP_N, in the clear
+#   fusion    fuse~<key>-<a>+<b>     FUSE_ARGS
+#   boost     <ranking>.boost~<key>  BOOST_ARGS
+# RUN/keys/<key> holds the settings a key stands for. TOP_K, ROUND2_ARGS, QUANTIZE_ARGS and
+# CASCADE_ARGS are not keyed: their outputs rebuild when they change (config stamps, below).
+md5_6     = $(shell printf '%s' '$(subst ','\'',$(strip $(1)))' | md5sum | cut -c1-6)
+differs   = $(if $(subst x$(strip $(1))x,,x$(strip $(2))x),1)
+# $(call settings_key,SETTINGS,DEFAULTS): ~<key> when SETTINGS differ from DEFAULTS, else empty
+settings_key = $(if $(call differs,$(1),$(2)),~$(call md5_6,$(1)))
+key_of    = $(word 2,$(subst ~, ~,$(1)))
+# (a round-2 folder keeps its .r2: minilm~3f2a1c.r2 -> minilm.r2, which no spec stamp names, so
+# the any-name embedder rule never takes a round-2 folder from the round-2 rule)
+base_of   = $(word 1,$(subst ~, ,$(1)))$(if $(filter %.r2,$(1)),.r2)
+RETRIEVER_SETTINGS := TRAIN_ARGS=$(strip $(TRAIN_ARGS)) NEGATIVES=$(strip $(NEGATIVES))
+RETRIEVER_KEY := $(call settings_key,$(RETRIEVER_SETTINGS),TRAIN_ARGS=$(strip $(TRAIN_ARGS_DEFAULT)) NEGATIVES=)
+EMBEDDER_ID   := $(EMBEDDER)$(RETRIEVER_KEY)
+RERANKER_SETTINGS := RETRIEVED=$(strip $(RETRIEVED)) TRAIN_RERANKER_ARGS=$(strip $(TRAIN_RERANKER_ARGS))
+RERANKER_KEY  := $(call settings_key,$(RERANKER_SETTINGS),RETRIEVED=minilm-ft TRAIN_RERANKER_ARGS=$(strip $(TRAIN_RERANKER_ARGS_DEFAULT)))
+RERANKER_ID   := $(notdir $(RERANKER))$(if $(filter none,$(RERANKER)),,$(RERANKER_KEY))
+FUSE_KEY      := $(call settings_key,FUSE_ARGS=$(strip $(FUSE_ARGS)),FUSE_ARGS=)
+BOOST_KEY     := $(call settings_key,BOOST_ARGS=$(strip $(BOOST_ARGS)),BOOST_ARGS=)
+# The TRAIN_ARGS a model folder name M stands for (in recipes only): a bare name's defaults;
+# M~<key>'s this command line's, refused when <key> is another's (it cannot be rebuilt here).
+train_args_of = $(if $(call key_of,$(1)),$(if $(filter $(call key_of,$(1)),$(RETRIEVER_KEY)),$(TRAIN_ARGS),$(error $(1) stands for other settings than this command line's ($(RETRIEVER_SETTINGS)): see $(RUN)/keys/$(subst ~,,$(call key_of,$(1))); run with those to rebuild it)),$(TRAIN_ARGS_DEFAULT))
 
 # One folder of outputs per DATA_DIR (its name + a hash of its absolute path): switching
 # DATA_DIR never reuses another dataset's outputs, and switching back reuses its own.
@@ -185,8 +234,8 @@ include $(CODE_DEPS)
 $(CODE_DEPS): make/code_deps.py $(wildcard scripts/*.py scripts/*/*.py scripts/*/*/*.py)
 	@$(PYTHON) make/code_deps.py write --out $@
 code           = $(CODE.$(1))
-RERANKER_DIR   := $(MODELS)/$(notdir $(RERANKER))
-QUANT_TAG      := $(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)
+RERANKER_DIR   := $(MODELS)/$(RERANKER_ID)
+QUANT_TAG      := $(if $(filter awq,$(QUANT_METHOD)),awq-)$(shell printf %s '$(QUANT_SCHEME)' | tr A-Z a-z)$(if $(QUANT_GROUP),-g$(QUANT_GROUP))
 QUANTIZED_DIR  := $(RERANKER_DIR).$(QUANT_TAG)
 
 # $(call stamp,COMMAND[,FIRST]) in a recipe: the target gets COMMAND's output only when that
@@ -197,6 +246,25 @@ define stamp
 	@mkdir -p $(@D); t=$@.$$$$.tmp; { $(1); } > $$t || { rm -f $$t; exit 1; }; \
 	  cmp -s $$t $@ && rm -f $$t || { [ -e $@ ] || $(or $(2),:); mv $$t $@; }
 endef
+
+# $(call keyed,KIND): the file RUN/keys/<key> holding the settings KIND's key stands for
+# (RETRIEVER, RERANKER, FUSE, BOOST; nothing when they are the defaults); an order-only
+# prerequisite of what is named by the key.
+keyed = $(if $($(1)_KEY),$(RUN)/keys/$(subst ~,,$($(1)_KEY)))
+KEY_SETTINGS.RETRIEVER = $(RETRIEVER_SETTINGS)
+KEY_SETTINGS.RERANKER  = $(RERANKER_SETTINGS)
+KEY_SETTINGS.FUSE      = FUSE_ARGS=$(strip $(FUSE_ARGS))
+KEY_SETTINGS.BOOST     = BOOST_ARGS=$(strip $(BOOST_ARGS))
+define key_rule
+$(call keyed,$(1)):
+	$$(call stamp,printf '%s\n' '$(subst ','\'',$(KEY_SETTINGS.$(1)))')
+endef
+$(foreach k,RETRIEVER RERANKER FUSE BOOST,$(if $($(k)_KEY),$(eval $(call key_rule,$(k)))))
+
+# $(once) before a recipe's command: one make at a time makes a target (make/once: a lock per
+# target under RUNS_ROOT/locks; a make that waited for another's skips the recipe). The command
+# runs through env, so it may start with VAR=value (TRAIN_PY's CUDA_VISIBLE_DEVICES=k).
+once = make/once $(RUNS_ROOT)/locks $@ env 
 
 # $(call config,NAME): a file holding $(NAME), so a target depending on it rebuilds when e.g.
 # TOP_K changes, and only then.
@@ -253,18 +321,18 @@ NO_FSDP = $(if $(filter fsdp,$(DISTRIBUTED)),$(error DISTRIBUTED=fsdp shards an 
 # What an embedder's training reads (a fold's model: FOLDS too; GPUS=n builds it before the jobs);
 # DISTRIBUTED=fsdp is for an LLM reranker.
 # (its negatives: $(call negatives_of,M), a second expansion in the pattern rules)
-retriever_inputs = $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) \
-  $(call spec,retriever,$(1)) $(call code,train_retriever)
-RETRIEVER_INPUTS = $(FOLDS) $(call retriever_inputs,$(EMBEDDER)) $(call negatives_of,$(EMBEDDER))
+# (TRAIN_ARGS and NEGATIVES are in the model's name: settings keys)
+retriever_inputs = $(TRAIN_LONG) $(MISCONCEPTIONS) $(call code,train_retriever)
+RETRIEVER_INPUTS = $(FOLDS) $(call retriever_inputs) $(call spec,retriever,$(EMBEDDER)) $(call negatives_of,$(EMBEDDER_ID))
 # What the reranker's training reads (a fold's adapter: FOLDS too); GPUS=n builds it before the
 # jobs. DISTRIBUTED=fsdp shards the (4-bit) model over the GPUs: --fsdp.
 RERANKER_ALL_INPUTS = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet \
-  $(call config,TRAIN_RERANKER_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,train_reranker)
+  $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) $(call keyed,RERANKER)
 RERANKER_INPUTS = $(FOLDS) $(RERANKER_ALL_INPUTS)
 FSDP_ARG = $(if $(filter fsdp,$(DISTRIBUTED)),--fsdp)
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all experiments experiments-summary check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVED=tfidf] [FOLD_BY=QuestionId] ..."
@@ -287,10 +355,11 @@ folds: $(FOLDS)  ## assign CV folds grouped by FOLD_BY; print fold sizes and uns
 
 retrieve: $(RUN)/rankings/train_$(RETRIEVED).parquet $(RUN)/rankings/test_$(RETRIEVED).parquet  ## rank misconceptions for train and test with RETRIEVED
 
-train-retriever: $(if $(JOB_SLOTS),$(RETRIEVER_INPUTS),$(call trained,$(MODELS)/$(EMBEDDER)))  ## fine-tune the embedder MODEL: one per fold + one on all train (FOLD=k|all: one; GPUS=n: n at a time)
+train-retriever: $(if $(JOB_SLOTS),$(RETRIEVER_INPUTS),$(call trained,$(MODELS)/$(EMBEDDER_ID)))  ## fine-tune the embedder MODEL: one per fold + one on all train (FOLD=k|all: one; GPUS=n: n at a time)
 	$(if $(JOB_SLOTS),$(call one_job_per_gpu,train-retriever))
 
-train-reranker: $(if $(JOB_SLOTS),$(RERANKER_INPUTS),$(call trained,$(RERANKER_DIR)))  ## QLoRA-train the reranker MODEL on RETRIEVED's negatives: per fold + all train (GPUS=n: n at a time)
+train-reranker: $(if $(filter none,$(RERANKER)),,$(if $(JOB_SLOTS),$(RERANKER_INPUTS),$(call trained,$(RERANKER_DIR))))  ## QLoRA-train the reranker MODEL on RETRIEVED's negatives: per fold + all train (GPUS=n: n at a time)
+	@if [ "$(RERANKER)" = none ]; then echo "error: make train-reranker needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
 	$(if $(JOB_SLOTS),$(call one_job_per_gpu,train-reranker))
 
 rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank test's RETRIEVED top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
@@ -306,8 +375,8 @@ evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE
 
 cv: evaluate  ## the same as evaluate: build every out-of-fold ranking in EVALUATE and score it
 
-fuse: $(RUN)/rankings/train_$(FUSED).boost.parquet  ## fuse FUSE's out-of-fold rankings (weights tuned nested), then boost unseen ids
-	@cat $(RUN)/fusion-$(FUSED).json $(RUN)/boost-$(FUSED).json
+fuse: $(RUN)/rankings/train_$(FUSED)$(BOOSTED).parquet  ## fuse FUSE's out-of-fold rankings (weights tuned nested), then boost unseen ids
+	@cat $(RUN)/fusion-$(FUSED).json $(RUN)/boost-$(FUSED)$(BOOST_KEY).json
 
 cascade: $(RUN)/cascade-$(subst $() ,+,$(CASCADE)).txt  ## MAP@25, ceiling and pairs when CASCADE's 2nd ranking reorders only the 1st one's top N
 	@cat $<
@@ -322,6 +391,9 @@ submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv 
 
 # The Kaggle side: make kernel, kernel-local, budget and the targets that publish and submit.
 include make/kaggle.mk
+
+# Many experiments, unattended: make experiments PLAN=... JOBS=n (a queue of settings).
+include make/experiments.mk
 
 bench-retriever: $(TRAIN_LONG) $(MISCONCEPTIONS) | $(SETUP)  ## encode and training throughput of MODEL on this machine
 	$(PY) scripts/bench_retriever.py --model $(EMBEDDER) --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(BENCH_ARGS)
@@ -411,35 +483,37 @@ $(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call 
 # each, and merges them). Zero-shot: the model as it is; it saw no labels, so ranking all of train
 # with it is already out-of-fold.
 $(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
+	$(once)$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
+	$(once)$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # Fine-tuned: one model per fold, trained on the other folds, ranks that fold (out-of-fold CV);
 # one model trained on all of train ranks test. Hard negatives come from NEGATIVES' ranking of
 # train, per model. A killed training resumes from its last checkpoint on re-run.
-# $(call embedder_training,M,JOB): the rule training embedder M's job (fold k, or all). Each
+# $(call embedder_training,M,JOB): the rule training model folder M's job (fold k, or all); M
+# is an embedder's name, bare (the default settings) or with this command line's key. Each
 # registry name gets explicit rules, as a model's negatives may come from another model's
 # fine-tuned ranking (qwen14b-emb's from minilm-ft) and Make never uses one pattern rule twice
-# in a chain; any other name (an HF id, a folder) gets the pattern rule (M = %, its negatives by
-# second expansion of $$*).
+# in a chain; any other name (an HF id, a folder) gets the pattern rule (M = %, its spec and
+# negatives by second expansion of $$*).
 named = $(subst %,,$(1))
 define embedder_training
-$(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FOLDS)) $(call retriever_inputs,$(1)) $(if $(named),$(call negatives_of,$(1)),$$$$(call negatives_of,$$$$*)) | $(SETUP)
-	$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(if $(named),$(1),$$*) --train $(TRAIN_LONG) \
+$(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FOLDS)) $(call retriever_inputs) $(if $(named),$(call spec,retriever,$(call base_of,$(1))) $(call negatives_of,$(1)),$$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $$$$(call negatives_of,$$$$*)) | $(SETUP) $(if $(call key_of,$(1)),$(call keyed,RETRIEVER))
+	$$(once)$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(if $(named),$(call base_of,$(1)),$$(call base_of,$$*)) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(filter-out all,$(2)),--folds $(FOLDS) --fold $(2)) \
-	  --negatives $(if $(named),$(call negatives_of,$(1)),$$(call negatives_of,$$*)) $(TRAIN_ARGS) --out $$(@D)
+	  --negatives $(if $(named),$(call negatives_of,$(1)),$$(call negatives_of,$$*)) \
+	  $(if $(named),$(call train_args_of,$(1)),$$(call train_args_of,$$*)) --out $$(@D)
 endef
 .SECONDEXPANSION:
-$(foreach m,% $(MODELS.retriever),$(foreach j,$(FOLD_IDS) all,$(eval $(call embedder_training,$(m),$(j)))))
+$(foreach m,% $(MODELS.retriever) $(if $(RETRIEVER_KEY),$(addsuffix $(RETRIEVER_KEY),$(MODELS.retriever))),$(foreach j,$(FOLD_IDS) all,$(eval $(call embedder_training,$(m),$(j)))))
 
 $(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+	$(once)$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
+	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # Round 2 (<model>-ft2): hard negatives mined by the fine-tuned model itself. Fold k's round-2
@@ -449,28 +523,28 @@ $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MIS
 # TRAIN_ARGS plus ROUND2_ARGS (e.g. --seen-negatives-only, --negative-margin 0.02).
 define round2_rule
 $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
+	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $$@
-$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
-	$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$* --train $(TRAIN_LONG) \
+$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,ROUND2_ARGS) $$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $(call code,train_retriever) | $(SETUP)
+	$$(once)$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$(call base_of,$$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
-	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $(TRAIN_ARGS) $(ROUND2_ARGS) --out $$(@D)
+	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $$(call train_args_of,$$*) $(ROUND2_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
 
 $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
+	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
-$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TRAIN_ARGS) $(call config,ROUND2_ARGS) $(call spec,retriever,%) $(call code,train_retriever) | $(SETUP)
-	$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $* --train $(TRAIN_LONG) \
+$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,ROUND2_ARGS) $$(call spec,retriever,$$(call base_of,$$*)) $(call code,train_retriever) | $(SETUP)
+	$(once)$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(call base_of,$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
-	  $(TRAIN_ARGS) $(ROUND2_ARGS) --out $(@D)
+	  $(call train_args_of,$*) $(ROUND2_ARGS) --out $(@D)
 
 $(RUN)/rankings/train_%-ft2.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*.r2/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+	$(once)$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*.r2/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
-	$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*.r2/all --queries $(TEST_LONG) \
+	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*.r2/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 
 # LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives
@@ -480,14 +554,14 @@ $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $
 ifneq ($(RERANKER),none)
 define reranker_fold_rule
 $(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(FOLDS) $(RERANKER_ALL_INPUTS) | $(SETUP)
-	$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
+	$$(once)$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --folds $(FOLDS) --fold $(1) $(FSDP_ARG) $(TRAIN_RERANKER_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
 $(RERANKER_DIR)/all/train.json: $(RERANKER_ALL_INPUTS) | $(SETUP)
-	$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
+	$(once)$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  $(FSDP_ARG) $(TRAIN_RERANKER_ARGS) --out $(@D)
 
@@ -496,16 +570,18 @@ $(RERANKER_DIR)/all/train.json: $(RERANKER_ALL_INPUTS) | $(SETUP)
 QUANTIZE_INPUTS = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet \
   $(call config,QUANTIZE_ARGS) $(call spec,reranker,$(RERANKER)) $(call code,quantize)
 $(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(QUANTIZE_INPUTS) | $(SETUP)
-	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
+	$(once)$(PY) scripts/quantize.py --model $(RERANKER_DIR)/all --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
-	  --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $(@D)
+	  --scheme $(QUANT_SCHEME) --method $(QUANT_METHOD) $(if $(QUANT_GROUP),--group-size $(QUANT_GROUP)) \
+	  $(QUANTIZE_ARGS) --out $(@D)
 # Each fold's adapter merged and quantised the same way, calibrated on the rows outside its
 # fold (never the rows it scores), for the out-of-fold ranking RERANKED.<scheme>.
 define quantized_fold_rule
 $(QUANTIZED_DIR)/$(CV_TAG)/fold$(1)/train.json: $(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json $(FOLDS) $(QUANTIZE_INPUTS) | $(SETUP)
-	$(PY) scripts/quantize.py --model $(RERANKER_DIR)/$(CV_TAG)/fold$(1) --train $(TRAIN_LONG) \
+	$$(once)$(PY) scripts/quantize.py --model $(RERANKER_DIR)/$(CV_TAG)/fold$(1) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
-	  --folds $(FOLDS) --fold $(1) --scheme $(QUANT_SCHEME) $(QUANTIZE_ARGS) --out $$(@D)
+	  --folds $(FOLDS) --fold $(1) --scheme $(QUANT_SCHEME) --method $(QUANT_METHOD) \
+	  $(if $(QUANT_GROUP),--group-size $(QUANT_GROUP)) $(QUANTIZE_ARGS) --out $$(@D)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call quantized_fold_rule,$(k))))
 
@@ -515,26 +591,26 @@ $(foreach k,$(FOLD_IDS),$(eval $(call quantized_fold_rule,$(k))))
 RERANK_ARGS = --engine $(ENGINE) $(if $(TOP_N),--top-n $(TOP_N)) --vllm-profile $(VLLM_PROFILE) \
   --gpus $(GPUS) $(if $(TENSOR_PARALLEL),--tensor-parallel $(TENSOR_PARALLEL))
 
-$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
-	$(RERANK_PY) scripts/rerank.py --model '$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+$(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(RERANKER_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call code,rerank) | $(RERANK_SETUP)
+	$(once)$(RERANK_PY) scripts/rerank.py --model '$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
 	  $(RERANK_ARGS) --out $@
-$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
-	$(RERANK_PY) scripts/rerank.py --model $(RERANKER_DIR)/all --ranking $< --queries $(TEST_LONG) \
+$(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call code,rerank) | $(RERANK_SETUP)
+	$(once)$(RERANK_PY) scripts/rerank.py --model $(RERANKER_DIR)/all --ranking $< --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
 # The same two rankings by the quantised models (RERANKED.<scheme>): what Kaggle serves.
-$(RUN)/rankings/train_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(QUANTIZED_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
-	$(RERANK_PY) scripts/rerank.py --model '$(QUANTIZED_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
+$(RUN)/rankings/train_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(QUANTIZED_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call code,rerank) | $(RERANK_SETUP)
+	$(once)$(RERANK_PY) scripts/rerank.py --model '$(QUANTIZED_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
 	  $(RERANK_ARGS) --out $@
-$(RUN)/rankings/test_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(QUANTIZED_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_N) $(call code,rerank) | $(RERANK_SETUP)
-	$(RERANK_PY) scripts/rerank.py --model $(QUANTIZED_DIR)/all --ranking $< --queries $(TEST_LONG) \
+$(RUN)/rankings/test_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(QUANTIZED_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call code,rerank) | $(RERANK_SETUP)
+	$(once)$(RERANK_PY) scripts/rerank.py --model $(QUANTIZED_DIR)/all --ranking $< --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
 endif
 
 # Fusion: train side tunes the weights out-of-fold (nested) and writes them; test side applies
 # the weights tuned on all folds. Explicit targets (FUSED is one name per run).
-$(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json &: $(foreach m,$(FUSE),$(RUN)/rankings/train_$(m).parquet) $(TRAIN_LONG) $(FOLDS) $(call config,FUSE_ARGS) $(call config,TOP_K) $(call code,fuse) | $(SETUP)
+$(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json &: $(foreach m,$(FUSE),$(RUN)/rankings/train_$(m).parquet) $(TRAIN_LONG) $(FOLDS) $(call config,TOP_K) $(call code,fuse) | $(SETUP) $(call keyed,FUSE)
 	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/train_$(m).parquet) \
 	  --train $(TRAIN_LONG) --folds $(FOLDS) $(FUSE_ARGS) $(if $(TOP_K),--top-k $(TOP_K)) \
 	  --out-weights $(RUN)/fusion-$(FUSED).json --out $(RUN)/rankings/train_$(FUSED).parquet
@@ -542,14 +618,19 @@ $(RUN)/rankings/test_$(FUSED).parquet: $(foreach m,$(FUSE),$(RUN)/rankings/test_
 	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/test_$(m).parquet) \
 	  --weights $(RUN)/fusion-$(FUSED).json $(if $(TOP_K),--top-k $(TOP_K)) --out $@
 
-# Unseen boost of any ranking X: X.boost. Train side: C tuned out-of-fold; test side: C tuned on
-# all folds, "unseen" = absent from train.
-$(RUN)/rankings/train_%.boost.parquet $(RUN)/boost-%.json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call config,BOOST_ARGS) $(call code,boost_unseen) | $(SETUP)
-	$(PY) scripts/boost_unseen.py --ranking $< --train $(TRAIN_LONG) --folds $(FOLDS) $(BOOST_ARGS) \
-	  --out-json $(RUN)/boost-$*.json --out $(RUN)/rankings/train_$*.boost.parquet
-$(RUN)/rankings/test_%.boost.parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%.json $(MISCONCEPTIONS) $(call code,boost_unseen) | $(SETUP)
-	$(PY) scripts/boost_unseen.py --ranking $< --misconceptions $(MISCONCEPTIONS) \
-	  --constant-from $(RUN)/boost-$*.json --out $@
+# Unseen boost of any ranking X: X.boost (the default BOOST_ARGS), X.boost~<key> (this command
+# line's). Train side: C tuned out-of-fold; test side: C tuned on all folds, "unseen" = absent
+# from train. $(call boost_rules,KEY,ARGS): the rules of one setting.
+define boost_rules
+$(RUN)/rankings/train_%.boost$(1).parquet $(RUN)/boost-%$(1).json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call code,boost_unseen) | $(SETUP) $(if $(1),$(call keyed,BOOST))
+	$(PY) scripts/boost_unseen.py --ranking $$< --train $(TRAIN_LONG) --folds $(FOLDS) $(2) \
+	  --out-json $(RUN)/boost-$$*$(1).json --out $(RUN)/rankings/train_$$*.boost$(1).parquet
+$(RUN)/rankings/test_%.boost$(1).parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%$(1).json $(MISCONCEPTIONS) $(call code,boost_unseen) | $(SETUP)
+	$(PY) scripts/boost_unseen.py --ranking $$< --misconceptions $(MISCONCEPTIONS) \
+	  --constant-from $(RUN)/boost-$$*$(1).json --out $$@
+endef
+$(eval $(call boost_rules,,))
+$(if $(BOOST_KEY),$(eval $(call boost_rules,$(BOOST_KEY),$(BOOST_ARGS))))
 
 CASCADE_NAME := cascade-$(subst $() ,+,$(CASCADE))
 $(RUN)/$(CASCADE_NAME).json $(RUN)/$(CASCADE_NAME).txt &: $(foreach r,$(CASCADE),$(RUN)/rankings/train_$(r).parquet) $(TRAIN_LONG) $(call config,CASCADE_ARGS) $(call code,cascade) | $(SETUP)
@@ -562,7 +643,7 @@ $(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(fil
 	$(PY) scripts/report.py --cv-json $(CV_NAME).json --train $(TRAIN_LONG) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
 	  $(if $(filter $(FUSED),$(EVALUATE)),--fusion $(RUN)/fusion-$(FUSED).json) \
-	  $(foreach r,$(filter %.boost,$(EVALUATE)),--boost $(r:.boost=)=$(RUN)/boost-$(r:.boost=).json) \
+	  $(foreach r,$(filter %$(BOOSTED),$(EVALUATE)),--boost $(r:$(BOOSTED)=)=$(RUN)/boost-$(r:$(BOOSTED)=)$(BOOST_KEY).json) \
 	  --cascade $(RUN)/$(CASCADE_NAME).json --title "Eedi CV report: $(DATA_KEY)" --out-dir $(@D)
 
 $(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) $(call code,evaluate) | $(SETUP)
@@ -586,5 +667,6 @@ $(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(D
   $(MODELS)/%/all/train.json $(RUN)/mined/%-all.parquet $(MODELS)/%.r2/all/train.json \
   $(RUN)/rankings/train_%-ft.parquet $(RUN)/rankings/test_%-ft.parquet \
   $(RUN)/rankings/train_%-ft2.parquet $(RUN)/rankings/test_%-ft2.parquet \
-  $(RUN)/rankings/train_%.boost.parquet $(RUN)/boost-%.json $(RUN)/rankings/test_%.boost.parquet \
+  $(foreach b,.boost $(if $(BOOST_KEY),.boost$(BOOST_KEY)),$(RUN)/rankings/train_%$(b).parquet $(RUN)/rankings/test_%$(b).parquet) \
+  $(RUN)/boost-%.json \
   $(RUN)/submission_%.csv

@@ -19,55 +19,30 @@ have a gold misconception that occurs in the other folds' rows (what a model tra
 folds could have learnt); "unseen" rows do not: the case of 38% of Kaggle's test misconceptions.
 """
 
-import json
 from pathlib import Path
 
 import click
-import numpy as np
 import pandas as pd
 
 from eedi.errors import DataError
 from eedi.files import write_json, write_text
-from eedi.folds import FOLD_FIELD, fold_of, seen_in_other_folds
+from eedi.folds import FOLD_FIELD, labelled_rows
 from eedi.metrics import (bootstrap_weights, cv_difference, cv_metrics, difference_text,
                           labelled_ranks)
-from eedi.model_folder import STATS_FILE
+from eedi.model_folder import fold_training_seconds
 from eedi.options import parse_named
 from eedi.ranking import ranking_models, read_ranking
 from eedi.run_log import setup_logging, step_timer
 
 
-def labelled_rows(train_path, folds_path) -> pd.DataFrame:
-    """The labelled rows of train with their fold and whether their gold is seen."""
-    train = pd.read_parquet(train_path)
-    labelled = train.assign(fold=fold_of(train, folds_path))
-    labelled = labelled[labelled["MisconceptionId"].notna()].reset_index(drop=True)
-    labelled["MisconceptionId"] = labelled["MisconceptionId"].astype(np.int64)
-    labelled["seen"] = seen_in_other_folds(labelled["MisconceptionId"], labelled["fold"])
-    return labelled
-
-
-def seconds_to_make(stats: dict) -> float:
-    """A model folder's cost from its train.json: its training seconds; a quantised folder's
-    (quantize.py: the adapter's stats under "training") also its merge and GPTQ seconds."""
-    if "train_seconds" in stats:
-        return stats["train_seconds"]
-    training = (stats.get("training") or {}).get("train_seconds", 0.0)
-    return round(training + stats.get("merge_seconds", 0.0) + stats.get("quantize_seconds", 0.0), 1)
-
-
 def add_training_time(metrics: dict, models: str) -> None:
     """Put each fold model's training seconds (its train.json) beside its fold's metrics,
     and their sum beside "all", so CV tables show what each number cost."""
-    total = 0.0
-    for name, m in metrics.items():
-        if name.startswith("fold"):
-            stats = Path(models.format(fold=name[len("fold"):])) / STATS_FILE
-            if stats.is_file():
-                m["train_s"] = seconds_to_make(json.loads(stats.read_text()))
-                total += m["train_s"]
-    if total:
-        metrics["all"]["train_s"] = round(total, 1)
+    per_fold = fold_training_seconds(models, [int(n[len("fold"):]) for n in metrics if n.startswith("fold")])
+    for fold, seconds in per_fold.items():
+        metrics[f"fold{fold}"]["train_s"] = seconds
+    if per_fold:
+        metrics["all"]["train_s"] = round(sum(per_fold.values()), 1)
 
 
 DELTA_KEYS = ("delta_map@25", "delta_lo", "delta_hi")

@@ -2,12 +2,15 @@
 
     MODEL=<registry name>   sets RERANKER for a reranker, EMBEDDER for an embedder, whatever the
                             goal; a name the registry lacks stops Make with both lists
-    RERANKED                RETRIEVED.rr-<reranker>, empty when RERANKER=none
+    RERANKED                RETRIEVED.rr-<reranker> (.rr<TOP_N>- with TOP_N), empty when
+                            RERANKER=none; a name made with other settings than the defaults
+                            carries their key (<name>~<6 hex>), a bare name means the defaults
     MODEL_DIR               what push-weights publishes: the reranker's folder, else the embedder's
     CV_NAME                 cv-<cv tag>-<8 hex of EVALUATE>
 """
 
 import hashlib
+import re
 
 import pytest
 from conftest import make
@@ -56,7 +59,6 @@ def test_a_name_outside_the_registry_stops_make_naming_both_kinds(tmp_path):
 
 def test_reranked_is_empty_without_a_reranker(tmp_path):
     assert value(tmp_path, "RERANKED") == ""
-    assert value(tmp_path, "RERANKED", "RERANKER=qwen32b") == "tfidf.rr-qwen32b"
     assert value(tmp_path, "RERANKED", "RERANKER=qwen32b", "RETRIEVED=minilm-ft") == \
         "minilm-ft.rr-qwen32b"
     out = make(tmp_path, "rerank")
@@ -66,7 +68,7 @@ def test_reranked_is_empty_without_a_reranker(tmp_path):
 def test_push_weights_publishes_the_reranker_else_the_embedder(tmp_path):
     models = value(tmp_path, "MODELS")
     assert value(tmp_path, "MODEL_DIR") == f"{models}/minilm"
-    assert value(tmp_path, "MODEL_DIR", "MODEL=qwen32b") == f"{models}/qwen32b"
+    assert value(tmp_path, "MODEL_DIR", "MODEL=qwen32b", "RETRIEVED=minilm-ft") == f"{models}/qwen32b"
     assert value(tmp_path, "MODEL_DIR", "MODEL_DIR=elsewhere/q.w4a16") == "elsewhere/q.w4a16"
 
 
@@ -122,3 +124,50 @@ def test_setup_vllm_installs_the_cuda_build_where_nvidia_smi_lists_a_gpu(tmp_pat
     assert "requirements-vllm-cuda.txt" in installs("VLLM_BUILD=cuda")[1]
     code, _ = installs("VLLM_BUILD=rocm")
     assert code != 0
+
+
+KEY = r"~[0-9a-f]{6}"
+
+
+def test_settings_other_than_the_defaults_name_what_they_make(tmp_path):
+    """Settings keys: rows of make experiments run side by side and must not overwrite each
+    other's models. TRAIN_ARGS / NEGATIVES name the embedder's folder and rankings
+    (minilm~<key>), RETRIEVED (its negatives) / TRAIN_RERANKER_ARGS the reranker's, TOP_N the
+    reranked ranking (.rr<N>-), FUSE_ARGS the fusion (fuse~<key>-), BOOST_ARGS the boost
+    (.boost~<key>). A bare name is the defaults' (the sample's own TRAIN_ARGS included); the
+    same settings give the same key."""
+    assert value(tmp_path, "EMBEDDER_ID") == "minilm"
+    assert value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 1 --batch-size 32 --lr 5e-5") == "minilm"
+    two = value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 2")
+    assert re.fullmatch(f"minilm{KEY}", two)
+    assert value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS= --epochs 2 ") == two
+    assert value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 3") not in ("minilm", two)
+    assert value(tmp_path, "EMBEDDER_ID", "NEGATIVES=tfidf") not in ("minilm", two)
+
+    settings = ["RERANKER=qwen32b", "RETRIEVED=minilm-ft"]
+    assert value(tmp_path, "RERANKED", *settings, "TOP_N=50") == "minilm-ft.rr50-qwen32b"
+    assert re.fullmatch(rf"tfidf\.rr-qwen32b{KEY}", value(tmp_path, "RERANKED", "RERANKER=qwen32b"))
+    assert re.fullmatch(rf"minilm-ft\.rr-qwen32b{KEY}",
+                        value(tmp_path, "RERANKED", *settings, "TRAIN_RERANKER_ARGS=--epochs 2"))
+    # (make() names FINAL itself: the default FINAL is $(FUSED)$(BOOSTED))
+    assert value(tmp_path, "FUSED", "FUSE=tfidf minilm-ft") == "fuse-tfidf+minilm-ft"
+    assert re.fullmatch(rf"fuse{KEY}-tfidf\+minilm-ft",
+                        value(tmp_path, "FUSED", "FUSE=tfidf minilm-ft", "FUSE_ARGS=--k 10"))
+    assert value(tmp_path, "BOOSTED") == ".boost"
+    assert re.fullmatch(rf"\.boost{KEY}", value(tmp_path, "BOOSTED", "BOOST_ARGS=--objective balanced"))
+
+
+def test_a_name_keyed_by_other_settings_is_not_rebuilt_with_these(tmp_path):
+    """minilm~<key> stands for the settings that made it: asked to make it under other
+    settings, make stops and names the file recording them (RUN/keys/<key>)."""
+    models, run = value(tmp_path, "MODELS"), value(tmp_path, "RUN")
+    out = make(tmp_path, "-n", f"{models}/minilm~abcdef/all/train.json", "TRAIN_ARGS=--epochs 2")
+    assert out.returncode != 0
+    assert "minilm~abcdef stands for other settings than this command line's" in out.stderr
+    assert f"{run}/keys/abcdef" in out.stderr
+    # under its own settings it would be trained, with them
+    key = value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 2")
+    out = make(tmp_path, "-n", f"{models}/{key}/all/train.json", "TRAIN_ARGS=--epochs 2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "train_retriever.py --model minilm" in out.stdout and "--epochs 2 --out" in out.stdout
+    assert f"{run}/keys/{key[-6:]}" in out.stdout and "TRAIN_ARGS=--epochs 2 NEGATIVES=" in out.stdout

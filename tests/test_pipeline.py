@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, generate, make, run_dir
+from conftest import REPO, generate, make, make_value, run_dir
 from eedi.kaggle_csv import read_questions_csv
 from eedi.long_table import wide_to_long
 from eedi.ranking import read_ranking
@@ -152,17 +152,20 @@ def test_finetune_chain_beats_zero_shot_out_of_fold(tmp_path):
     per fold is fine-tuned on the other fold with mined hard negatives, ranks its held-out fold,
     and that out-of-fold ranking beats zero-shot. Then the all-train model ranks test."""
     data = generate(tmp_path / "data", seed=3, n_train=120, n_test=5)
-    args = [f"DATA_DIR={data}", "N_FOLDS=2", "MODEL=minilm", "EVALUATE=minilm-zs minilm-ft",
-            "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"]
-    result = make(tmp_path, "evaluate", "submission", *args, retriever="minilm-ft")
+    settings = [f"DATA_DIR={data}", "MODEL=minilm", "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"]
+    model = make_value(tmp_path, "EMBEDDER_ID", *settings)  # not the defaults: minilm~<key>
+    assert model.startswith("minilm~")
+    ft = f"{model}-ft"
+    args = [*settings, "N_FOLDS=2", f"EVALUATE=minilm-zs {ft}"]
+    result = make(tmp_path, "evaluate", "submission", *args, retriever=ft)
     assert result.returncode == 0, result.stderr[-3000:]
     run = run_dir(tmp_path, data)
     cv = json.loads(next(run.glob("cv-*.json")).read_text())
-    zero_shot, fine_tuned = cv["minilm-zs"]["all"]["map@25"], cv["minilm-ft"]["all"]["map@25"]
+    zero_shot, fine_tuned = cv["minilm-zs"]["all"]["map@25"], cv[ft]["all"]["map@25"]
     assert fine_tuned > zero_shot + 0.05, (zero_shot, fine_tuned)
-    assert cv["minilm-ft"]["all"]["train_s"] > 0 and "train_s" in cv["minilm-ft"]["fold1"]
+    assert cv[ft]["all"]["train_s"] > 0 and "train_s" in cv[ft]["fold1"]
 
-    models = tmp_path / "models" / run.name / "minilm"
+    models = tmp_path / "models" / run.name / model
     assert sorted(p.name for p in (models / "QuestionId-2-42").iterdir()) == ["fold0", "fold1"]
     assert (models / "all" / "train.json").is_file()
     assert not list(models.rglob("*.checkpoints"))
@@ -173,7 +176,7 @@ def test_finetune_chain_beats_zero_shot_out_of_fold(tmp_path):
     # registry.py are no code of the trainer's, so a change to either retrains nothing. (-W: Make
     # runs as if the file had just changed, without touching the checkout.)
     def steps_run(changed):
-        out = make(tmp_path, "-W", changed, "train-retriever", "FOLD=0", *args)
+        out = make(tmp_path, "-W", changed, "train-retriever", "FOLD=0", *args, retriever=ft)
         assert out.returncode == 0, out.stderr[-3000:]
         return [line for line in out.stdout.replace("\\\n", " ").splitlines()
                 if "scripts/" in line and not line.startswith("test -f")]  # (reshape's no-op)
@@ -190,10 +193,12 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     the all-train adapter reranks test; GPUS=2 splits test into two shards that merge to the
     same ranking."""
     data = generate(tmp_path / "data", seed=4, n_train=24, n_test=4)
-    reranked = f"tfidf.rr-{tiny_llama_dir.name}"
     args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={tiny_llama_dir}", "TOP_N=3",
-            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2",
-            f"EVALUATE=tfidf {reranked}", f"FINAL={reranked}"]
+            "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2"]
+    reranked = make_value(tmp_path, "RERANKED", *args)
+    adapter = reranked.partition(".rr3-")[2]   # its settings (tfidf's negatives, few steps) keyed
+    assert reranked == f"tfidf.rr3-{adapter}" and adapter.startswith(f"{tiny_llama_dir.name}~")
+    args += [f"EVALUATE=tfidf {reranked}", f"FINAL={reranked}"]
     result = make(tmp_path, "evaluate", "submission", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"reranker: {tiny_llama_dir}" in result.stdout
@@ -201,7 +206,7 @@ def test_rerank_chain_trains_per_fold_adapters_and_shards_across_gpus(tmp_path, 
     cv = json.loads(next(run.glob("cv-*.json")).read_text())
     assert set(cv) >= {"tfidf", reranked} and cv[reranked]["all"]["train_s"] > 0
     assert cv[reranked]["all"]["rows"] == cv["tfidf"]["all"]["rows"]
-    adapters = tmp_path / "models" / run.name / tiny_llama_dir.name
+    adapters = tmp_path / "models" / run.name / adapter
     assert sorted(p.name for p in (adapters / "QuestionId-2-42").iterdir()) == ["fold0", "fold1"]
     assert (adapters / "all" / "adapter_model.safetensors").is_file()
 
@@ -288,16 +293,17 @@ def test_round2_mining_never_sees_the_held_out_folds_labels(tmp_path):
     model trains on unchanged (its mined ranking), while fold 1's (whose round-1 model trained
     on fold 0's rows) changes. The chain ends in an out-of-fold minilm-ft2 CV."""
     data = generate(tmp_path / "data", seed=6, n_train=60, n_test=3)
-    args = [f"DATA_DIR={data}", "N_FOLDS=2", "MODEL=minilm", "EVALUATE=minilm-ft minilm-ft2",
-            "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"]
-    result = make(tmp_path, "evaluate", *args, retriever="minilm-ft")
+    settings = [f"DATA_DIR={data}", "MODEL=minilm", "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"]
+    model = make_value(tmp_path, "EMBEDDER_ID", *settings)  # minilm~<key>
+    args = [*settings, "N_FOLDS=2", f"EVALUATE={model}-ft {model}-ft2"]
+    result = make(tmp_path, "evaluate", *args, retriever=f"{model}-ft")
     assert result.returncode == 0, result.stderr[-3000:]
     run = run_dir(tmp_path, data)
     cv = json.loads(next(run.glob("cv-*.json")).read_text())
-    assert cv["minilm-ft2"]["all"]["rows"] == cv["minilm-ft"]["all"]["rows"]
-    assert cv["minilm-ft2"]["all"]["train_s"] > 0  # its fold models (minilm.r2) were found
+    assert cv[f"{model}-ft2"]["all"]["rows"] == cv[f"{model}-ft"]["all"]["rows"]
+    assert cv[f"{model}-ft2"]["all"]["train_s"] > 0  # its fold models (minilm~<key>.r2) were found
     folds = pd.read_parquet(next(run.glob("folds-*.parquet")))
-    mined = {k: read_ranking(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)}
+    mined = {k: read_ranking(run / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)}
     for k in (0, 1):  # each fold model ranks its own training rows: the other fold's
         assert set(mined[k]["QuestionId_Answer"]) == set(folds.loc[folds["fold"] != k, "QuestionId_Answer"])
 
@@ -310,10 +316,10 @@ def test_round2_mining_never_sees_the_held_out_folds_labels(tmp_path):
         mask = train["QuestionId"].astype(int).isin(fold0) & (train[col] != "")
         train.loc[mask, col] = [str(ids[(ids.index(int(v)) + 1) % len(ids)]) for v in train.loc[mask, col]]
     train.to_csv(data / "train.csv", index=False)
-    targets = [str(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)]
-    result = make(tmp_path, *targets, *args, retriever="minilm-ft")
+    targets = [str(run / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)]
+    result = make(tmp_path, *targets, *args, retriever=f"{model}-ft")
     assert result.returncode == 0, result.stderr[-3000:]
-    again = {k: read_ranking(run / "mined" / f"minilm-fold{k}.parquet") for k in (0, 1)}
+    again = {k: read_ranking(run / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)}
     pd.testing.assert_frame_equal(again[0], mined[0])       # fold 0's round 2: untouched
     assert not again[1]["score"].equals(mined[1]["score"])  # fold 1's: its model saw fold 0
 
@@ -353,7 +359,8 @@ def test_training_rules_depend_on_their_registry_entry_not_on_registry_py(tmp_pa
     for rule in rules:
         model = rule.split(":")[0].split("/")[-4]  # models/<data>/<model>/<cv>/fold0/train.json
         assert "registry.py" not in rule
-        assert (f"/spec/retriever-{model}.json" in rule or "/spec/retriever-%.json" in rule
+        # (a pattern rule names its stamp by second expansion: the stem without its settings key)
+        assert (f"/spec/retriever-{model}.json" in rule or "$(call spec,retriever,$(call base_of,$*))" in rule
                 or "/spec/reranker-smollm135m.json" in rule), rule
 
 
@@ -364,11 +371,12 @@ def test_quantised_fold_models_are_scored_out_of_fold_beside_the_adapters(tmp_pa
     from conftest import random_llama
     base = random_llama(tmp_path_factory.mktemp("wide_llama"), hidden=128, intermediate=256)
     data = generate(tmp_path / "data", seed=4, n_train=24, n_test=4)
-    reranked = f"tfidf.rr-{base.name}"
     args = [f"DATA_DIR={data}", "N_FOLDS=2", f"RERANKER={base}", "TOP_N=3",
             "TRAIN_RERANKER_ARGS=--max-steps 2 --batch-size 2 --grad-accum 1 --n-negatives 2",
-            "QUANTIZE_ARGS=--n-calibration 16", f"EVALUATE=tfidf {reranked} {reranked}.w4a16",
-            f"FINAL={reranked}.w4a16"]
+            "QUANTIZE_ARGS=--n-calibration 16"]
+    reranked = make_value(tmp_path, "RERANKED", *args)
+    adapter = reranked.partition(".rr3-")[2]   # <base>~<key>
+    args += [f"EVALUATE=tfidf {reranked} {reranked}.w4a16", f"FINAL={reranked}.w4a16"]
     result = make(tmp_path, "evaluate", "submission", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     run = run_dir(tmp_path, data)
@@ -378,10 +386,10 @@ def test_quantised_fold_models_are_scored_out_of_fold_beside_the_adapters(tmp_pa
     assert cv[f"{reranked}.w4a16"]["all"]["train_s"] > cv[reranked]["all"]["train_s"] > 0
     models = tmp_path / "models" / run.name
     for k in (0, 1):
-        stats = json.loads((models / f"{base.name}.w4a16" / "QuestionId-2-42" / f"fold{k}" /
+        stats = json.loads((models / f"{adapter}.w4a16" / "QuestionId-2-42" / f"fold{k}" /
                             "train.json").read_text())
         assert stats["scheme"] == "W4A16"
-        assert stats["source"] == str(models / base.name / "QuestionId-2-42" / f"fold{k}")
+        assert stats["source"] == str(models / adapter / "QuestionId-2-42" / f"fold{k}")
     # the quantised scores follow the adapters' (4-bit rounding, not another model)
     full = read_ranking(run / "rankings" / f"train_{reranked}.parquet")
     quantised = read_ranking(run / "rankings" / f"train_{reranked}.w4a16.parquet")

@@ -28,6 +28,7 @@ Importing a package imports nothing heavy; each module imports what it needs. (M
     rerank/        the LLM Yes/No reranker: prompt, scoring (HF, vLLM), training, quantising
     ensemble/      rank fusion, the unseen boost, cascades
     kaggle/        delivery to Kaggle: the CLI, datasets, wheels, the notebook and its plan
+    experiments/   a queue of experiments (make experiments): the plan, the summary, NOTIFY
 """
 
 import logging

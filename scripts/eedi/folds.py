@@ -129,3 +129,14 @@ def models_by_fold(model: str, rows: pd.DataFrame, folds_path) -> list[tuple[int
         return [(None, model, rows)]
     fold = fold_of(rows, folds_path)
     return [(int(k), model_of_fold(model, int(k)), rows[fold == k]) for k in sorted(fold.unique())]
+
+
+def labelled_rows(train_path, folds_path) -> pd.DataFrame:
+    """The labelled rows of train with their fold and whether their gold is seen in the other
+    folds: what the CV metrics (eedi.metrics.cv_metrics) read."""
+    train = pd.read_parquet(train_path)
+    labelled = train.assign(fold=fold_of(train, folds_path))
+    labelled = labelled[labelled["MisconceptionId"].notna()].reset_index(drop=True)
+    labelled["MisconceptionId"] = labelled["MisconceptionId"].astype(np.int64)
+    labelled["seen"] = seen_in_other_folds(labelled["MisconceptionId"], labelled["fold"])
+    return labelled

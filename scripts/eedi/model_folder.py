@@ -95,3 +95,23 @@ def one_cpu_path(model):
         if hasattr(module, "support_avx512bf16_for_cpu"):  # bitsandbytes.nn.Linear4bit
             module.support_avx512bf16_for_cpu = False
     return model
+
+
+def seconds_to_make(stats: dict) -> float:
+    """A model folder's cost from its train.json: its training seconds; a quantised folder's
+    (quantize.py: the adapter's stats under "training") also its merge and GPTQ seconds."""
+    if "train_seconds" in stats:
+        return stats["train_seconds"]
+    training = (stats.get("training") or {}).get("train_seconds", 0.0)
+    return round(training + stats.get("merge_seconds", 0.0) + stats.get("quantize_seconds", 0.0), 1)
+
+
+def fold_training_seconds(models: str, folds) -> dict[int, float]:
+    """{fold: seconds to make its model} for the fold models of `models` ("models/x/fold{fold}")
+    whose train.json exists."""
+    out = {}
+    for fold in folds:
+        stats = Path(models.replace("{fold}", str(fold))) / STATS_FILE
+        if stats.is_file():
+            out[fold] = seconds_to_make(json.loads(stats.read_text()))
+    return out

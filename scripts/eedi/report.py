@@ -174,14 +174,33 @@ def cv_table(cv: dict) -> pd.DataFrame:
     return table if (table[vs] != "").any() else table.drop(columns=vs)
 
 
+def _head(title: str) -> list[str]:
+    return [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+            "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+            "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th{padding:3px 8px;"
+            "border-bottom:1px solid #ddd;text-align:right}img{max-width:100%}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1>"]
+
+
+def _figures(figures: dict[str, bytes]) -> list[str]:
+    return [f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' "
+            f"src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
+            for name, data in figures.items()]
+
+
+def table_page(title: str, tables: dict[str, pd.DataFrame], figures: dict[str, bytes],
+               note: str = "") -> str:
+    """A self-contained page of headed tables, a note, then figures (the experiments page)."""
+    parts = _head(title) + ([f"<p>{html.escape(note)}</p>"] if note else [])
+    for heading, df in tables.items():
+        parts += [f"<h2>{html.escape(heading)}</h2>", _table(df)]
+    return "\n".join(parts + _figures(figures) + ["</body></html>"])
+
+
 def page(title: str, cv: dict, figures: dict[str, bytes], fusion: list[dict] = (),
          boost: list[tuple[str, dict]] = (), cascade: list[dict] = ()) -> str:
     """One self-contained HTML page: tables, then each figure as an embedded PNG."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table.t{border-collapse:collapse;font-size:13px}table.t td,table.t th{padding:3px 8px;"
-             "border-bottom:1px solid #ddd;text-align:right}img{max-width:100%}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>", "<h2>CV MAP@25 per ranking</h2>", _table(cv_table(cv))]
+    parts = _head(title) + ["<h2>CV MAP@25 per ranking</h2>", _table(cv_table(cv))]
     for f in fusion:
         parts += [f"<h2>Fusion ({html.escape(f['method'])}) of {html.escape(', '.join(f['members']))}</h2>",
                   f"<p>Weights tuned on all folds (applied to test): {html.escape(str(f['weights']))}; "
@@ -194,8 +213,6 @@ def page(title: str, cv: dict, figures: dict[str, bytes], fusion: list[dict] = (
     for c in cascade:
         parts += [f"<h2>Cascade: {html.escape(c['later'])} over {html.escape(c['earlier'])}</h2>",
                   _table(pd.DataFrame(c["rows"]))]
-    for name, data in figures.items():
-        parts.append(f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' "
-                     f"src='data:image/png;base64,{base64.b64encode(data).decode()}'>")
+    parts += _figures(figures)
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from eedi.kaggle.plan import (Paths, build_plan, plan_steps, read_plan, reshape_command,
+from eedi.kaggle.plan import (Paths, build_plan, is_folder_of, plan_steps, read_plan, reshape_command,
                               stage_commands, steps_of, submission_command, with_base_model)
 
 FINAL = "fuse-tfidf+minilm-ft+minilm-ft.rr-smollm135m.boost"
@@ -56,8 +56,9 @@ def normalised(argv: list[str]) -> list[str]:
 @pytest.mark.parametrize("gpus", [1, 2])
 def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
     runs, models = tmp_path / "runs", tmp_path / "models"
+    final = FINAL.replace(".rr-", ".rr5-")  # TOP_N=5 is in the reranked ranking's name
     settings = [f"DATA_DIR={kaggle_dir}", "RERANKER=smollm135m", "RETRIEVED=minilm-ft",
-                "FUSE=tfidf minilm-ft minilm-ft.rr-smollm135m", f"FINAL={FINAL}", "TOP_K=50",
+                "FUSE=tfidf minilm-ft minilm-ft.rr5-smollm135m", f"FINAL={final}", "TOP_K=50",
                 "TOP_N=5", f"GPUS={gpus}", "ENGINE=hf"]
     common = [f"RUNS_ROOT={runs}", f"MODELS_ROOT={models}", f"PY={sys.executable}", "SETUP="]
     run = Path(subprocess.run(["make", "-s", "-C", str(REPO), "print-RUN", *settings, *common],
@@ -74,7 +75,7 @@ def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
         if words and (out.startswith(("test_", "submission_")) or "scripts/reshape.py" in words):
             make_commands.append(normalised(words))
 
-    plan = build_plan(FINAL, 50, 5, "hf", gpus, None, 3600, {})
+    plan = build_plan(final, 50, 5, "hf", gpus, None, 3600, {})
     paths = Paths(code=REPO, data=kaggle_dir, plan=run, run=run,
                   models={"eedi-minilm": model_dir / "minilm" / "all",
                           "eedi-smollm135m": model_dir / "smollm135m" / "all"})
@@ -82,7 +83,7 @@ def test_commands_equal_make_dry_run_test_side(tmp_path, kaggle_dir, gpus):
     for step in steps_of(plan):
         for group in stage_commands(step, plan, paths):
             ours += [normalised(argv) for argv, _ in group]
-    ours.append(normalised(submission_command(paths, FINAL, run / f"submission_{FINAL}.csv")))
+    ours.append(normalised(submission_command(paths, final, run / f"submission_{final}.csv")))
     assert sorted(map(tuple, ours)) == sorted(map(tuple, make_commands))
 
 
@@ -119,3 +120,37 @@ def test_with_base_model_points_the_adapter_at_another_base(tmp_path):
     from eedi.rerank.reranker import reranker_spec
     loaded = reranker_spec(str(out))
     assert loaded.model == str(base.resolve()) and Path(loaded.adapter) == out
+
+
+def test_with_vllm_only_the_rerank_stage_sees_the_vllm_folder(tmp_path, monkeypatch):
+    """vLLM is installed apart from the image (pip --target): the rerank command alone gets it
+    first on its PYTHONPATH; no other stage, and no stage under ENGINE=hf."""
+    monkeypatch.setenv("PYTHONPATH", "/already/there")
+    paths = Paths(code=tmp_path, data=tmp_path, plan=tmp_path, run=tmp_path,
+                  models={"eedi-smollm135m": tmp_path / "m", "eedi-minilm": tmp_path / "e"}, vllm_site=tmp_path / "vllm-site")
+    for engine, expected in (("vllm", f"{tmp_path / 'vllm-site'}:/already/there"), ("hf", None)):
+        plan = build_plan(FINAL, None, 5, engine, 2, None, 3600, {})
+        for step in plan_steps(FINAL):
+            if step.kind in ("fuse", "boost"):
+                continue
+            [[(argv, env)]] = stage_commands(step, plan, paths)
+            want = expected if step.kind == "rerank" else None
+            assert env.get("PYTHONPATH") == want, (engine, step.kind)
+
+
+def test_names_with_settings_keys_plan_the_same_steps():
+    """Names made with other settings than the defaults (the Makefile's settings keys) parse to
+    the same steps: a keyed model folder, TOP_N from .rr<N>-, fuse~<key>-, .boost~<key> with
+    its own JSON."""
+    final = "fuse~b30cb1-tfidf+minilm~3d8f09-ft+minilm~3d8f09-ft.rr5-smollm135m~384293.boost~b683e9"
+    steps = {s.kind: s for s in plan_steps(final)}
+    assert steps["embed"].model == "minilm~3d8f09" and steps["embed"].weights_dataset == "eedi-minilm-3d8f09"
+    assert steps["rerank"].model == "smollm135m~384293" and steps["rerank"].top_n == 5
+    assert steps["rerank"].inputs == ["minilm~3d8f09-ft"]
+    assert steps["fuse"].inputs == ["tfidf", "minilm~3d8f09-ft", "minilm~3d8f09-ft.rr5-smollm135m~384293"]
+    fused = final[: -len(".boost~b683e9")]
+    assert steps["fuse"].json == f"fusion-{fused}.json"
+    assert steps["boost"].json == f"boost-{fused}~b683e9.json" and steps["boost"].inputs == [fused]
+    assert is_folder_of("smollm135m~384293.w4a16", "smollm135m")
+    assert is_folder_of("Qwen2.5-32B-Instruct", "Qwen/Qwen2.5-32B-Instruct")
+    assert not is_folder_of("smollm135m2", "smollm135m")

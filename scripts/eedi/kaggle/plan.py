@@ -6,9 +6,14 @@ on Kaggle. The steps follow from FINAL's name, by the Makefile's own naming rule
     X.boost        boost_unseen.py --constant-from boost-X.json         (needs X)
     fuse-a+b+...   fuse.py --weights fusion-fuse-a+b.json                (needs a, b, ...)
     X.rr-<name>    rerank.py with the all-train adapter <name>           (needs X)
+    X.rr<N>-<name> the same over X's top N (TOP_N)
     <m>-ft / -ft2  retrieve_embed.py with the all-train model <m> / <m>.r2
     <m>-zs         retrieve_embed.py with <m> as it is (registry name or HF id)
     tfidf          retrieve_tfidf.py
+
+A name made with other settings than the defaults carries their key (the Makefile's settings
+keys): a model folder <m>~3f2a1c, fuse~b30cb1-a+b (FUSE_ARGS), X.boost~b683e9 (BOOST_ARGS, its
+JSON boost-X~b683e9.json).
 
     steps = plan_steps("fuse-tfidf+minilm-ft.boost")   # [Step(ranking="tfidf", kind="tfidf"), ...]
     plan = build_plan(final=..., top_k=None, top_n=None, engine="hf", gpus=1, ...)
@@ -40,12 +45,26 @@ kernel.json (format 1):
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from eedi.defaults import COMPETITION
 from eedi.kaggle.inputs import weights_slug
+
+# The Makefile's settings key: ~ and the first 6 hex digits of the settings' md5.
+KEY = r"~[0-9a-f]{6}"
+_BOOST = re.compile(rf"^(?P<base>.+)\.boost(?P<key>{KEY})?$")
+_FUSE = re.compile(rf"^fuse(?:{KEY})?-(?P<members>.+)$")
+_RERANK = re.compile(r"^(?P<base>.+)\.rr(?P<top_n>\d*)-(?P<model>[^+]+)$")
+
+
+def is_folder_of(name: str, model: str) -> bool:
+    """Whether model folder `name` was made from `model` (a registry name, HF id or folder):
+    the Makefile's <model>, <model>~<key>, and either with a quantisation tag (.w4a16)."""
+    return re.fullmatch(rf"{re.escape(Path(model).name)}({KEY})?(\.[a-z0-9-]+)?", name) is not None
 
 PLAN_FORMAT = 2  # 2: a step's weights dataset is "weights_dataset" (was "weights")
 # Kaggle's public test.csv has 3 questions; the scoring rerun swaps in the hidden one.
@@ -59,6 +78,7 @@ class Step:
     kind: str                       # tfidf | embed | rerank | fuse | boost
     inputs: list[str] = field(default_factory=list)
     model: str | None = None        # embed: the model name (-zs: as given; -ft: trained <m>)
+    top_n: int | None = None        # rerank: candidates per row when the name says (X.rr<N>-)
     weights_dataset: str | None = None  # embed -ft/-ft2, rerank: the weights dataset's slug
     json: str | None = None         # fuse: fusion-*.json; boost: boost-*.json (in the plan folder)
 
@@ -83,15 +103,17 @@ def plan_steps(final: str) -> list[Step]:
     def visit(name: str) -> None:
         if name in steps:
             return
-        if name.endswith(".boost"):
-            base = name[: -len(".boost")]
-            step = Step(name, "boost", [base], json=f"boost-{base}.json")
-        elif name.startswith("fuse-"):
-            members = name[len("fuse-"):].split("+")
-            step = Step(name, "fuse", members, json=f"fusion-{name}.json")
-        elif ".rr-" in name:
-            base, _, reranker = name.rpartition(".rr-")
-            step = Step(name, "rerank", [base], model=reranker, weights_dataset=weights_slug(reranker))
+        boost, fuse, rerank = _BOOST.match(name), _FUSE.match(name), _RERANK.match(name)
+        if boost:
+            base = boost["base"]
+            step = Step(name, "boost", [base], json=f"boost-{base}{boost['key'] or ''}.json")
+        elif fuse:
+            step = Step(name, "fuse", fuse["members"].split("+"), json=f"fusion-{name}.json")
+        elif rerank:
+            reranker = rerank["model"]
+            step = Step(name, "rerank", [rerank["base"]], model=reranker,
+                        weights_dataset=weights_slug(reranker),
+                        top_n=int(rerank["top_n"]) if rerank["top_n"] else None)
         else:
             step = _leaf(name)
         for needed in step.inputs:
@@ -137,6 +159,7 @@ class Paths:
     plan: Path                  # the folder holding kernel.json and the fusion/boost JSONs
     run: Path                   # scratch: long tables, rankings/
     models: dict[str, Path] = field(default_factory=dict)  # weights slug -> its all/ folder
+    vllm_site: Path | None = None  # ENGINE=vllm: the folder vLLM was installed into (--target)
 
     def ranking(self, name: str) -> Path:
         return self.run / "rankings" / f"test_{name}.parquet"
@@ -182,14 +205,20 @@ def stage_commands(step: Step, plan: dict, paths: Paths) -> list[list[tuple[list
                    "--constant-from", str(paths.plan / step.json), "--out", out], {})]]
     if step.kind == "rerank":
         # rerank.py --gpus N starts GPUS / TP copies on their GPU groups and merges them
-        top_n = ["--top-n", str(plan["top_n"])] if plan.get("top_n") else []
+        n = step.top_n or plan.get("top_n")
+        top_n = ["--top-n", str(n)] if n else []
         tp = plan.get("tensor_parallel")
+        # vLLM is installed apart from the image (eedi.kaggle.install.install_vllm): only this
+        # stage sees it, first on its path
+        env = ({"PYTHONPATH": os.pathsep.join(filter(None, [str(paths.vllm_site),
+                                                           os.environ.get("PYTHONPATH")]))}
+               if plan["engine"] == "vllm" and paths.vllm_site else {})
         return [[([py, paths.script("rerank.py"), "--model", str(paths.models[step.weights_dataset]),
                    "--ranking", str(paths.ranking(step.inputs[0])), "--queries", test_long,
                    "--misconceptions", mis, "--engine", plan["engine"], *top_n,
                    "--vllm-profile", plan.get("vllm_profile") or "auto",
                    "--gpus", str(plan.get("gpus") or 1),
-                   *(["--tensor-parallel", str(tp)] if tp else []), "--out", out], {})]]
+                   *(["--tensor-parallel", str(tp)] if tp else []), "--out", out], env)]]
     raise ValueError(f"unknown step kind {step.kind!r}")
 
 

@@ -1,0 +1,38 @@
+# ---------------------------------------------------------------- experiments
+# make experiments PLAN=experiments/<name>.tsv JOBS=n: the plan's rows (one experiment each: a
+# row's Make variables and goals, eedi/experiments/plan.py) run unattended, n at a time, through
+# GNU parallel. Job slot s holds the s-th group of GPUs (as many as the largest GPUS of a row)
+# among QUEUE_GPU_IDS; without GPUs the rows share the CPU. Each row's outputs are named by its
+# settings (the settings keys), so rows never overwrite each other's, and share what they have
+# in common through Make's usual checks (a model two rows need is trained once: the other waits
+# for it). A failed row stops only itself. Re-run the same command after a kill or a reboot:
+# finished rows are skipped (GNU parallel's --resume-failed, its joblog kept per version of the
+# plan), a killed training resumes from its checkpoint. NOTIFY='command' gets one line on stdin
+# as each row ends and when the queue ends (a webhook curl, mail); its failure never stops the
+# queue. Files: RUN/experiments/<name>/ (logs/, results/, summary.md, summary.csv) and
+# RUN/report/experiments-<name>.html.
+PLAN          ?=
+NOTIFY        ?=
+QUEUE_GPU_IDS ?= $(if $(CUDA_VISIBLE_DEVICES),$(subst $(comma), ,$(CUDA_VISIBLE_DEVICES)),$(shell nvidia-smi -L 2> /dev/null | awk '/^GPU/ {print NR - 1}'))
+# Rows at a time; empty: as many as the GPUs hold (their count / the largest GPUS of a row), 1
+# without GPUs.
+JOBS          ?=
+QUEUE_DIR      = $(RUN)/experiments/$(basename $(notdir $(PLAN)))
+QUEUE_LOG      = $(QUEUE_DIR)/joblog-$(shell md5sum < $(PLAN) 2> /dev/null | cut -c1-8).tsv
+QUEUE_ARGS     = --plan $(PLAN) --dir $(QUEUE_DIR) --report-dir $(RUN)/report
+export NOTIFY  # to the row runner and the summary, from the environment: no quoting to get wrong
+
+experiments: | $(SETUP)  ## run PLAN=experiments/<name>.tsv's rows JOBS at a time (a GPU group each), resumable; summary table + NOTIFY
+	@[ -n "$(PLAN)" ] || { echo "error: make experiments needs PLAN=experiments/<name>.tsv (e.g. experiments/sample.tsv)" >&2; exit 1; }
+	@command -v parallel > /dev/null || { echo "error: make experiments runs its rows through GNU parallel: apt-get install parallel (brew install parallel)" >&2; exit 1; }
+	@start=$$(date +%s); failed=0; \
+	  jobs=$$($(PY) scripts/experiments/check_plan.py --plan $(PLAN) $(if $(JOBS),--jobs $(JOBS)) \
+	    --gpu-ids '$(QUEUE_GPU_IDS)' --out $(QUEUE_DIR)/rows.txt); \
+	  parallel --will-cite --jobs $$jobs --halt never --line-buffer --tag --joblog $(QUEUE_LOG) --resume-failed \
+	    '$(PY) scripts/experiments/run_row.py $(QUEUE_ARGS) --row {} --slot {%} --gpu-ids "$(QUEUE_GPU_IDS)"' \
+	    :::: $(QUEUE_DIR)/rows.txt || failed=$$?; \
+	  $(PY) scripts/experiments/summarize.py $(QUEUE_ARGS) --queue-ended --elapsed-s $$(( $$(date +%s) - start )); \
+	  [ $$failed = 0 ] || { echo "error: $$failed row(s) of $(PLAN) failed: $(QUEUE_DIR)/logs/" >&2; exit 1; }
+
+experiments-summary: | $(SETUP)  ## rebuild PLAN's summary table from the rows that ended (while a queue runs, or after)
+	$(PY) scripts/experiments/summarize.py $(QUEUE_ARGS)

@@ -1,0 +1,60 @@
+"""Rebuild an experiment queue's summary; at the queue's end, tell NOTIFY how it went.
+
+\b
+Reads  PLAN                   experiments/<name>.tsv
+       DIR/results/<row>.json the rows that ended (run_row.py), their rankings of train
+Writes DIR/summary.md, DIR/summary.csv: one line a row: the settings that differ from the
+                              baseline, CV MAP@25 overall / seen / unseen / balanced, the
+                              paired 95% interval of the difference to the baseline, recall@25
+                              and @100, training and wall seconds, git sha and dirty flag
+       REPORT_DIR/experiments-<name>.html: the table and a plot of each row's MAP and interval
+and prints the Markdown table on stdout.
+"""
+
+import sys
+from pathlib import Path
+
+import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
+
+from eedi.experiments.notify import duration_text, notify
+from eedi.experiments.plan import pipeline_variables, read_plan
+from eedi.experiments.queue import rebuild_summary
+from eedi.run_log import setup_logging
+
+
+def queue_line(plan_name: str, table, elapsed_s: float | None, summary: Path) -> str:
+    """NOTIFY's line at the end: "queue minilm: 3 rows, 2 ok, 1 failed; best epochs2 MAP@25
+    0.3012; in 2h10m; RUN/experiments/minilm/summary.md"."""
+    counts = table["status"].value_counts()
+    parts = [f"queue {plan_name}: {len(table)} rows"] + [f"{n} {s}" for s, n in counts.items()]
+    text = ", ".join(parts)
+    done = table[table["map@25"].notna()]
+    if len(done):
+        best = done.loc[done["map@25"].idxmax()]
+        text += f"; best {best['row']} MAP@25 {best['map@25']:.4f}"
+    if elapsed_s is not None:
+        text += f"; in {duration_text(elapsed_s)}"
+    return f"{text}; {summary}"
+
+
+@click.command(help=__doc__)
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--dir", "queue_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--queue-ended", is_flag=True, help="The queue has ended: give NOTIFY its line.")
+@click.option("--elapsed-s", type=float, help="The queue's wall seconds (for NOTIFY's line).")
+@click.option("--notify", "notify_command", envvar="NOTIFY", default="",
+              help="NOTIFY: a shell command given one line on stdin at the queue's end [$NOTIFY].")
+def main(plan_path, queue_dir, report_dir, queue_ended, elapsed_s, notify_command):
+    setup_logging()
+    rows = read_plan(plan_path, pipeline_variables())
+    table = rebuild_summary(plan_path.stem, rows, queue_dir, report_dir)
+    click.echo((queue_dir / "summary.md").read_text())
+    if queue_ended:
+        notify(notify_command, queue_line(plan_path.stem, table, elapsed_s, queue_dir / "summary.md"))
+
+
+if __name__ == "__main__":
+    main()
