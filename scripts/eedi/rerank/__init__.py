@@ -9,4 +9,8 @@ logit(Yes) - logit(No) reordering a retriever's top N.
     quantization       merging the adapter into the full-precision base; GPTQ 4-bit for serving
     vllm_env           vLLM's CPU environment variables
     vllm_scoring       the vLLM engine twin of yes_no_scoring (.venv-vllm only)
+    listwise           listwise reranking's arithmetic: one-token labels, sliding windows,
+                       reversed-order averaging
+    listwise_scoring   a listwise prompt's label logits (HF); a window scorer for slide
+                       (prompt.ListPromptBuilder: the prompt; training, vLLM: to come)
 """

@@ -99,3 +99,41 @@ class PromptBuilder:
         before, question, after = query_parts(row)
         return (self.head + TASK + before + question + after + "\n" + INSTRUCTION
                 + "\nMisconception: " + candidate + self.tail)
+
+
+LIST_INSTRUCTION = ("Which misconception below explains the wrong answer? "
+                    "Answer with its label only.")
+
+
+class ListPromptBuilder(PromptBuilder):
+    """(row, window of candidates) -> token ids of one listwise prompt: the Yes/No prompt's head
+    (task, question, answers), the candidates each on a line behind a one-token label, the
+    instruction, then the chat template's tail; the answer's first token is the label.
+
+        prompts = ListPromptBuilder(tokenizer, max_length=1024, name="smollm135m")
+        ids = prompts.encode_window(row, ["Adds the numerators", "Confuses ..."])
+        prompts.label_ids        # token id of "1", "2", ..., "A", ...: each candidate's score
+                                 # is its label's logit at the last position
+    """
+
+    def __init__(self, tokenizer, max_length: int, name: str = "the model"):
+        from eedi.rerank.listwise import LABELS, label_ids
+        super().__init__(tokenizer, max_length, name)
+        self.labels = LABELS
+        self.label_ids = label_ids(tokenizer, LABELS, name)
+
+    def encode_window(self, row, candidates: list[str]) -> list[int]:
+        """One prompt for the window (at most len(LABELS) candidates); the question is cut at
+        its end to fit max_length, as in encode()."""
+        lines = "".join(f"\n{label}. {c}" for label, c in zip(self.labels, candidates))
+        before, question, after = query_parts(row)
+        head = self._ids(self.head + TASK + before.rstrip(" "))
+        question_ids = self._ids(" " + question)
+        rest = self._ids(after + "\nMisconceptions:" + lines + "\n" + LIST_INSTRUCTION + self.tail)
+        room = self.max_length - len(head) - len(rest)
+        if room < 0:
+            raise click.ClickException(
+                f"row {row['QuestionId_Answer']}: a window of {len(candidates)} candidates needs "
+                f"{self.max_length - room} tokens without the question, more than max_length "
+                f"{self.max_length}; raise it or shrink the window")
+        return head + question_ids[:room] + rest

@@ -1,0 +1,52 @@
+"""Scoring listwise prompts: each candidate's label logit at the answer position.
+
+    prompts = ListPromptBuilder(tokenizer, max_length=1024)
+    logits = label_logits(model, [prompts.encode_window(row, window)], prompts.label_ids, pad_id)
+    # logits[0][j]: the logit of window[j]'s label; higher = the model's pick
+    score = window_scorer(model, prompts, row)          # names -> logits, for listwise.slide
+    order, scores = slide(names, score, size=10, stride=5, reverse_too=True)
+
+One forward per window (left-padded batches, only the last position through the LM head).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from eedi.rerank.yes_no_scoring import _device, _positions, pad
+
+
+@torch.inference_mode()
+def label_logits(model, sequences: list[list[int]], label_ids: list[int], pad_id: int,
+                 sizes: list[int] | None = None, batch_size: int = 8) -> list[np.ndarray]:
+    """For each listwise prompt, the logits of its first `size` labels at its last position.
+
+    sequences: token ids, one prompt per window; sizes: candidates per window (default: all
+    labels). Out: one float32 array per window, in label (= candidate) order."""
+    device = _device(model)
+    sizes = sizes or [len(label_ids)] * len(sequences)
+    out: list[np.ndarray] = [None] * len(sequences)
+    order = np.argsort([len(s) for s in sequences], kind="stable")
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        ids, mask = pad([sequences[i] for i in idx], pad_id, "left")
+        ids, mask = ids.to(device), mask.to(device)
+        last = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
+                     logits_to_keep=1).logits[:, -1, :].float()
+        picked = last[:, label_ids].cpu().numpy()
+        for row, i in enumerate(idx):
+            out[i] = picked[row, :sizes[i]]
+    return out
+
+
+def window_scorer(model, prompts, row, pad_id: int | None = None):
+    """A `score(window of candidate names) -> logits` for eedi.rerank.listwise.slide: one
+    forward of `row`'s listwise prompt over that window."""
+    pad_id = prompts.pad_id if pad_id is None else pad_id
+
+    def score(window: list[str]) -> np.ndarray:
+        [logits] = label_logits(model, [prompts.encode_window(row, list(window))],
+                                prompts.label_ids, pad_id, sizes=[len(window)])
+        return logits
+    return score

@@ -1,0 +1,45 @@
+"""eedi.rerank.listwise_scoring on a tiny random Llama (CPU, seconds): a window's label logits
+in a padded batch equal one unpadded forward pass, and they drive listwise.slide."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import NAMES, ROW
+from eedi.rerank.listwise import slide
+from eedi.rerank.listwise_scoring import label_logits, window_scorer
+from eedi.rerank.prompt import ListPromptBuilder
+from eedi.rerank.reranker import load_model
+
+
+@pytest.fixture(scope="module")
+def list_prompts(prompts):
+    return ListPromptBuilder(prompts.tokenizer, max_length=512, name="tiny")
+
+
+def test_window_prompt_lists_labelled_candidates_and_asks_for_a_label(list_prompts):
+    text = list_prompts.tokenizer.decode(list_prompts.encode_window(ROW, [NAMES[0], NAMES[1]]))
+    assert f"\n1. {NAMES[0]}\n2. {NAMES[1]}\n" in text and "Answer with its label only." in text
+    assert text.index(ROW["QuestionText"]) < text.index("1. ")
+    with pytest.raises(Exception, match="raise it or shrink the window"):
+        ListPromptBuilder(list_prompts.tokenizer, max_length=40).encode_window(ROW, [NAMES[0]])
+
+
+def test_batched_label_logits_equal_one_unpadded_pass(spec, list_prompts):
+    model = load_model(spec)
+    windows = [[NAMES[i] for i in range(5)], [NAMES[3], NAMES[1]],
+               [NAMES[i] for i in range(6)][::-1]]
+    sequences = [list_prompts.encode_window(ROW, w) for w in windows]
+    got = label_logits(model, sequences, list_prompts.label_ids, list_prompts.pad_id,
+                       sizes=[len(w) for w in windows], batch_size=2)
+    assert [len(g) for g in got] == [5, 2, 6]
+    for seq, w, g in zip(sequences, windows, got):
+        with torch.no_grad():
+            last = model(torch.tensor([seq])).logits[0, -1]
+        np.testing.assert_allclose(g, last[list_prompts.label_ids[:len(w)]].numpy(), atol=1e-3)
+    assert len(set(np.round(got[2], 5))) == 6  # distinct: a real comparison
+
+    score = window_scorer(model, list_prompts, ROW)
+    names = [NAMES[i] for i in range(6)]
+    order, scores = slide(names, score, size=4, stride=2, reverse_too=True)
+    assert sorted(order) == sorted(names) and list(scores) == [6, 5, 4, 3, 2, 1]
