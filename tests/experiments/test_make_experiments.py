@@ -17,15 +17,15 @@ from conftest import REPO, generate
 pytestmark = pytest.mark.skipif(shutil.which("parallel") is None,
                                 reason="GNU parallel is not installed (apt-get install parallel)")
 
-# Every row: 2 folds of a small generated dataset, MiniLM fine-tuned for 1 short epoch; the
-# rows' own settings come from the plan. TRAIN_ARGS here is the queue's (the baseline's).
-QUEUE_TRAIN_ARGS = "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4"
+# Every row: 2 folds of a small generated dataset, MiniLM fine-tuned for a few steps; the rows'
+# own settings come from the plan. TRAIN_ARGS here is the queue's (the baseline's).
+QUEUE_TRAIN_ARGS = "TRAIN_ARGS=--epochs 1 --batch-size 16 --lr 1e-4 --max-steps 3"
 
 
 def command(tmp_path, plan, jobs, *extra):
     data = tmp_path / "data"
     if not data.exists():
-        generate(data, seed=3, n_train=120, n_test=5)
+        generate(data, seed=3, n_train=60, n_test=5)
     return ["make", "-C", str(REPO), "experiments", f"PLAN={plan}", f"JOBS={jobs}",
             f"DATA_DIR={data}", "N_FOLDS=2", QUEUE_TRAIN_ARGS, f"RUNS_ROOT={tmp_path / 'runs'}",
             f"MODELS_ROOT={tmp_path / 'models'}", f"PY={sys.executable}", "SETUP=",
@@ -56,7 +56,7 @@ def test_a_queue_killed_mid_run_finishes_on_rerun_without_redoing_finished_rows(
     three rows with the paired intervals, NOTIFY one line a row and one for the queue."""
     plan = write_plan(tmp_path, "name|TRAIN_ARGS|BOOST_ARGS\n"
                                 "baseline||\n"
-                                "batch8|--epochs 1 --batch-size 8 --lr 1e-4|\n"
+                                "batch8|--epochs 1 --batch-size 8 --lr 1e-4 --max-steps 3|\n"
                                 "balanced||--objective balanced\n")
     notes = tmp_path / "notes.txt"
     queue = subprocess.Popen(command(tmp_path, plan, 1), stdout=subprocess.DEVNULL,
@@ -91,7 +91,7 @@ def test_a_queue_killed_mid_run_finishes_on_rerun_without_redoing_finished_rows(
     table = pd.read_csv(qdir / "summary.csv", keep_default_na=False)
     assert list(table["row"]) == ["baseline", "batch8", "balanced"]
     assert set(table["status"]) == {"ok"}
-    assert list(table["settings"]) == ["baseline", "TRAIN_ARGS=--epochs 1 --batch-size 8 --lr 1e-4",
+    assert list(table["settings"]) == ["baseline", "TRAIN_ARGS=--epochs 1 --batch-size 8 --lr 1e-4 --max-steps 3",
                                        "BOOST_ARGS=--objective balanced"]
     assert table.loc[0, "vs baseline (95%)"] == ""
     assert all(v.count("[") == 1 for v in table["vs baseline (95%)"][1:])
