@@ -5,7 +5,8 @@ import click
 import numpy as np
 import pytest
 
-from eedi.rerank.listwise import LABELS, both_orders, label_ids, labels, slide, windows
+from eedi.rerank.listwise import (LABELS, both_orders, label_ids, labels, slide, training_window,
+                                  windows)
 
 
 def test_labels_are_digits_then_capitals():
@@ -74,3 +75,15 @@ def test_each_label_must_be_one_token_of_its_own():
 def test_every_label_is_one_token_for_smollm2():
     from conftest import smollm2_tokenizer
     assert len(label_ids(smollm2_tokenizer(), LABELS, "smollm135m")) == 35
+
+
+def test_a_training_window_holds_the_gold_once_anywhere_among_the_hardest_negatives():
+    rng = np.random.default_rng(0)
+    positions = set()
+    for _ in range(200):
+        window, at = training_window(7, [3, 7, 5, 9, 1, 2], size=4, rng=rng)
+        assert sorted(window) == [3, 5, 7, 9] and window[at] == 7   # the gold never twice
+        positions.add(at)
+    assert positions == {0, 1, 2, 3}                                # every label trains
+    window, at = training_window(7, [3], size=4, rng=rng)           # fewer negatives: a shorter window
+    assert sorted(window) == [3, 7] and window[at] == 7

@@ -7,7 +7,7 @@ import torch
 
 from conftest import NAMES, ROW
 from eedi.rerank.listwise import slide
-from eedi.rerank.listwise_scoring import label_logits, window_scorer
+from eedi.rerank.listwise_scoring import label_logits, listwise_loss, window_scorer
 from eedi.rerank.prompt import ListPromptBuilder
 from eedi.rerank.reranker import load_model
 
@@ -43,3 +43,14 @@ def test_batched_label_logits_equal_one_unpadded_pass(spec, list_prompts):
     names = [NAMES[i] for i in range(6)]
     order, scores = slide(names, score, size=4, stride=2, reverse_too=True)
     assert sorted(order) == sorted(names) and list(scores) == [6, 5, 4, 3, 2, 1]
+
+
+def test_the_loss_is_low_when_the_gold_label_leads_and_its_gradient_raises_it():
+    logits = torch.tensor([[0.0, 5.0, 0.0], [3.0, 0.0, 0.0]], requires_grad=True)
+    gold = torch.tensor([1, 2])
+    loss = listwise_loss(logits, gold)
+    expected = -(torch.log_softmax(logits, -1)[0, 1] + torch.log_softmax(logits, -1)[1, 2]) / 2
+    assert loss.item() == pytest.approx(expected.item())
+    loss.backward()
+    assert logits.grad[0, 1] < 0 and logits.grad[1, 2] < 0   # descending raises the gold's logit
+    assert listwise_loss(torch.tensor([[0.0, 20.0]]), torch.tensor([1])).item() < 1e-6

@@ -11,6 +11,7 @@ logit(Yes) - logit(No) reordering a retriever's top N.
     vllm_scoring       the vLLM engine twin of yes_no_scoring (.venv-vllm only)
     listwise           listwise reranking's arithmetic: one-token labels, sliding windows,
                        reversed-order averaging
-    listwise_scoring   a listwise prompt's label logits (HF); a window scorer for slide
-                       (prompt.ListPromptBuilder: the prompt; training, vLLM: to come)
+    listwise_scoring   a listwise prompt's label logits (HF); a window scorer for slide; the
+                       training loss (prompt.ListPromptBuilder: the prompt; the trainer, vLLM:
+                       to come)
 """

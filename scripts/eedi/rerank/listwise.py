@@ -13,6 +13,9 @@ candidate of the window in the order shown; everything here is plain Python and 
     order, scores = slide(candidates, score, size=10, stride=5)
     # back to front: each window is re-sorted by its logits, so the best candidates bubble up
     # into the next window; the final order's scores fall with rank (fusion reads ranks)
+    window, gold_at = training_window(gold, negatives, size=10, rng=rng)
+    # training: the gold among size - 1 hard negatives, in a shuffled order; the loss is the
+    # cross-entropy of the window's label logits against gold_at (listwise_scoring.listwise_loss)
 
 Labels: 1st place's last stage read 5 candidates, 3rd place 35 labelled 1-9 then A-Z, 5th place
 52 in two windows; 2nd place slid a window over ranks 8-17 and averaged a reversed pass.
@@ -91,3 +94,13 @@ def slide(candidates: Sequence, score: Callable[[list], np.ndarray], size: int, 
         ranked = np.argsort(-logits, kind="stable")
         order[start:end] = [window[i] for i in ranked]
     return order, np.arange(len(order), 0, -1, dtype=float)
+
+
+def training_window(gold, negatives: Sequence, size: int, rng: np.random.Generator) -> tuple[list, int]:
+    """One training example: the gold and the first size - 1 negatives (hardest first, as the
+    retriever ranked them), shuffled so the gold's label is any of the window's. Out: (the
+    window, the gold's position in it)."""
+    chosen = [gold, *[n for n in negatives if n != gold][:size - 1]]
+    order = rng.permutation(len(chosen))
+    window = [chosen[i] for i in order]
+    return window, int(np.flatnonzero(order == 0)[0])

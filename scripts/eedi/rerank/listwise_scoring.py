@@ -7,6 +7,8 @@
     order, scores = slide(names, score, size=10, stride=5, reverse_too=True)
 
 One forward per window (left-padded batches, only the last position through the LM head).
+Training reads the same logits: listwise_loss is the cross-entropy of a window's label logits
+against the gold's label.
 """
 
 from __future__ import annotations
@@ -50,3 +52,9 @@ def window_scorer(model, prompts, row, pad_id: int | None = None):
                                 prompts.label_ids, pad_id, sizes=[len(window)])
         return logits
     return score
+
+
+def listwise_loss(logits: torch.Tensor, gold_at: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each window's label logits (batch, window) against the gold's
+    position (batch,): the listwise reranker's training loss."""
+    return torch.nn.functional.cross_entropy(logits.float(), gold_at)
