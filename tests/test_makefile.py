@@ -13,7 +13,7 @@ import hashlib
 import re
 
 import pytest
-from conftest import make
+from conftest import make, make_value
 
 from eedi import registry
 
@@ -23,10 +23,7 @@ def printed(out) -> list[str]:
     return [line[len("echo '"):-1] for line in out.stdout.splitlines() if line.startswith("echo '")]
 
 
-def value(tmp_path, variable, *args):
-    out = make(tmp_path, "-s", f"print-{variable}", *args)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout.strip()
+value = make_value  # a Make variable's value under these settings
 
 
 @pytest.mark.parametrize("goal", ["print-RERANKER", "train-reranker", "push-weights", "evaluate"])

@@ -18,25 +18,11 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
-from eedi.experiments.notify import duration_text, notify
+from eedi.experiments.notify import notify
 from eedi.experiments.plan import pipeline_variables, read_plan
 from eedi.experiments.queue import rebuild_summary
+from eedi.experiments.summary import queue_line
 from eedi.run_log import setup_logging
-
-
-def queue_line(plan_name: str, table, elapsed_s: float | None, summary: Path) -> str:
-    """NOTIFY's line at the end: "queue minilm: 3 rows, 2 ok, 1 failed; best epochs2 MAP@25
-    0.3012; in 2h10m; RUN/experiments/minilm/summary.md"."""
-    counts = table["status"].value_counts()
-    parts = [f"queue {plan_name}: {len(table)} rows"] + [f"{n} {s}" for s, n in counts.items()]
-    text = ", ".join(parts)
-    done = table[table["map@25"].notna()]
-    if len(done):
-        best = done.loc[done["map@25"].idxmax()]
-        text += f"; best {best['row']} MAP@25 {best['map@25']:.4f}"
-    if elapsed_s is not None:
-        text += f"; in {duration_text(elapsed_s)}"
-    return f"{text}; {summary}"
 
 
 @click.command(help=__doc__)

@@ -24,7 +24,6 @@ DataError naming the row and column, raised before anything runs.
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,12 +166,6 @@ def differing_settings(row: Row, base: Row) -> dict[str, str]:
 def make_args(row: Row) -> list[str]:
     """The row's make command line after `make`: its goals, then VARIABLE=value each."""
     return [*row.goals, *(f"{k}={v}" for k, v in row.settings.items())]
-
-
-def plan_digest(path) -> str:
-    """A short hash of the plan's bytes: GNU parallel's joblog is kept per version of the plan
-    (its --resume-failed matches jobs by sequence number, so an edited plan starts afresh)."""
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()[:8]
 
 
 # The checkout holding the Makefile: scripts/eedi/experiments/plan.py -> ../../..

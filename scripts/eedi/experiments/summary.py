@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from eedi.experiments.notify import duration_text
 from eedi.experiments.plan import Row, baseline, differing_settings
 from eedi.metrics import cv_difference, cv_metrics, difference_text
 
@@ -85,7 +86,6 @@ def markdown(table: pd.DataFrame, title: str) -> str:
 def status_line(row: str, result: dict, table: pd.DataFrame) -> str:
     """NOTIFY's line for one row: "epochs2: ok MAP@25 0.3012 (+0.0051 [+0.0010, +0.0093] vs
     baseline) in 1h02m"."""
-    from eedi.experiments.notify import duration_text
     line = table.set_index("row").loc[row]
     text = f"{row}: {result.get('status', '?')}"
     if not pd.isna(line["map@25"]):
@@ -97,6 +97,21 @@ def status_line(row: str, result: dict, table: pd.DataFrame) -> str:
     if result.get("status") not in (None, "ok"):
         text += f"; log {result.get('log', '')}"
     return text
+
+
+def queue_line(plan_name: str, table, elapsed_s: float | None, summary) -> str:
+    """NOTIFY's line at the end: "queue minilm: 3 rows, 2 ok, 1 failed; best epochs2 MAP@25
+    0.3012; in 2h10m; RUN/experiments/minilm/summary.md"."""
+    counts = table["status"].value_counts()
+    parts = [f"queue {plan_name}: {len(table)} rows"] + [f"{n} {s}" for s, n in counts.items()]
+    text = ", ".join(parts)
+    done = table[table["map@25"].notna()]
+    if len(done):
+        best = done.loc[done["map@25"].idxmax()]
+        text += f"; best {best['row']} MAP@25 {best['map@25']:.4f}"
+    if elapsed_s is not None:
+        text += f"; in {duration_text(elapsed_s)}"
+    return f"{text}; {summary}"
 
 
 def plot(table: pd.DataFrame):
