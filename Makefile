@@ -64,9 +64,11 @@ RERANKER    ?= none
 # embedder's EMBEDDER, whatever the goal (make train-reranker MODEL=qwen32b, make train-retriever
 # MODEL=bge-large). An HF id or folder has no kind: name it with EMBEDDER= or RERANKER=.
 MODEL_NAMES := $(RUNS_ROOT)/model-names.mk
+# Rewritten here, while parsing, when older than the registry: MODEL= is checked against it
+# below, before Make could remake an included file (a name just added would be refused).
+$(shell [ -f $(MODEL_NAMES) ] && [ ! scripts/eedi/registry.py -nt $(MODEL_NAMES) ] \
+  && [ ! make/model_names.py -nt $(MODEL_NAMES) ] || $(or $(PYTHON),python3) make/model_names.py --out $(MODEL_NAMES))
 include $(MODEL_NAMES)
-$(MODEL_NAMES): make/model_names.py scripts/eedi/registry.py
-	@$(PYTHON) make/model_names.py --out $@
 ifdef MODEL
 ifneq ($(filter $(MODEL),$(MODELS.reranker)),)
 RERANKER    := $(MODEL)
@@ -129,6 +131,19 @@ ROUND2_ARGS ?=
 # = the registry's); the sample gets a few steps so a CPU demo of the reranker stays short.
 TRAIN_RERANKER_ARGS_DEFAULT := $(if $(filter $(SAMPLE_DIR),$(DATA_DIR)),--max-steps 10)
 TRAIN_RERANKER_ARGS ?= $(TRAIN_RERANKER_ARGS_DEFAULT)
+# SYNTH=<make synth's CSV>: its questions join the training rows of every model, retriever and
+# reranker, each fold's and the all-train one (never a validation fold: CV rows and folds stay
+# as they are), and its misconceptions count as seen for the unseen boost. Passed through the
+# settings above, so the settings keys name what it trains (minilm~<key>, ...).
+SYNTH       ?=
+ifneq ($(strip $(SYNTH)),)
+override TRAIN_ARGS += --synth $(SYNTH)
+override TRAIN_RERANKER_ARGS += --synth $(SYNTH)
+override BOOST_ARGS += --synth $(SYNTH)
+endif
+# make synth: the writer (MODEL=<reranker name>; default smollm135m) and scripts/synth.py's
+# options (--per, --fewer-than, --min-score, --limit, --shots, ...).
+SYNTH_ARGS  ?=
 # Reranking: candidates per row (empty = the registry's top_n), engine (hf | vllm), and how
 # many GPUs share the rows (one shard per GPU, run in parallel, then merged).
 TOP_N       ?=
@@ -327,12 +342,12 @@ RETRIEVER_INPUTS = $(FOLDS) $(call retriever_inputs) $(call spec,retriever,$(EMB
 # What the reranker's training reads (a fold's adapter: FOLDS too); GPUS=n builds it before the
 # jobs. DISTRIBUTED=fsdp shards the (4-bit) model over the GPUs: --fsdp.
 RERANKER_ALL_INPUTS = $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet \
-  $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) $(call keyed,RERANKER)
+  $(call spec,reranker,$(RERANKER)) $(call code,train_reranker) $(call keyed,RERANKER) $(SYNTH)
 RERANKER_INPUTS = $(FOLDS) $(RERANKER_ALL_INPUTS)
 FSDP_ARG = $(if $(filter fsdp,$(DISTRIBUTED)),--fsdp)
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all experiments experiments-summary check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all experiments experiments-summary check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank synth quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVED=tfidf] [FOLD_BY=QuestionId] ..."
@@ -364,6 +379,17 @@ train-reranker: $(if $(filter none,$(RERANKER)),,$(if $(JOB_SLOTS),$(RERANKER_IN
 
 rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank test's RETRIEVED top N with the all-train reranker MODEL (GPUS=2: a shard per GPU)
 	@if [ -z "$(RERANKED)" ]; then echo "error: make rerank needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
+
+# LLM-written questions for the misconceptions train never shows (scripts/synth.py), few-shot
+# from their nearest seen misconceptions by the fine-tuned all-train embedder; the writer is
+# MODEL (a reranker's base LLM; default smollm135m). -> RUN/synth/<writer>[~key].csv + .json.
+SYNTH_WRITER := $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER))
+SYNTH_OUT    := $(RUN)/synth/$(notdir $(SYNTH_WRITER))$(call settings_key,SYNTH_ARGS=$(strip $(SYNTH_ARGS)),SYNTH_ARGS=).csv
+synth: $(SYNTH_OUT)  ## LLM-written training questions for unseen misconceptions (MODEL=writer, SYNTH_ARGS=); train on them with SYNTH=<file>
+$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(EMBEDDER_ID)/all/train.json $(call code,synth) | $(SETUP)
+	$(once)$(PY) scripts/synth.py --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
+	  --embedder $(MODELS)/$(EMBEDDER_ID)/all --model $(SYNTH_WRITER) $(SYNTH_ARGS) --out $@
+	@echo "wrote $@ ($@.json: counts); train on it: make evaluate SYNTH=$@" >&2
 
 # Needs a reranker: MODEL=qwen32b (or RERANKER=...); RERANKER=none has no adapter to quantise.
 quantize: $(if $(filter none,$(RERANKER)),,$(QUANTIZED_DIR)/all/train.json)  ## merge MODEL's all-train adapter into its full-precision base, GPTQ 4-bit (QUANT_SCHEME) for vLLM on 2xT4
@@ -500,7 +526,7 @@ $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,
 # negatives by second expansion of $$*).
 named = $(subst %,,$(1))
 define embedder_training
-$(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FOLDS)) $(call retriever_inputs) $(if $(named),$(call spec,retriever,$(call base_of,$(1))) $(call negatives_of,$(1)),$$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $$$$(call negatives_of,$$$$*)) | $(SETUP) $(if $(call key_of,$(1)),$(call keyed,RETRIEVER))
+$(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FOLDS)) $(call retriever_inputs) $(if $(call key_of,$(1)),$(SYNTH)) $(if $(named),$(call spec,retriever,$(call base_of,$(1))) $(call negatives_of,$(1)),$$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $$$$(call negatives_of,$$$$*)) | $(SETUP) $(if $(call key_of,$(1)),$(call keyed,RETRIEVER))
 	$$(once)$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(if $(named),$(call base_of,$(1)),$$(call base_of,$$*)) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(filter-out all,$(2)),--folds $(FOLDS) --fold $(2)) \
 	  --negatives $(if $(named),$(call negatives_of,$(1)),$$(call negatives_of,$$*)) \
@@ -622,12 +648,12 @@ $(RUN)/rankings/test_$(FUSED).parquet: $(foreach m,$(FUSE),$(RUN)/rankings/test_
 # line's). Train side: C tuned out-of-fold; test side: C tuned on all folds, "unseen" = absent
 # from train. $(call boost_rules,KEY,ARGS): the rules of one setting.
 define boost_rules
-$(RUN)/rankings/train_%.boost$(1).parquet $(RUN)/boost-%$(1).json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call code,boost_unseen) | $(SETUP) $(if $(1),$(call keyed,BOOST))
+$(RUN)/rankings/train_%.boost$(1).parquet $(RUN)/boost-%$(1).json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call code,boost_unseen) $(if $(1),$(SYNTH)) | $(SETUP) $(if $(1),$(call keyed,BOOST))
 	$(PY) scripts/boost_unseen.py --ranking $$< --train $(TRAIN_LONG) --folds $(FOLDS) $(2) \
 	  --out-json $(RUN)/boost-$$*$(1).json --out $(RUN)/rankings/train_$$*.boost$(1).parquet
-$(RUN)/rankings/test_%.boost$(1).parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%$(1).json $(MISCONCEPTIONS) $(call code,boost_unseen) | $(SETUP)
+$(RUN)/rankings/test_%.boost$(1).parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%$(1).json $(MISCONCEPTIONS) $(call code,boost_unseen) $(if $(1),$(SYNTH)) | $(SETUP)
 	$(PY) scripts/boost_unseen.py --ranking $$< --misconceptions $(MISCONCEPTIONS) \
-	  --constant-from $(RUN)/boost-$$*$(1).json --out $$@
+	  --constant-from $(RUN)/boost-$$*$(1).json $(if $(1),$(filter --synth $(SYNTH),$(2))) --out $$@
 endef
 $(eval $(call boost_rules,,))
 $(if $(BOOST_KEY),$(eval $(call boost_rules,$(BOOST_KEY),$(BOOST_ARGS))))

@@ -72,11 +72,12 @@ budget: kernel | $(SETUP)  ## projected notebook time per stage on the hidden te
 	  $(if $(TOP_N),--top-n $(TOP_N))
 
 # make budget-t4: 14B/32B/72B rerankers at 4-bit on 2x T4, projected from this data's prompts
-# (TOP_N, default 25, of RETRIEVED's candidates) and the T4's datasheet (eedi/kaggle/t4.py).
+# (TOP_N, default 25, of RETRIEVED's candidates) and the T4's datasheet (eedi/kaggle/t4.py);
+# MODEL=<listwise reranker> (qwen32b-list): its windows' prompts instead of the pointwise one.
 budget-t4: $(TRAIN_LONG) $(MISCONCEPTIONS) $(RUN)/rankings/train_$(RETRIEVED).parquet | $(SETUP)  ## 14B/32B/72B rerankers on Kaggle's 2x T4: hours at TOP_N and the largest TOP_N that fits
 	$(PY) scripts/kaggle/t4_budget.py --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
 	  --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet $(if $(TOP_N),--top-n $(TOP_N)) \
-	  $(if $(HIDDEN_TEST_ROWS),--rows $(HIDDEN_TEST_ROWS))
+	  $(if $(HIDDEN_TEST_ROWS),--rows $(HIDDEN_TEST_ROWS)) $(if $(filter none,$(RERANKER)),,--reranker $(RERANKER))
 
 kernel-local: kernel $(if $(KAGGLE_IMAGE),$(WHEELS_DIR)/requirements-kaggle.txt .venv-kaggle/.installed)  ## run KERNEL_DIR's notebook here, offline, in a simulated /kaggle tree -> KERNEL_DIR/submission.csv (KAGGLE_IMAGE=1: in Kaggle's package set)
 	$(PY) scripts/kaggle/rehearse_kernel.py --kernel-dir $(KERNEL_DIR) --data-dir $(DATA_DIR) \

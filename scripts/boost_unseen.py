@@ -13,6 +13,9 @@ Reads  RANKING    a ranking of test; MISCONCEPTIONS misconceptions.parquet (seen
        CONSTANT_FROM the JSON the tune step wrote
 Writes OUT        the boosted ranking of test, "unseen" meaning absent from train's labels
 
+With --synth (make synth's CSV, as the models trained on it): its misconceptions count as
+seen in every fold and on test.
+
 Scale: per row, scores are z-scored and softmaxed into probabilities; unseen candidates'
 probabilities are multiplied by C (C=1: no boost). C comes from a grid, chosen on MAP@25
 (--objective map) or on the 50/50 seen/unseen MAP (balanced); or, with --top1-share S (3rd
@@ -32,6 +35,7 @@ from eedi.folds import folds_by_row
 from eedi.long_table import gold_of
 from eedi.ranking import read_ranking, write_ranking
 from eedi.run_log import log, setup_logging, step_timer
+from eedi.synth.synthetic_rows import synthetic_ids
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -47,9 +51,11 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Instead: the smallest C that makes unseen ids this share of rank 1 (no labels).")
 @click.option("--misconceptions", type=FILE, help="Apply: misconceptions.parquet (seen_in_train).")
 @click.option("--constant-from", type=FILE, help="Apply: the JSON a tune step wrote.")
+@click.option("--synth", "synth_path", type=FILE,
+              help="make synth's CSV the models trained on: its misconceptions are seen.")
 @click.option("--out", type=FILE, required=True)
 def main(ranking_path, train_path, folds_path, out_json, objective, top1_share, misconceptions,
-         constant_from, out):
+         constant_from, synth_path, out):
     setup_logging()
     tuning = constant_from is None
     if tuning and None in (train_path, folds_path, out_json):
@@ -58,10 +64,12 @@ def main(ranking_path, train_path, folds_path, out_json, objective, top1_share, 
         raise click.UsageError("--constant-from needs --misconceptions (which ids train has seen)")
     with step_timer("boost_unseen", ranking=str(ranking_path), mode="tune" if tuning else "apply") as record:
         ranking = read_ranking(ranking_path)
+        also_seen = synthetic_ids(synth_path) if synth_path else frozenset()
         if not tuning:
             saved = json.loads(Path(constant_from).read_text())
             mis = pd.read_parquet(misconceptions)
-            unseen = unseen_mask(ranking, mis.loc[mis["seen_in_train"], "MisconceptionId"])
+            seen = set(mis.loc[mis["seen_in_train"], "MisconceptionId"].astype(int)) | also_seen
+            unseen = unseen_mask(ranking, seen)
             c = (constant_for_top1_share(ranking, unseen, saved["top1_share"])
                  if saved.get("top1_share") is not None else saved["c"])
             log.info("boosting %.0f%% unseen candidates by C=%g", 100 * unseen.mean(), c)
@@ -73,11 +81,11 @@ def main(ranking_path, train_path, folds_path, out_json, objective, top1_share, 
         folds, gold = folds_by_row(train, folds_path), gold_of(train)
         folds = folds.reindex(ranking["QuestionId_Answer"].unique())
         if top1_share is not None:
-            boosted, per_fold = top1_share_boost(ranking, folds, gold, top1_share)
+            boosted, per_fold = top1_share_boost(ranking, folds, gold, top1_share, also_seen)
             result = {"top1_share": top1_share, "c": None, "per_fold": per_fold, "seconds": 0.0}
         else:
-            boosted, per_fold, seconds = nested_boost(ranking, folds, gold, objective)
-            c, more = cv_constant(ranking, folds, gold, objective)
+            boosted, per_fold, seconds = nested_boost(ranking, folds, gold, objective, also_seen)
+            c, more = cv_constant(ranking, folds, gold, objective, also_seen)
             result = {"objective": objective, "c": c, "per_fold": per_fold,
                       "seconds": round(seconds + more, 2)}
         write_json(result, out_json)

@@ -1,4 +1,6 @@
-"""Rerank each row's top N retrieved misconceptions with an LLM reranker (Yes/No logit).
+"""Rerank each row's top N retrieved misconceptions with an LLM reranker: pointwise (Yes/No
+logit per candidate) or listwise (labelled windows slid back to front; the registry's
+`reranking`).
 
 \b
 Reads  RANKING        a retriever's ranking (the contract): its top N per row are reranked
@@ -8,7 +10,8 @@ Reads  RANKING        a retriever's ranking (the contract): its top N per row ar
                       with "{fold}" in it and --folds, each fold's rows are reranked by the
                       adapter that never saw them (out-of-fold CV)
 Writes OUT            the ranking contract: per row the top N in reranker order (score =
-                      logit(Yes) - logit(No)), then the retriever's other candidates in its
+                      logit(Yes) - logit(No); listwise: N, N - 1, ... down the new order),
+                      then the retriever's other candidates in its
                       order with lower scores, so the 25 a submission needs are always there.
                       With --shard i/n: only the i-th of n equal slices of the rows; with
                       --gpus N: N / TP copies of this command at once, copy i on GPUs
@@ -36,7 +39,7 @@ from eedi.long_table import misconception_names
 from eedi.options import quantize_4bit, quantize_option, shard_options
 from eedi.ranking import ranking_models, read_ranking, reorder_top, shard_rows, write_ranking
 from eedi.registry import VLLM_PROFILES, vllm_settings
-from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.prompt import prompt_builder
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
 from eedi.rerank.reranking import (ENGINES, ChunkStore, hf_scorer, queries_of, score_by_fold,
                                    top_candidates, vllm_scorer)
@@ -99,7 +102,7 @@ def main(model_arg, ranking_path, queries_path, misconceptions, folds_path, top_
         first = reranker_spec(by_fold[0][1] if by_fold else model_of_fold(model_arg, 0)
                               ).replace(**overrides)
         top_n = top_n or first.top_n
-        prompts = PromptBuilder(load_tokenizer(first), first.max_length, model_arg)
+        prompts = prompt_builder(first, load_tokenizer(first), model_arg)
         score = (None if partial else hf_scorer(pairs_per_batch) if engine == "hf" else
                  vllm_scorer(first.max_length, vllm_profile, tensor_parallel))
 

@@ -42,13 +42,13 @@ from eedi.training_args import run_stats
 @training_data_options
 @spec_options(Retriever, "n_negatives", "negative_ranks", "negative_margin", "seen_negatives_only",
               "epochs", "batch_size", "lr", "loss", "mini_batch_size")
-def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, max_steps,
-         seed, out, overrides):
+def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, synth_path,
+         max_steps, seed, out, overrides):
     setup_logging()
     with step_timer("train_retriever", model=model_name, fold=fold) as record:
         spec = embedder_spec(model_name).replace(**overrides)
-        rows = training_rows(train_path, folds_path, fold)
         names = misconception_names(misconceptions)
+        rows = training_rows(train_path, folds_path, fold, synth_path, known_ids=set(names))
         ranking = read_ranking(negatives_path) if negatives_path is not None else None
         negatives = training_negatives(ranking, rows, spec.n_negatives, spec.negative_ranks,
                                        spec.negative_margin, names, seed,

@@ -5,7 +5,9 @@ subprocess, since vLLM wants its engine created under `if __name__ == "__main__"
 
 \b
 Reads  ROWS   JSON {"yes_no": [yes, no], "rows": [[prefix_ids, [suffix_ids, ...]], ...]} and
-              optionally "warmup": more rows, scored once (untimed) before the timed runs
+              optionally "warmup": more rows, scored once (untimed) before the timed runs;
+              or listwise {"label_ids": [...], "windows": [prompt_ids, ...], "sizes": [...]}:
+              each window's label logprobs
 Writes OUT    JSON {"startup_s": s, "runs": [{"adapter": null | A, "seconds": s, "pairs": n,
               "scores": [[...per row]]}, ...], "seconds": .., "scores": ..} (the last two:
               the first run's)
@@ -37,7 +39,8 @@ from eedi.rerank.vllm_scoring import VllmScorer, lora_rank
 def main(rows_path: Path, model: str, max_length: int, adapters: tuple[str, ...], base: bool,
          dtype: str, out_path: Path) -> None:
     job = json.loads(rows_path.read_text())
-    rows = [(prefix, suffixes) for prefix, suffixes in job["rows"]]
+    listwise = "windows" in job
+    rows = [] if listwise else [(prefix, suffixes) for prefix, suffixes in job["rows"]]
     rank = max((lora_rank(a) for a in adapters), default=None)
     scorer = VllmScorer(model, max_length, max_lora_rank=rank, dtype=dtype)
     todo = ([None] if base else []) + list(adapters)
@@ -46,7 +49,11 @@ def main(rows_path: Path, model: str, max_length: int, adapters: tuple[str, ...]
     runs = []
     for adapter in todo:
         started = time.perf_counter()
-        scores = scorer.score(rows, job["yes_no"], adapter=adapter)
+        if listwise:
+            scores = scorer.label_logprobs(job["windows"], job["label_ids"], job["sizes"],
+                                           adapter=adapter)
+        else:
+            scores = scorer.score(rows, job["yes_no"], adapter=adapter)
         seconds = time.perf_counter() - started
         runs.append({"adapter": adapter, "seconds": seconds, "pairs": sum(map(len, scores)),
                      "scores": [s.tolist() for s in scores]})

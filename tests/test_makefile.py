@@ -47,6 +47,19 @@ def test_every_registry_name_has_one_kind(tmp_path):
     assert value(tmp_path, "MODELS.retriever").split() == list(registry.RETRIEVERS)
 
 
+def test_a_name_added_to_the_registry_is_known_at_once_though_the_names_file_is_older(tmp_path):
+    """model-names.mk written before the registry gained a name (stale): Make rewrites it while
+    parsing, so MODEL=<new name> is accepted on the first run (it used to stop, naming the old
+    list: the include's remake comes after the MODEL check)."""
+    import os
+    names = tmp_path / "runs" / "model-names.mk"
+    names.parent.mkdir(parents=True)
+    names.write_text("MODELS.reranker := qwen32b\nMODELS.retriever := minilm\n")
+    os.utime(names, (0, 0))  # older than scripts/eedi/registry.py
+    assert value(tmp_path, "RERANKER", "MODEL=smollm135m-list") == "smollm135m-list"
+    assert "smollm135m-list" in names.read_text()
+
+
 def test_a_name_outside_the_registry_stops_make_naming_both_kinds(tmp_path):
     out = make(tmp_path, "-s", "print-RERANKER", "MODEL=Qwen/Qwen2.5-7B")
     assert out.returncode != 0
@@ -168,3 +181,29 @@ def test_a_name_keyed_by_other_settings_is_not_rebuilt_with_these(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "train_retriever.py --model minilm" in out.stdout and "--epochs 2 --out" in out.stdout
     assert f"{run}/keys/{key[-6:]}" in out.stdout and "TRAIN_ARGS=--epochs 2 NEGATIVES=" in out.stdout
+
+
+def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tmp_path):
+    """SYNTH=<file>: every fold's and the all-train retriever and reranker train with --synth,
+    under names keyed by it (never the defaults' folders), and the boost counts its
+    misconceptions as seen, on train and on test."""
+    extra = tmp_path / "synth.csv"
+    extra.write_text("QuestionId\n")
+    settings = [f"SYNTH={extra}", "MODEL=smollm135m"]
+    embedder = value(tmp_path, "EMBEDDER_ID", *settings)
+    assert embedder.startswith("minilm~") and value(tmp_path, "EMBEDDER_ID") == "minilm"
+    settings.append(f"RETRIEVED={embedder}-ft")   # the default (conftest's make sets tfidf)
+    out = make(tmp_path, "-n", "train-retriever", "train-reranker", *settings)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.replace("\\\n", " ").splitlines()   # recipes' continued lines joined
+    trains = [l for l in lines if "scripts/train_re" in l]
+    assert len(trains) == 12   # 5 folds + all, retriever and reranker
+    assert all(f"--synth {extra}" in l for l in trains)
+    assert all(f"/{embedder}/" in l for l in trains if "train_retriever" in l)
+    boost = value(tmp_path, "BOOSTED", *settings)
+    assert boost.startswith(".boost~")
+    run = value(tmp_path, "RUN", *settings)
+    out = make(tmp_path, "-n", f"{run}/rankings/test_tfidf{boost}.parquet", *settings)
+    assert out.returncode == 0, out.stderr[-2000:]
+    boosts = [l for l in out.stdout.replace("\\\n", " ").splitlines() if "boost_unseen.py" in l]
+    assert len(boosts) == 2 and all(f"--synth {extra}" in l for l in boosts)

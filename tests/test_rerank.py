@@ -187,3 +187,49 @@ def test_parts_of_a_run_with_other_settings_are_never_reused(tmp_path, spec, dat
     assert again.load("all-00000", ["a", "c"]) is None  # other rows: not this chunk
     other = ChunkStore(tmp_path / "x.parts", {"top_n": 5})
     assert other.load("all-00000", ["a", "b"]) is None
+
+
+def test_a_listwise_adapter_from_the_cli_reranks_each_rows_top_n_by_sliding_windows(tmp_path, spec, data, run_cli):
+    """train_reranker.py --reranking listwise writes an adapter whose reranker.json says so;
+    rerank.py reorders each row's top 4 with it (windows of 3, 2 apart, both orders): the
+    same candidates, in the order eedi.rerank.listwise_scoring.rerank_rows gives row by row,
+    scores falling with rank; the retriever's ranks 5-6 stay where they were."""
+    import json
+    from eedi.long_table import misconception_names
+    from eedi.rerank.listwise_scoring import label_logits, rerank_rows
+    from eedi.rerank.prompt import prompt_builder
+    from eedi.rerank.reranker import load_model, load_tokenizer, reranker_spec
+
+    folder = tmp_path / "list" / "all"
+    result = run_cli(train_reranker.main, [
+        "--model", spec.model, "--train", data["train"], "--misconceptions", data["mis"],
+        "--negatives", data["ranking"], "--reranking", "listwise", "--window", 3, "--stride", 2,
+        "--n-negatives", 2, "--negative-ranks", "1:6", "--batch-size", 2, "--max-steps", 3,
+        "--lr", "0.01", "--max-length", 384, "--out", folder])
+    assert result.exit_code == 0, result.output
+    stats = json.loads((folder / "train.json").read_text())
+    assert (stats["reranking"], stats["group_size"], stats["loss"]) == ("listwise", 3, "label-ce")
+    trained = reranker_spec(str(folder))
+    assert trained.listwise and (trained.window, trained.stride, trained.both_orders) == (3, 2, True)
+
+    got = run_rerank(run_cli, data, str(folder), tmp_path / "list.parquet")
+    original = read_ranking(data["ranking"])
+    def order(df):
+        df = df.sort_values(["QuestionId_Answer", "rank"])
+        return df.groupby("QuestionId_Answer")["MisconceptionId"].apply(list).to_dict()
+    got_order, was = order(got), order(original)
+    assert got_order.keys() == was.keys()
+    queries = pd.read_parquet(data["train"]).set_index("QuestionId_Answer", drop=False)
+    names = misconception_names(data["mis"])
+    prompts = prompt_builder(trained, load_tokenizer(trained))
+    model = load_model(trained)
+    rows = sorted(was)
+    items = [(queries.loc[qa], [names[m] for m in was[qa][:4]]) for qa in rows]
+    expected = rerank_rows(items, prompts, trained, lambda seqs, sizes: label_logits(
+        model, seqs, prompts.label_ids, prompts.pad_id, sizes))
+    for qa, scores in zip(rows, expected):
+        assert got_order[qa][:4] == [was[qa][i] for i in np.argsort(-scores, kind="stable")]
+        assert got_order[qa][4:] == was[qa][4:]
+    assert any(got_order[qa][:4] != was[qa][:4] for qa in rows)   # it did reorder some
+    for _, g in got.groupby("QuestionId_Answer"):
+        assert g.sort_values("rank")["score"].is_monotonic_decreasing

@@ -192,6 +192,102 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
     assert below["MisconceptionId"].tolist() == original["MisconceptionId"].tolist()
 
 
+# --------------------------------------------------------------------------- listwise
+
+# Runs in the main venv: listwise prompts (ListPromptBuilder: each row's 5 candidates, then 3 of
+# them reversed) -> list_job.json, and their HF label logits with the base and with scored's
+# adapter -> hf_list.json.
+LIST_REFERENCE = r'''
+import dataclasses, json, sys
+from pathlib import Path
+
+from eedi.rerank import listwise_scoring, prompt, reranker
+
+work = Path(sys.argv[1])
+query = json.loads((work / "query.json").read_text())
+spec = dataclasses.replace(reranker.reranker_spec("smollm135m-list"), adapter=None)
+prompts = prompt.ListPromptBuilder(reranker.load_tokenizer(spec), spec.max_length)
+cands = query["candidates"]
+windows = [w for row in query["rows"] for w in (
+    prompts.encode_window(row, cands), prompts.encode_window(row, [cands[4], cands[2], cands[0]]))]
+sizes = [5, 3] * len(query["rows"])
+(work / "list_job.json").write_text(json.dumps(
+    {"label_ids": prompts.label_ids, "windows": windows, "sizes": sizes,
+     "max_length": spec.max_length, "base": reranker.base_model_path(spec)}))
+logits = lambda model: [l.tolist() for l in listwise_scoring.label_logits(
+    model, windows, prompts.label_ids, prompts.pad_id, sizes)]
+hf = {"base": logits(reranker.load_model(spec))}
+hf["adapter"] = logits(reranker.load_model(dataclasses.replace(spec, adapter=str(work / "adapter"))))
+(work / "hf_list.json").write_text(json.dumps(hf))
+'''
+
+
+@pytest.fixture(scope="module")
+def list_scored(scored):
+    """(HF label logits, vLLM label logprobs) per case, for 6 windows (5 and 3 candidates)."""
+    work = scored[3].parent
+    _run([MAIN_PYTHON, "-c", LIST_REFERENCE, work])
+    job = json.loads((work / "list_job.json").read_text())
+    _run([sys.executable, REPO / "scripts" / "vllm_score.py", "--rows", work / "list_job.json",
+          "--model", job["base"], "--max-length", job["max_length"], "--adapter", work / "adapter",
+          "--out", work / "vllm_list.json"])
+    runs = json.loads((work / "vllm_list.json").read_text())["runs"]
+    hf = json.loads((work / "hf_list.json").read_text())
+    return hf, {"base" if run["adapter"] is None else "adapter": run["scores"] for run in runs}
+
+
+@pytest.mark.parametrize("case", ["base", "adapter"])
+def test_vllm_label_logprobs_are_the_hf_label_logits_log_softmaxed(list_scored, case):
+    """The listwise twin of test_vllm_matches_hf: vLLM's logprobs of a window's labels (the only
+    tokens allowed) equal the HF engine's label logits minus their logsumexp, per window."""
+    hf, vllm = list_scored
+    assert [len(w) for w in vllm[case]] == [5, 3] * 3
+    for got, logits in zip(vllm[case], hf[case]):
+        logits = np.array(logits)
+        want = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+        np.testing.assert_allclose(got, want, atol=TOLERANCE, rtol=0)
+    assert np.abs(np.concatenate(vllm["adapter"]) - np.concatenate(vllm["base"])).max() > 0.1
+
+
+def test_rerank_cli_listwise_vllm_engine_gives_the_hf_engine_order(scored, tmp_path):
+    """rerank.py with a listwise adapter folder (windows of 3, 2 apart, both orders) reorders
+    every row's top 5 the same with --engine vllm and --engine hf."""
+    import shutil
+
+    import pandas as pd
+
+    import eedi.ranking
+    from eedi import files
+    from eedi import model_folder
+    from eedi.rerank import reranker
+    spec, _, _, adapter = scored
+    folder = tmp_path / "list-adapter"
+    shutil.copytree(adapter, folder, ignore=shutil.ignore_patterns("reranker.json"))
+    trained = reranker.reranker_spec("smollm135m-list").replace(
+        lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./", window=3, stride=2)
+    model_folder.save_spec(trained, folder)
+    queries = pd.DataFrame(spec["query_rows"])
+    names = spec["candidates"] + ["Rounds to the nearest ten", "Confuses area and perimeter"]
+    files.write_parquet(queries, tmp_path / "queries.parquet")
+    files.write_parquet(pd.DataFrame({"MisconceptionId": range(len(names)),
+                                       "MisconceptionName": names}), tmp_path / "mis.parquet")
+    order = np.random.default_rng(1).permuted(np.tile(np.arange(len(names)), (3, 1)), axis=1)
+    ranking = eedi.ranking.ranking_from_topk(queries["QuestionId_Answer"], order,
+                                             np.tile(np.linspace(1, 0, len(names)), (3, 1)))
+    files.write_parquet(ranking, tmp_path / "ranking.parquet")
+    args = ["--model", folder, "--ranking", tmp_path / "ranking.parquet",
+            "--queries", tmp_path / "queries.parquet", "--misconceptions", tmp_path / "mis.parquet",
+            "--top-n", 5]
+    _run([sys.executable, REPO / "scripts" / "rerank.py", *args, "--engine", "vllm",
+          "--out", tmp_path / "vllm.parquet"])
+    _run([MAIN_PYTHON, REPO / "scripts" / "rerank.py", *args, "--engine", "hf",
+          "--out", tmp_path / "hf.parquet"])
+    got, want = (eedi.ranking.read_ranking(tmp_path / f"{e}.parquet") for e in ("vllm", "hf"))
+    assert got["MisconceptionId"].tolist() == want["MisconceptionId"].tolist()
+    assert got["MisconceptionId"].tolist() != ranking.sort_values(
+        ["QuestionId_Answer", "rank"])["MisconceptionId"].tolist()   # it reordered
+
+
 # --------------------------------------------------------------------------- quantised (W4A16)
 
 # Runs in the main venv: a tiny random Llama (hidden 128, as W4A16 quantises in groups of 128

@@ -97,15 +97,22 @@ def rows_outside_fold(rows: pd.DataFrame, folds_path, fold: int) -> pd.DataFrame
     return rows[of != fold]
 
 
-def training_rows(train_path, folds_path=None, fold: int | None = None) -> pd.DataFrame:
+def training_rows(train_path, folds_path=None, fold: int | None = None, synth_path=None,
+                  known_ids=None) -> pd.DataFrame:
     """The labelled rows of train_long.parquet a model may train on: all of them, or (a CV
-    model) those outside fold `fold` of the folds file."""
+    model) those outside fold `fold` of the folds file; then, with synth_path, every
+    synthetic question's rows (make synth's CSV: training only, whatever the fold; their
+    misconception ids checked against known_ids)."""
     rows = pd.read_parquet(train_path)
     rows = rows[rows["MisconceptionId"].notna()]
     if fold is not None:
         if folds_path is None:
             raise click.UsageError("--fold needs --folds")
         rows = rows[fold_of(rows, folds_path) != fold]
+    if synth_path is not None:
+        from eedi.synth.synthetic_rows import read_synthetic
+        extra = read_synthetic(synth_path, known_ids)
+        rows = pd.concat([rows, extra[rows.columns]], ignore_index=True)
     return rows
 
 

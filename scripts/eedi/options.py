@@ -27,7 +27,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def training_data_options(command):
-    """--train, --misconceptions, --folds/--fold, --negatives, --max-steps, --seed and --out,
+    """--train, --misconceptions, --folds/--fold, --negatives, --synth, --max-steps, --seed and --out,
     in that order on --help (the negatives' settings are spec fields: spec_options)."""
     options = [
         click.option("--train", "train_path", type=_FILE, required=True,
@@ -38,6 +38,9 @@ def training_data_options(command):
         click.option("--fold", type=int, help="Hold this fold out (needs --folds); omit: all rows."),
         click.option("--negatives", "negatives_path", type=_FILE,
                      help="A ranking of train to mine hard negatives from (its top ranks)."),
+        click.option("--synth", "synth_path", type=_FILE,
+                     help="make synth's CSV: its questions join the training rows (any fold's "
+                          "model and all-train's; never validation); their negatives are random."),
         click.option("--max-steps", type=int, default=-1, show_default=True,
                      help="Stop after this many optimiser steps (-1: run the epochs); a CPU budget."),
         click.option("--seed", type=int, default=SEED, show_default=True),
@@ -63,7 +66,7 @@ def spec_options(kind: type, *names: str):
         help = f"{meta['help']} [registry's]"
         flag = "--" + name.replace("_", "-")
         if base is bool:
-            return click.option(flag, name, is_flag=True, default=None, help=help)
+            return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help)
         if meta.get("choices"):
             kind_type = click.Choice(meta["choices"])
         elif meta.get("low") is not None and base in (int, float):

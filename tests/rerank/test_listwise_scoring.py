@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import NAMES, ROW
-from eedi.rerank.listwise import slide
-from eedi.rerank.listwise_scoring import label_logits, listwise_loss, window_scorer
+from eedi.rerank.listwise import rank_scores, slide
+from eedi.rerank.listwise_scoring import label_logits, listwise_loss, rerank_rows, window_scorer
 from eedi.rerank.prompt import ListPromptBuilder
 from eedi.rerank.reranker import load_model
 
@@ -54,3 +54,22 @@ def test_the_loss_is_low_when_the_gold_label_leads_and_its_gradient_raises_it():
     loss.backward()
     assert logits.grad[0, 1] < 0 and logits.grad[1, 2] < 0   # descending raises the gold's logit
     assert listwise_loss(torch.tensor([[0.0, 20.0]]), torch.tensor([1])).item() < 1e-6
+
+
+def test_rows_reranked_together_equal_each_row_slid_alone(spec, list_prompts):
+    """rerank_rows (the rerank CLI's listwise path: every row's k-th window in one batch, each
+    window read both ways) orders each row as slide() over one-prompt-at-a-time forwards."""
+    model = load_model(spec)
+    listwise = spec.replace(reranking="listwise", window=3, stride=2, both_orders=True)
+    rows = [dict(ROW, QuestionId_Answer=f"{i}_B", AnswerText=text)
+            for i, text in enumerate([r"\( 2 \)", r"\( \frac{1}{12} \)", "7"])]
+    items = [(rows[0], [NAMES[i] for i in (0, 1, 2, 3, 4, 5)]), (rows[1], [NAMES[i] for i in (5, 3, 1)]),
+             (rows[2], [NAMES[i] for i in (2, 4, 0, 1)])]
+    got = rerank_rows(items, list_prompts, listwise, lambda seqs, sizes: label_logits(
+        model, seqs, list_prompts.label_ids, list_prompts.pad_id, sizes, batch_size=4))
+    for (row, names), scores in zip(items, got):
+        score = window_scorer(model, list_prompts, row)
+        order, _ = slide(list(range(len(names))), lambda w: score([names[j] for j in w]),
+                         size=3, stride=2, reverse_too=True)
+        np.testing.assert_array_equal(scores, rank_scores(len(names), order))
+    assert any(list(np.argsort(-s)) != list(range(len(s))) for s in got)  # it did reorder

@@ -137,3 +137,79 @@ def test_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b
                                      max_steps=1, seed=0)
         first_step[grad_accum] = (history[0]["loss"], history[0]["grad_norm"])
     np.testing.assert_allclose(first_step[2], first_step[1], rtol=1e-3)
+
+
+# --------------------------------------------------------------------------- listwise
+
+def window_loss(model, windows, list_prompts) -> float:
+    from eedi.rerank.listwise_scoring import label_logits
+    logits = label_logits(model, [w["input_ids"] for w in windows], list_prompts.label_ids,
+                          list_prompts.pad_id, sizes=[w["size"] for w in windows])
+    return float(np.mean([-torch.log_softmax(torch.tensor(l), 0)[w["gold_at"]]
+                          for l, w in zip(logits, windows)]))
+
+
+@pytest.fixture(scope="module")
+def list_spec(spec):
+    return spec.replace(reranking="listwise", window=3, stride=2, max_length=384)
+
+
+@pytest.fixture(scope="module")
+def list_prompts(list_spec, prompts):
+    from eedi.rerank.prompt import prompt_builder
+    return prompt_builder(list_spec, prompts.tokenizer, "tiny")
+
+
+def test_listwise_lora_steps_lower_the_label_loss_and_the_adapter_reloads_identically(
+        tmp_path, list_spec, list_prompts, kaggle_dir):
+    """The same train() on listwise windows: the gold among its row's negatives, shuffled (so
+    its label varies), the loss the cross-entropy of the label logits; 24 steps lower it, and
+    the saved adapter reloads to the trained model's label logits."""
+    from eedi.rerank.listwise_scoring import label_logits
+    from eedi.rerank.reranker_training import training_windows
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    rows = rows.dropna(subset=["MisconceptionId"])
+    negatives = {qa: [m for m in (4, 5, 2) if m != gold][:2]
+                 for qa, gold in zip(rows["QuestionId_Answer"], rows["MisconceptionId"].astype(int))}
+    windows = training_windows(rows, NAMES, full_negatives(rows, negatives, list_spec),
+                               list_prompts, size=3, seed=0)
+    assert len(windows) == len(rows) and {w["size"] for w in windows} == {3}
+    assert len({w["gold_at"] for w in windows}) == 3          # the gold behind every label
+    text = list_prompts.tokenizer.decode(windows[0]["input_ids"])
+    gold = NAMES[int(rows["MisconceptionId"].iloc[0])]
+    assert f"\n{'123'[windows[0]['gold_at']]}. {gold}\n" in text
+    before = window_loss(load_model(list_spec), windows, list_prompts)
+
+    model, result, _, _ = fit_reranker(list_spec, windows, list_prompts, tmp_path / "ckpt",
+                                       max_steps=24, seed=0)
+    assert result.global_step == 24
+    out = tmp_path / "adapter"
+    save_model_folder(out, model.save_pretrained, list_spec.replace(adapter="./"), {"steps": 24})
+    reloaded_spec = reranker_spec(str(out))
+    assert reloaded_spec.listwise and reloaded_spec.window == 3
+    reloaded = load_model(reloaded_spec)
+    model.eval()
+    after = window_loss(reloaded, windows, list_prompts)
+    assert after < before - 0.05, (before, after)
+    seqs = [w["input_ids"] for w in windows[:3]]
+    np.testing.assert_allclose(
+        label_logits(reloaded, seqs, list_prompts.label_ids[:3], list_prompts.pad_id),
+        label_logits(model, seqs, list_prompts.label_ids[:3], list_prompts.pad_id), atol=1e-4)
+
+
+def test_listwise_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b(
+        tmp_path, list_spec, list_prompts, kaggle_dir):
+    """As the pointwise trainer: ListwiseTrainer's loss is a mean per micro-batch, divided by
+    the accumulation steps."""
+    from eedi.rerank.reranker_training import training_windows
+    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
+    rows = rows.dropna(subset=["MisconceptionId"]).head(4)
+    windows = training_windows(rows, NAMES, full_negatives(rows, {}, list_spec), list_prompts,
+                               size=3, seed=0)
+    first_step = {}
+    for batch_size, grad_accum in ((2, 1), (1, 2)):
+        _, _, history, _ = fit_reranker(list_spec.replace(batch_size=batch_size, grad_accum=grad_accum),
+                                        windows, list_prompts, tmp_path / f"ckpt{grad_accum}",
+                                        max_steps=1, seed=0)
+        first_step[grad_accum] = (history[0]["loss"], history[0]["grad_norm"])
+    np.testing.assert_allclose(first_step[2], first_step[1], rtol=1e-3)

@@ -106,13 +106,15 @@ def tune_constant(ranking: pd.DataFrame, gold: pd.Series, unseen: np.ndarray,
     return best_c, time.perf_counter() - start
 
 
-def ids_of_folds(labelled: pd.DataFrame, folds) -> set[int]:
-    """The MisconceptionIds labelling rows of the given folds (labelled: MisconceptionId, fold)."""
-    return set(labelled.loc[labelled["fold"].isin(list(folds)), "MisconceptionId"].astype(int))
+def ids_of_folds(labelled: pd.DataFrame, folds, also_seen=frozenset()) -> set[int]:
+    """The MisconceptionIds labelling rows of the given folds (labelled: MisconceptionId, fold),
+    plus also_seen: ids every model trains on whatever its fold (SYNTH's questions)."""
+    return set(labelled.loc[labelled["fold"].isin(list(folds)), "MisconceptionId"].astype(int)) | set(also_seen)
 
 
 def nested_boost(ranking: pd.DataFrame, folds: pd.Series, gold: pd.Series,
-                 objective: str = "map") -> tuple[pd.DataFrame, dict[int, float], float]:
+                 objective: str = "map", also_seen=frozenset()
+                 ) -> tuple[pd.DataFrame, dict[int, float], float]:
     """Out-of-fold boost of a ranking of train: fold k's rows are boosted with the C tuned on
     the other folds' labelled rows, with fold k's labels kept out of every seen set used.
 
@@ -132,31 +134,34 @@ def nested_boost(ranking: pd.DataFrame, folds: pd.Series, gold: pd.Series,
         in_tune = ranking["QuestionId_Answer"].isin(tune.index).to_numpy()
         sub = ranking[in_tune].reset_index(drop=True)
         sub_fold = row_fold[in_tune]
-        seen_by_fold = {j: ids_of_folds(labelled, set(all_folds) - {j, k}) for j in all_folds if j != k}
+        seen_by_fold = {j: ids_of_folds(labelled, set(all_folds) - {j, k}, also_seen)
+                        for j in all_folds if j != k}
         unseen = np.array([m not in seen_by_fold[f] for m, f in
                            zip(sub["MisconceptionId"].astype(int), sub_fold)])
         seen_rows = np.array([g in seen_by_fold[f] for g, f in zip(tune["MisconceptionId"], tune["fold"])])
         c, s = tune_constant(sub, tune["MisconceptionId"], unseen, seen_rows, objective)
         per_fold[int(k)], seconds = c, seconds + s
         mine = ranking[row_fold == k].reset_index(drop=True)
-        parts.append(boost(mine, unseen_mask(mine, ids_of_folds(labelled, set(all_folds) - {k})), c))
+        parts.append(boost(mine, unseen_mask(mine, ids_of_folds(labelled, set(all_folds) - {k},
+                                                                also_seen)), c))
     out = pd.concat(parts).sort_values(["QuestionId_Answer", "rank"], ignore_index=True)
     return out, per_fold, seconds
 
 
-def seen_ids_by_fold(folds: pd.Series, gold: pd.Series) -> dict[int, set[int]]:
-    """{fold k: ids labelling rows of the other folds}: what fold k's models could have seen."""
+def seen_ids_by_fold(folds: pd.Series, gold: pd.Series, also_seen=frozenset()) -> dict[int, set[int]]:
+    """{fold k: ids labelling rows of the other folds, + also_seen}: what fold k's models could
+    have seen."""
     labelled = pd.DataFrame({"MisconceptionId": gold.astype(np.int64),
                              "fold": folds.reindex(gold.index).to_numpy()}, index=gold.index)
     all_folds = set(folds.unique())
-    return {int(k): ids_of_folds(labelled, all_folds - {k}) for k in all_folds}
+    return {int(k): ids_of_folds(labelled, all_folds - {k}, also_seen) for k in all_folds}
 
 
 def cv_constant(ranking: pd.DataFrame, folds: pd.Series, gold: pd.Series,
-                objective: str = "map") -> tuple[float, float]:
+                objective: str = "map", also_seen=frozenset()) -> tuple[float, float]:
     """The C for test: tuned on every labelled row of train, each row's unseen ids being those
     absent from the other folds (as in CV). Returns (C, seconds)."""
-    seen_of = seen_ids_by_fold(folds, gold)
+    seen_of = seen_ids_by_fold(folds, gold, also_seen)
     sub = ranking[ranking["QuestionId_Answer"].isin(gold.index)].reset_index(drop=True)
     row_fold = sub["QuestionId_Answer"].map(folds).to_numpy()
     unseen = np.array([m not in seen_of[f] for m, f in zip(sub["MisconceptionId"], row_fold)])
@@ -165,10 +170,10 @@ def cv_constant(ranking: pd.DataFrame, folds: pd.Series, gold: pd.Series,
 
 
 def top1_share_boost(ranking: pd.DataFrame, folds: pd.Series, gold: pd.Series,
-                     target: float) -> tuple[pd.DataFrame, dict[int, float]]:
+                     target: float, also_seen=frozenset()) -> tuple[pd.DataFrame, dict[int, float]]:
     """3rd place's rule in CV: each fold's own rows set its C (no labels used), unseen being
     absent from the other folds. Returns (boosted ranking, {fold: C})."""
-    seen_of = seen_ids_by_fold(folds, gold)
+    seen_of = seen_ids_by_fold(folds, gold, also_seen)
     parts, per_fold = [], {}
     for k in sorted(seen_of):
         mine = ranking[ranking["QuestionId_Answer"].map(folds) == k]

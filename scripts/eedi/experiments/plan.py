@@ -38,7 +38,7 @@ BASELINE = "baseline"
 # hash of EVALUATE), or that change no output: rows may differ in these.
 ROW_VARIABLES = frozenset({
     "EMBEDDER", "MODEL", "TRAIN_ARGS", "NEGATIVES", "RETRIEVED", "RERANKER", "TRAIN_RERANKER_ARGS",
-    "TOP_N", "FUSE", "FUSE_ARGS", "BOOST_ARGS", "FINAL", "EVALUATE", "CASCADE",
+    "TOP_N", "FUSE", "FUSE_ARGS", "BOOST_ARGS", "FINAL", "EVALUATE", "CASCADE", "SYNTH",
     "QUANT_SCHEME", "QUANT_METHOD", "QUANT_GROUP",
     "ENGINE", "GPUS", "DISTRIBUTED", "TENSOR_PARALLEL", "VLLM_PROFILE",
 })

@@ -11,6 +11,7 @@ candidate of the window in the order shown; everything here is plain Python and 
     both_orders(score, window)                     # mean of the window's logits shown as it is
                                                    # and reversed (cancels the position bias)
     order, scores = slide(candidates, score, size=10, stride=5)
+    orders = slide_rows(rows, score_windows, size=10, stride=5)   # many rows, batched per step
     # back to front: each window is re-sorted by its logits, so the best candidates bubble up
     # into the next window; the final order's scores fall with rank (fusion reads ranks)
     window, gold_at = training_window(gold, negatives, size=10, rng=rng)
@@ -85,15 +86,44 @@ def slide(candidates: Sequence, score: Callable[[list], np.ndarray], size: int, 
     the new order, scores falling with rank: len - rank, so fusion and MAP read the order).
     reverse_too: each window scored by both_orders.
     """
-    order = list(candidates)
-    for start, end in windows(len(order), size, stride):
-        window = order[start:end]
-        logits = both_orders(score, window) if reverse_too else np.asarray(score(window), dtype=float)
-        if len(logits) != len(window):
-            raise ValueError(f"the scorer gave {len(logits)} logits for {len(window)} candidates")
-        ranked = np.argsort(-logits, kind="stable")
-        order[start:end] = [window[i] for i in ranked]
+    [order] = slide_rows([candidates], lambda asks: [score(w) for _, w in asks], size, stride,
+                         reverse_too)
     return order, np.arange(len(order), 0, -1, dtype=float)
+
+
+def slide_rows(rows: Sequence[Sequence], score_windows: Callable[[list], list], size: int,
+               stride: int, reverse_too: bool = False) -> list[list]:
+    """slide() for many rows in lockstep, so a model call batches windows across rows (a row's
+    windows are sequential: each starts from the previous one's order).
+
+    rows: each row's candidates, best first. score_windows([(row index, window), ...]) -> one
+    logits array per window, in its order shown; step k asks for every row's k-th window (and,
+    reverse_too, each of them reversed, in the same call). Out: each row's candidates in the
+    new order."""
+    orders = [list(c) for c in rows]
+    plans = [windows(len(o), size, stride) for o in orders]
+    for step in range(max(map(len, plans), default=0)):
+        jobs = [(r, plans[r][step]) for r in range(len(orders)) if step < len(plans[r])]
+        shown = [(r, orders[r][start:end]) for r, (start, end) in jobs]
+        asks = shown + ([(r, w[::-1]) for r, w in shown] if reverse_too else [])
+        logits = score_windows(asks)
+        for i, ((r, (start, end)), (_, window)) in enumerate(zip(jobs, shown)):
+            got = np.asarray(logits[i], dtype=float)
+            if reverse_too:
+                got = (got + np.asarray(logits[len(shown) + i], dtype=float)[::-1]) / 2
+            if len(got) != len(window):
+                raise ValueError(f"the scorer gave {len(got)} logits for {len(window)} candidates")
+            ranked = np.argsort(-got, kind="stable")
+            orders[r][start:end] = [window[j] for j in ranked]
+    return orders
+
+
+def rank_scores(n: int, order: Sequence[int]) -> np.ndarray:
+    """Scores of candidates 0..n-1 (in the retriever's order) from their new order: n for the
+    first, n - 1 for the next, ... (what reranking.reorder_top sorts by)."""
+    scores = np.empty(n, dtype=np.float32)
+    scores[np.asarray(order, dtype=int)] = np.arange(n, 0, -1)
+    return scores
 
 
 def training_window(gold, negatives: Sequence, size: int, rng: np.random.Generator) -> tuple[list, int]:

@@ -5,6 +5,9 @@
     # logits[0][j]: the logit of window[j]'s label; higher = the model's pick
     score = window_scorer(model, prompts, row)          # names -> logits, for listwise.slide
     order, scores = slide(names, score, size=10, stride=5, reverse_too=True)
+    scores = rerank_rows([(row, names), ...], prompts, spec, logits_of)
+    # per row, scores in its candidates' order (rank-derived: n, n - 1, ...), every row's k-th
+    # window in one batch
 
 One forward per window (left-padded batches, only the last position through the LM head).
 Training reads the same logits: listwise_loss is the cross-entropy of a window's label logits
@@ -19,13 +22,24 @@ import torch
 from eedi.rerank.yes_no_scoring import _device, _positions, pad
 
 
+def last_label_logits(model, input_ids, attention_mask, label_ids: list[int]) -> torch.Tensor:
+    """(batch, len(label_ids)) logits of the labels at the last position of each left-padded
+    prompt; differentiable (training's forward). Only the last position goes through the LM
+    head."""
+    last = model(input_ids=input_ids, attention_mask=attention_mask,
+                 position_ids=_positions(attention_mask), use_cache=False,
+                 logits_to_keep=1).logits[:, -1, :].float()
+    return last[:, label_ids]
+
+
 @torch.inference_mode()
 def label_logits(model, sequences: list[list[int]], label_ids: list[int], pad_id: int,
                  sizes: list[int] | None = None, batch_size: int = 8) -> list[np.ndarray]:
     """For each listwise prompt, the logits of its first `size` labels at its last position.
 
     sequences: token ids, one prompt per window; sizes: candidates per window (default: all
-    labels). Out: one float32 array per window, in label (= candidate) order."""
+    labels). Prompts are batched by length (left-padded). Out: one float32 array per window,
+    in label (= candidate) order."""
     device = _device(model)
     sizes = sizes or [len(label_ids)] * len(sequences)
     out: list[np.ndarray] = [None] * len(sequences)
@@ -33,13 +47,29 @@ def label_logits(model, sequences: list[list[int]], label_ids: list[int], pad_id
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         ids, mask = pad([sequences[i] for i in idx], pad_id, "left")
-        ids, mask = ids.to(device), mask.to(device)
-        last = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-                     logits_to_keep=1).logits[:, -1, :].float()
-        picked = last[:, label_ids].cpu().numpy()
+        picked = last_label_logits(model, ids.to(device), mask.to(device), label_ids).cpu().numpy()
         for row, i in enumerate(idx):
             out[i] = picked[row, :sizes[i]]
     return out
+
+
+def rerank_rows(items: list[tuple], prompts, spec, logits_of) -> list[np.ndarray]:
+    """Listwise scores of each row's candidates: windows of spec.window slid back to front
+    spec.stride apart (both orders when spec.both_orders), batched across rows per step.
+
+    items: [(row, [candidate names, best first])]; logits_of([token ids, ...], sizes) -> one
+    array of label logits per prompt (label_logits on a model, or vLLM's label logprobs).
+    Out: per row, scores in its candidates' order (n for the new first, n - 1 next, ...)."""
+    from eedi.rerank.listwise import rank_scores, slide_rows
+
+    def score_windows(asks):
+        sequences = [prompts.encode_window(items[r][0], [items[r][1][j] for j in window])
+                     for r, window in asks]
+        return logits_of(sequences, [len(window) for _, window in asks])
+
+    orders = slide_rows([range(len(names)) for _, names in items], score_windows, spec.window,
+                        spec.stride, spec.both_orders)
+    return [rank_scores(len(names), order) for (_, names), order in zip(items, orders)]
 
 
 def window_scorer(model, prompts, row, pad_id: int | None = None):

@@ -137,3 +137,9 @@ class ListPromptBuilder(PromptBuilder):
                 f"{self.max_length - room} tokens without the question, more than max_length "
                 f"{self.max_length}; raise it or shrink the window")
         return head + question_ids[:room] + rest
+
+
+def prompt_builder(spec, tokenizer, name: str = "the model") -> PromptBuilder:
+    """The reranker's prompts: ListPromptBuilder for a listwise spec, else PromptBuilder."""
+    builder = ListPromptBuilder if getattr(spec, "listwise", False) else PromptBuilder
+    return builder(tokenizer, spec.max_length, name)

@@ -13,6 +13,13 @@ Loss on the last position's logit(Yes) - logit(No): `group` = softmax cross-entr
 group (gold vs its negatives, a listwise loss), `bce` = pointwise binary cross-entropy.
 Uses transformers' Trainer (checkpoints, resume, accumulation, bf16) and peft; gradient
 checkpointing runs with use_reentrant=False (needed with frozen 4-bit weights and LoRA).
+
+A listwise reranker (spec.listwise) trains through the same train(): each example is one
+prompt listing the gold among its row's hard negatives in a shuffled order, the loss the
+cross-entropy of the window's label logits against the gold's label:
+
+    windows = training_windows(rows, names, negatives, prompts, size=spec.window, seed=42)
+    # [{"input_ids": ids of one listwise prompt, "gold_at": the gold's position}, ...]
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from eedi.model_folder import last_checkpoint
-from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.listwise import training_window
+from eedi.rerank.listwise_scoring import last_label_logits, listwise_loss
+from eedi.rerank.prompt import ListPromptBuilder, PromptBuilder
 from eedi.rerank.reranker import load_model
 from eedi.rerank.yes_no_scoring import pack_groups, packed_margin, pad, yes_no_margin
 from eedi.training_args import trainer_arguments
@@ -45,6 +54,51 @@ def training_groups(rows: pd.DataFrame, names: dict[int, str], negatives: dict[s
         groups.append({"prefix": prefix, "suffixes": suffixes,
                        "labels": [1.0] + [0.0] * len(picked)})
     return groups
+
+
+def training_windows(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
+                     prompts: ListPromptBuilder, size: int, seed: int) -> list[dict]:
+    """One listwise prompt per labelled row: its gold and its first size - 1 hard negatives in
+    a random order (seeded), so the gold is behind every label about equally often.
+    Out: [{"input_ids": prompt ids, "gold_at": the gold's position}]."""
+    rng = np.random.default_rng(seed)
+    examples = []
+    for row in rows.to_dict("records"):
+        window, gold_at = training_window(int(row["MisconceptionId"]),
+                                          negatives[row["QuestionId_Answer"]], size, rng)
+        examples.append({"input_ids": prompts.encode_window(row, [names[m] for m in window]),
+                         "gold_at": gold_at, "size": len(window)})
+    return examples
+
+
+class WindowCollator:
+    """Listwise prompts -> one left-padded batch; labels: each gold's position."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        ids, mask = pad([x["input_ids"] for x in examples], self.pad_id, "left")
+        return {"input_ids": ids, "attention_mask": mask,
+                "labels": torch.tensor([x["gold_at"] for x in examples])}
+
+
+class ListwiseTrainer(Trainer):
+    """Trainer whose loss is the cross-entropy of a window's label logits at the last position
+    against the gold's label (every window of one size: label_ids holds that many)."""
+
+    loss_is_scaled_for_ga = False  # a mean over the micro-batch, as YesNoTrainer's
+
+    def __init__(self, *args, label_ids: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label_ids = label_ids
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        logits = last_label_logits(model, inputs["input_ids"], inputs["attention_mask"],
+                                   self.label_ids)
+        loss = listwise_loss(logits, labels.to(logits.device))
+        return (loss, {"logits": logits}) if return_outputs else loss
 
 
 class GroupCollator:
@@ -108,7 +162,8 @@ def group_loss(margin: torch.Tensor, labels: torch.Tensor, group_size: int, loss
 
 def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, seed: int,
           fsdp: bool = False):
-    """Run the Trainer on the groups; resume from the newest checkpoint if any. Returns (model,
+    """Run the Trainer on the groups (listwise: training_windows' prompts); resume from the
+    newest checkpoint if any. Returns (model,
     TrainOutput, log history, state): state is the full weights gathered from FSDP's shards (a
     collective, so on every rank) for model.save_pretrained(state_dict=state); None otherwise."""
     torch.manual_seed(seed)
@@ -127,10 +182,15 @@ def train(spec, groups: list[dict], prompts, checkpoints: Path, max_steps: int, 
         remove_unused_columns=False,  # the collator needs the group fields
     )
     model = load_model(spec, trainable=True, fsdp=fsdp)
-    trainer = YesNoTrainer(model=model, args=args, train_dataset=groups,
-                           data_collator=GroupCollator(prompts.pad_id, shared_prefix=True),
-                           yes_no=prompts.yes_no,
-                           group_size=len(groups[0]["labels"]), loss_name=spec.loss)
+    if spec.listwise:
+        trainer = ListwiseTrainer(model=model, args=args, train_dataset=groups,
+                                  data_collator=WindowCollator(prompts.pad_id),
+                                  label_ids=prompts.label_ids[:groups[0]["size"]])
+    else:
+        trainer = YesNoTrainer(model=model, args=args, train_dataset=groups,
+                               data_collator=GroupCollator(prompts.pad_id, shared_prefix=True),
+                               yes_no=prompts.yes_no,
+                               group_size=len(groups[0]["labels"]), loss_name=spec.loss)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
     state = trainer.accelerator.get_state_dict(trainer.model) if fsdp else None
     return model, result, trainer.state.log_history, state

@@ -27,13 +27,16 @@ import pandas as pd
 from eedi.errors import DataError
 from eedi.files import write_json, write_parquet
 from eedi.registry import vllm_settings
+from eedi.rerank.listwise_scoring import label_logits, rerank_rows
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import base_model_path, load_model, reranker_spec
 from eedi.rerank.yes_no_scoring import score_prefix_reuse
 from eedi.run_log import log
 
 ENGINES = ("hf", "vllm")
-# score(spec, rows, prompts) -> one array per row; rows: [(prefix ids, [suffix ids, ...])]
+# score(spec, items, prompts) -> one array of scores per row, in its candidates' order;
+# items: [(row of the long table, [candidate names, best first])], prompts: a PromptBuilder
+# (pointwise: each candidate's Yes/No margin) or ListPromptBuilder (listwise: rank-derived)
 Scorer = Callable[..., list[np.ndarray]]
 
 
@@ -54,17 +57,28 @@ def top_candidates(ranking: pd.DataFrame, top_n: int) -> pd.Series:
 
 
 def hf_scorer(pairs_per_batch: int) -> Scorer:
-    """score(spec, rows, prompts) with transformers; the model is (re)loaded when the adapter
-    changes (one per fold), merged into the base weights where they are not 4-bit."""
+    """score(spec, items, prompts) with transformers; the model is (re)loaded when the adapter
+    changes (one per fold), merged into the base weights where they are not 4-bit. Pointwise:
+    each row's prefix once, its KV cache reused by its candidates; listwise: one forward per
+    window, pairs_per_batch // window windows a batch."""
     state = {"model": None, "key": None}
 
-    def score(spec, rows, prompts):
+    def score(spec, items, prompts):
         if state["key"] != (spec.model, spec.adapter):
             state["model"] = None  # free the previous fold's model first
             state["model"], state["key"] = load_model(spec), (spec.model, spec.adapter)
-        return score_prefix_reuse(state["model"], rows, prompts.yes_no, prompts.pad_id,
-                                  pairs_per_batch=pairs_per_batch, progress=True)
+        if spec.listwise:
+            batch = max(1, pairs_per_batch // spec.window)
+            return rerank_rows(items, prompts, spec, lambda seqs, sizes: label_logits(
+                state["model"], seqs, prompts.label_ids, prompts.pad_id, sizes, batch))
+        return score_prefix_reuse(state["model"], encode_items(items, prompts), prompts.yes_no,
+                                  prompts.pad_id, pairs_per_batch=pairs_per_batch, progress=True)
     return score
+
+
+def encode_items(items: list[tuple], prompts: PromptBuilder) -> list[tuple[list[int], list[list[int]]]]:
+    """Pointwise prompts: [(prefix ids, [suffix ids per candidate])] per (row, names)."""
+    return [prompts.encode(row, names) for row, names in items]
 
 
 def vllm_scorer(max_length: int, profile: str = "auto", tensor_parallel: int | None = None) -> Scorer:
@@ -74,7 +88,7 @@ def vllm_scorer(max_length: int, profile: str = "auto", tensor_parallel: int | N
     from eedi.rerank import vllm_scoring  # only importable in .venv-vllm
     state = {"engine": None}
 
-    def score(spec, rows, prompts):
+    def score(spec, items, prompts):
         if state["engine"] is None:
             rank = spec.lora["r"] if spec.adapter and spec.lora else None
             engine_args = vllm_settings(spec, profile)
@@ -83,7 +97,11 @@ def vllm_scorer(max_length: int, profile: str = "auto", tensor_parallel: int | N
             state["engine"] = vllm_scoring.VllmScorer(base_model_path(spec), max_length,
                                                       max_lora_rank=rank, engine_args=engine_args,
                                                       quantize_4bit=spec.quantize_4bit)
-        return state["engine"].score(rows, prompts.yes_no, adapter=spec.adapter)
+        engine = state["engine"]
+        if spec.listwise:
+            return rerank_rows(items, prompts, spec, lambda seqs, sizes: engine.label_logprobs(
+                seqs, prompts.label_ids, sizes, adapter=spec.adapter))
+        return engine.score(encode_items(items, prompts), prompts.yes_no, adapter=spec.adapter)
     return score
 
 
@@ -163,11 +181,10 @@ def score_by_fold(by_fold: list[tuple[int | None, str, pd.DataFrame]], candidate
             if done is None and only_stored:
                 continue
             if done is None:
-                encoded = [prompts.encode(queries.loc[qa], [names[m] for m in candidates[qa]])
-                           for qa in chunk]
-                done = score(spec, encoded, prompts)
+                items = [(queries.loc[qa], [names[m] for m in candidates[qa]]) for qa in chunk]
+                done = score(spec, items, prompts)
                 store.save(key, chunk, done)
-                pairs += sum(len(s) for _, s in encoded)
+                pairs += sum(len(c) for _, c in items)
             else:
                 resumed += len(chunk)
             scores.update(zip(chunk, done))

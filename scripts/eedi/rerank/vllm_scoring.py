@@ -30,6 +30,9 @@ import numpy as np
 from eedi.precision import vllm_dtype
 from eedi.rerank.vllm_env import apply_cpu_environment
 
+MAX_LABELS = 35  # eedi.rerank.listwise.LABELS (not imported: that module needs numpy + click only,
+                 # but keeps this one free of the main venv's layout)
+
 # vLLM's LoRA slots come in these ranks only (vllm.config.lora.MaxLoRARanks)
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -119,8 +122,9 @@ class VllmScorer:
         self.engine_args = kwargs
         # processed_logprobs: a request's logprobs after its allowed_token_ids mask (score()),
         # i.e. log-softmax over Yes and No alone; their difference is still the logit difference
+        # max_logprobs: a listwise window's 35 labels all come back (vLLM's default is 20)
         self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, enable_prefix_caching=True,
-                       logprobs_mode="processed_logprobs", **kwargs)
+                       logprobs_mode="processed_logprobs", max_logprobs=MAX_LABELS, **kwargs)
         self.startup_s = time.perf_counter() - started
 
     def _lora_request(self, adapter: str | None):
@@ -175,4 +179,34 @@ class VllmScorer:
         for r, (_, suffixes) in enumerate(rows):
             out[r][:] = margins[k:k + len(suffixes)]
             k += len(suffixes)
+        return out
+
+    def label_logprobs(self, sequences: list[list[int]], label_ids: list[int], sizes: list[int],
+                       adapter: str | None = None, progress: bool = False) -> list[np.ndarray]:
+        """Listwise prompts (ListPromptBuilder.encode_window's ids) -> per prompt the logprobs
+        of its first `size` labels at the answer position, in label order: the only tokens
+        allowed, so a log-softmax over them (each = its logit minus one constant per prompt:
+        the same order and differences as listwise_scoring.label_logits)."""
+        from vllm import SamplingParams
+
+        prompts, params = [], []
+        for ids, size in zip(sequences, sizes):
+            if len(ids) > self.max_length:
+                raise click.ClickException(f"a prompt of {len(ids)} tokens is longer than "
+                                           f"max_length {self.max_length}")
+            allowed = [int(t) for t in label_ids[:size]]
+            prompts.append({"prompt_token_ids": [int(t) for t in ids]})
+            params.append(SamplingParams(max_tokens=1, temperature=0.0, logprobs=size,
+                                         allowed_token_ids=allowed, detokenize=False))
+        if not prompts:
+            return []
+        results = self.llm.generate(prompts, params, use_tqdm=progress,
+                                    lora_request=self._lora_request(adapter))
+        out = []
+        for result, size in zip(results, sizes):
+            logprobs = result.outputs[0].logprobs[0]
+            missing = [t for t in label_ids[:size] if t not in logprobs]
+            if missing:
+                raise RuntimeError(f"vLLM returned no logprobs for labels {missing}")
+            out.append(np.array([logprobs[t].logprob for t in label_ids[:size]], dtype=np.float32))
         return out

@@ -1,0 +1,184 @@
+"""Write synthetic training questions for the misconceptions train shows fewer than K times:
+an LLM prompted few-shot with real questions of each one's nearest seen misconceptions; every
+answer parsed and validated, optionally judged 0-10 by a second prompt.
+
+\b
+Reads  TRAIN           train_long.parquet (the labelled rows: what is seen, and the examples)
+       MISCONCEPTIONS  misconceptions.parquet (names; the targets are those with < K rows)
+       EMBEDDER        the retriever whose name embeddings pick each target's nearest seen
+                       misconceptions (a registry name or a trained folder: minilm-ft's all)
+       MODEL           the writer: a registry reranker name (its base LLM, no adapter), an HF
+                       id or a folder; JUDGE the same for the judge (default: the writer)
+Writes OUT             the kept questions in Kaggle's train.csv columns: QuestionId from
+                       10,000,000 up, ConstructId/SubjectId -1, the target misconception on the
+                       wrong answer only (so SYNTH=OUT trains like train.csv's rows)
+       OUT.json        the writer, judge, prompts, seed and settings, and the counts: attempts,
+                       parsed, valid, judged (mean score), kept, dropped by reason
+       OUT.parts/      while running: each finished chunk of targets; a re-run after a kill
+                       writes only the missing chunks (same settings and inputs), then deletes it
+
+Nothing unparseable or invalid (a field missing or empty, the correct answer marked wrong, two
+answers the same) is written: it is counted in OUT.json. OUT and OUT.json appear together,
+complete, or not at all. See eedi/synth/.
+"""
+
+import hashlib
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from eedi.files import atomic_write, write_json
+from eedi.long_table import misconception_names
+from eedi.rerank.reranker import load_model, load_tokenizer, reranker_spec
+from eedi.run_log import log, setup_logging, step_timer
+from eedi.synth.few_shot import example_rows, nearest_seen
+from eedi.synth.generation import (JUDGE_INSTRUCTION, WRITER_INSTRUCTION, PartStore, counts,
+                                   generate, judge, writer_messages, writer_prompt)
+from eedi.synth.question_format import FIRST_QUESTION_ID, Unparseable, parse, train_row, validate
+from eedi.kaggle_csv import TRAIN_COLUMNS
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def name_embeddings(embedder: str, names: list[str], cache_dir: Path) -> np.ndarray:
+    from eedi.retrieval.embedding import cached_embeddings, embedder_spec, load_embedder
+    spec = embedder_spec(embedder)
+    return cached_embeddings(load_embedder(spec), spec, names, cache_dir)
+
+
+def attempt(text: str, target: int, judged: float | None = None) -> dict:
+    """One generated text -> its record: status kept / unparseable / invalid (+ reason)."""
+    record = {"target": target, "text": text, "judge": judged}
+    try:
+        question = parse(text)
+    except Unparseable as e:
+        return {**record, "status": "unparseable", "reason": f"unparseable: {e}"}
+    problem = validate(question)
+    if problem:
+        return {**record, "status": "invalid", "reason": problem, "question": question}
+    return {**record, "status": "kept", "question": question}
+
+
+@click.command(help=__doc__)
+@click.option("--train", "train_path", type=FILE, required=True)
+@click.option("--misconceptions", type=FILE, required=True)
+@click.option("--embedder", default="minilm", show_default=True,
+              help="Retriever for the nearest seen misconceptions (registry name or folder).")
+@click.option("--model", "model_name", default="smollm135m", show_default=True,
+              help="The writer LLM (registry reranker name, HF id or folder).")
+@click.option("--judge", "judge_name", default=None,
+              help="The judge LLM [the writer]; see --min-score.")
+@click.option("--min-score", type=click.FloatRange(0, 10), default=None,
+              help="Judge each valid question 0-10 and keep those scoring at least this; "
+                   "omit: no judge pass.")
+@click.option("--fewer-than", "fewer_than", type=click.IntRange(1), default=1, show_default=True,
+              help="Targets: misconceptions with fewer train rows than this (1: never seen).")
+@click.option("--per", type=click.IntRange(1), default=1, show_default=True,
+              help="Questions written per target (5th place: 1; more hurt their CV).")
+@click.option("--shots", type=click.IntRange(0), default=3, show_default=True,
+              help="Real questions of the nearest seen misconceptions shown first.")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Only the first N targets (by id): a CPU budget.")
+@click.option("--max-new-tokens", type=click.IntRange(16), default=256, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0.01), default=0.8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--chunk", "chunk_size", type=click.IntRange(1), default=32, show_default=True,
+              help="Targets per saved chunk: a killed run resumes from its finished chunks.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("data/cache/embeddings"), show_default=True)
+@click.option("--out", type=FILE, required=True)
+def main(train_path, misconceptions, embedder, model_name, judge_name, min_score, fewer_than,
+         per, shots, limit, max_new_tokens, temperature, batch_size, chunk_size, seed, cache_dir,
+         out):
+    setup_logging()
+    with step_timer("synth", model=model_name, judge=judge_name) as record:
+        # 1. targets (misconceptions train shows < K times) and their few-shot examples
+        train = pd.read_parquet(train_path)
+        names = misconception_names(misconceptions)
+        train_count = train["MisconceptionId"].dropna().astype(int).value_counts()
+        targets = sorted(m for m in names if train_count.get(m, 0) < fewer_than)[:limit]
+        examples = example_rows(train)
+        ids = sorted(names)
+        near = (nearest_seen(name_embeddings(embedder, [names[m] for m in ids], cache_dir), ids,
+                             set(examples), targets, shots) if shots else {t: [] for t in targets})
+        log.info("%d targets (< %d train rows), %d questions each, %d shots from %d seen",
+                 len(targets), fewer_than, per, shots, len(examples))
+
+        # 2. write (and judge) chunk by chunk, each chunk kept in OUT.parts/ as it finishes
+        settings = {"model": model_name, "judge": (judge_name or model_name) if min_score is not None
+                    else None, "min_score": min_score, "fewer_than": fewer_than, "per": per,
+                    "shots": shots, "limit": limit, "max_new_tokens": max_new_tokens,
+                    "temperature": temperature, "seed": seed, "embedder": embedder}
+        fingerprint = {**settings, "inputs": {str(p): [p.stat().st_size, p.stat().st_mtime_ns]
+                                              for p in (train_path, misconceptions)}}
+        store = PartStore(out.parent / f"{out.name}.parts", fingerprint)
+        writer = tokenizer = None
+        models = {}
+        records, started = [], time.time()
+        chunks = [targets[i:i + chunk_size] for i in range(0, len(targets), chunk_size)]
+        for k, chunk in enumerate(chunks):
+            done = store.load(k)
+            if done is None:
+                if writer is None:
+                    spec = reranker_spec(model_name).replace(adapter=None)
+                    writer, tokenizer = load_model(spec), load_tokenizer(spec)
+                jobs = [t for t in chunk for _ in range(per)]
+                prompts = [writer_prompt(tokenizer, writer_messages(
+                    names[t], [(names[s], *examples[s]) for s in near[t]])) for t in jobs]
+                texts = generate(writer, tokenizer, prompts, seed=seed + k,
+                                 max_new_tokens=max_new_tokens, temperature=temperature,
+                                 batch_size=batch_size)
+                done = [attempt(text, t) for text, t in zip(texts, jobs)]
+                if min_score is not None:
+                    if judge_name and "judge" not in models:
+                        spec = reranker_spec(judge_name).replace(adapter=None)
+                        models["judge"] = (load_model(spec), load_tokenizer(spec))
+                    done = judged(done, names, models.get("judge", (writer, tokenizer)),
+                                  min_score, batch_size)
+                store.save(k, done)
+                log.info("chunk %d/%d: %d of %d kept", k + 1, len(chunks),
+                         sum(r["status"] == "kept" for r in done), len(done))
+            records += done
+
+        # 3. OUT (train.csv columns) and OUT.json, together
+        kept = [r for r in records if r["status"] == "kept"]
+        rows = pd.DataFrame([train_row(r["question"], FIRST_QUESTION_ID + i, r["target"])
+                             for i, r in enumerate(kept)], columns=TRAIN_COLUMNS)
+        for x in "ABCD":
+            rows[f"Misconception{x}Id"] = rows[f"Misconception{x}Id"].astype("Int64")
+        tally = counts(records)
+        meta = {**settings, "targets": len(targets), "counts": tally,
+                "seconds": round(time.time() - started, 1),
+                "prompts": {"writer": WRITER_INSTRUCTION,
+                            "judge": JUDGE_INSTRUCTION if min_score is not None else None},
+                "prompt_sha256": hashlib.sha256((WRITER_INSTRUCTION + JUDGE_INSTRUCTION).encode()
+                                                ).hexdigest()[:12]}
+        with atomic_write(out) as tmp:
+            rows.to_csv(tmp, index=False)
+            write_json(meta, Path(f"{out}.json"))
+        store.clear()
+        record.update(targets=len(targets), **{k: tally[k] for k in ("attempts", "parsed", "kept")})
+        log.info("wrote %s: %d questions for %d of %d targets; %d attempts, %d parsed, %d valid",
+                 out, len(rows), len({r["target"] for r in kept}), len(targets),
+                 tally["attempts"], tally["parsed"], tally["valid"])
+
+
+def judged(records, names, judge_model, min_score, batch_size):
+    """Score the valid questions 0-10 with the judge (model, tokenizer); keep those scoring at
+    least min_score (the others: status "judged out")."""
+    model, tokenizer = judge_model
+    valid = [r for r in records if r["status"] == "kept"]
+    scores = judge(model, tokenizer, [(names[r["target"]], r["question"]) for r in valid], batch_size)
+    for r, score in zip(valid, scores):
+        r["judge"] = score
+        if score < min_score:
+            r["status"], r["reason"] = "judged out", f"judge < {min_score}"
+    return records
+
+
+if __name__ == "__main__":
+    main()

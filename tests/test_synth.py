@@ -1,0 +1,132 @@
+"""scripts/synth.py on tiny random models (CPU, seconds) and the synthetic rows' way into
+training: every generated text is parsed and validated, the kept ones written in train.csv's
+columns with the counts beside them; a killed run resumes from its finished chunks and equals
+an uninterrupted one; synthetic rows join every model's training rows and nothing else (the
+folds, the CV rows and the validation rows stay as they were) and count as seen for the boost."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import synth
+import train_retriever
+from conftest import MAPPING
+from eedi.files import write_parquet
+from eedi.folds import labelled_rows, training_rows
+from eedi.kaggle_csv import TRAIN_COLUMNS, read_questions_csv
+from eedi.synth.question_format import FIRST_QUESTION_ID
+from eedi.synth.synthetic_rows import read_synthetic
+
+GOOD = ("Subject: Place Value\nConstruct: Multiply decimals by 10\nQuestion: \\( 0.4 \\times 10 \\)\n"
+        "A: 4\nB: 0.40\nC: 40\nD: 0.04\nCorrect: A\nWrong: B")
+
+
+def args(data, tiny_bert_dir, tiny_llama_dir, out, *extra):
+    return ["--train", data["train"], "--misconceptions", data["mis"], "--embedder", tiny_bert_dir,
+            "--model", tiny_llama_dir, "--fewer-than", 2, "--shots", 2, "--chunk", 2,
+            "--cache-dir", out.parent / "cache", "--out", out, *extra]
+
+
+def test_a_tiny_random_writer_runs_end_to_end_and_its_noise_is_counted_not_written(
+        tmp_path, data, tiny_bert_dir, tiny_llama_dir, run_cli):
+    """The real path (embedder, few-shot prompts, HF generate, the judge): a random model writes
+    no parseable question, so the CSV is train.csv's header alone and OUT.json counts why."""
+    out = tmp_path / "synth.csv"
+    result = run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, out, "--per", 2,
+                                      "--max-new-tokens", 16, "--min-score", 0))
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == [",".join(TRAIN_COLUMNS)]
+    meta = json.loads((tmp_path / "synth.csv.json").read_text())
+    # < 2 labelled rows: 0, 2, 5 (once each) and 4 (never): 4 targets x 2
+    assert meta["targets"] == 4 and meta["counts"]["attempts"] == 8 and meta["counts"]["kept"] == 0
+    assert sum(meta["counts"]["dropped_by_reason"].values()) == 8
+    assert meta["model"] == str(tiny_llama_dir) and meta["seed"] == 42 and meta["prompts"]["writer"]
+    assert not (tmp_path / "synth.csv.parts").exists()
+
+
+def scripted_writer(texts_for, calls):
+    """A stand-in for generate(): each prompt's text by the target named in its last turn."""
+    def generate(model, tokenizer, prompts, seed, **kwargs):
+        calls.append(len(prompts))
+        return [texts_for(p.rsplit("Misconception: ", 1)[1]) for p in prompts]
+    return generate
+
+
+def test_kept_questions_are_train_rows_and_a_killed_run_resumes_to_the_same_file(
+        tmp_path, data, tiny_bert_dir, tiny_llama_dir, run_cli, monkeypatch):
+    names = dict(zip(MAPPING["MisconceptionId"], MAPPING["MisconceptionName"]))
+    texts = {names[0]: GOOD, names[2]: GOOD.replace("Correct: A", "Correct: B"),  # invalid
+             names[4]: GOOD, names[5]: "Sorry, I can't."}
+    writer = lambda prompt: next(t for n, t in texts.items() if prompt.startswith(n))
+    whole, calls = tmp_path / "whole.csv", []
+    monkeypatch.setattr(synth, "generate", scripted_writer(writer, calls))
+    assert run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, whole)).exit_code == 0
+    wide = read_questions_csv(whole, labelled=True, known_ids=names)
+    assert wide["QuestionId"].tolist() == [FIRST_QUESTION_ID, FIRST_QUESTION_ID + 1]
+    assert wide["MisconceptionBId"].tolist() == [0, 4] and wide["MisconceptionAId"].isna().all()
+    counts = json.loads((tmp_path / "whole.csv.json").read_text())["counts"]
+    assert counts["dropped_by_reason"] == {"the wrong answer is the correct one": 1,
+                                           "unparseable: no Subject: line": 1}
+    assert (counts["attempts"], counts["parsed"], counts["valid"], counts["kept"]) == (4, 3, 2, 2)
+
+    # killed in its second chunk: no OUT, the first chunk kept; the re-run writes only the rest
+    out = tmp_path / "killed.csv"
+    def dies(model, tokenizer, prompts, seed, **kwargs):
+        if seed != 42:
+            raise RuntimeError("killed")
+        return [writer(p.rsplit("Misconception: ", 1)[1]) for p in prompts]
+    monkeypatch.setattr(synth, "generate", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, out))
+    assert not out.exists() and len(list((tmp_path / "killed.csv.parts").glob("*.jsonl"))) == 1
+    calls.clear()
+    monkeypatch.setattr(synth, "generate", scripted_writer(writer, calls))
+    assert run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, out)).exit_code == 0
+    assert calls == [2] and out.read_text() == whole.read_text()
+    assert not (tmp_path / "killed.csv.parts").exists()
+
+
+def synthetic_csv(path):
+    row = {c: "" for c in TRAIN_COLUMNS}
+    row.update(QuestionId=FIRST_QUESTION_ID, ConstructId=-1, SubjectId=-1, ConstructName="C",
+               SubjectName="S", CorrectAnswer="A", QuestionText="What is 0.4 x 10?",
+               AnswerAText="4", AnswerBText="0.40", AnswerCText="40", AnswerDText="0.04",
+               MisconceptionBId=4, MisconceptionCId=4)
+    pd.DataFrame([row]).to_csv(path, index=False)
+    return path
+
+
+def test_synthetic_rows_train_every_model_and_never_enter_a_fold_or_cv(tmp_path, data, tiny_bert_dir, run_cli):
+    """The fold-leak check: with SYNTH, fold k's training rows are its own plus the synthetic
+    ones; the folds file, the CV rows (labelled_rows) and every fold's validation rows are
+    unchanged and hold no synthetic question; the retriever trains on rows + synthetic."""
+    extra = synthetic_csv(tmp_path / "synth.csv")
+    folds = pd.read_parquet(data["folds"])
+    before = labelled_rows(data["train"], data["folds"])
+    for fold in (0, 1, None):
+        plain = training_rows(data["train"], data["folds"], fold)
+        mixed = training_rows(data["train"], data["folds"], fold, extra, known_ids=set(range(6)))
+        pd.testing.assert_frame_equal(mixed.iloc[:len(plain)], plain.reset_index(drop=True))
+        added = mixed.iloc[len(plain):]
+        assert added["QuestionId_Answer"].tolist() == [f"{FIRST_QUESTION_ID}_B", f"{FIRST_QUESTION_ID}_C"]
+    pd.testing.assert_frame_equal(labelled_rows(data["train"], data["folds"]), before)
+    assert pd.read_parquet(data["folds"]).equals(folds)
+    assert not folds["QuestionId_Answer"].str.startswith(str(FIRST_QUESTION_ID)).any()
+    assert (before["QuestionId"] < FIRST_QUESTION_ID).all()
+
+    out = tmp_path / "models" / "fold0"
+    result = run_cli(train_retriever.main, [
+        "--model", tiny_bert_dir, "--train", data["train"], "--misconceptions", data["mis"],
+        "--folds", data["folds"], "--fold", 0, "--synth", extra, "--max-steps", 1,
+        "--batch-size", 2, "--out", out])
+    assert result.exit_code == 0, result.output
+    trained = json.loads((out / "train.json").read_text())["pairs"]
+    assert trained == len(training_rows(data["train"], data["folds"], 0)) + 2
+
+
+def test_a_real_question_id_in_the_synthetic_file_is_refused(tmp_path):
+    path = synthetic_csv(tmp_path / "bad.csv")
+    path.write_text(path.read_text().replace(str(FIRST_QUESTION_ID), "12", 1))
+    with pytest.raises(Exception, match=r"bad.csv, column QuestionId, row 1: 12 is below 10,000,000"):
+        read_synthetic(path)
