@@ -136,6 +136,9 @@ TRAIN_RERANKER_ARGS ?= $(TRAIN_RERANKER_ARGS_DEFAULT)
 # as they are), and its misconceptions count as seen for the unseen boost. Passed through the
 # settings above, so the settings keys name what it trains (minilm~<key>, ...).
 SYNTH       ?=
+# (make synth's embedder: the one these settings name without SYNTH, so a synth file never
+# depends on a model trained on it)
+TRAIN_ARGS_UNSYNTH := $(TRAIN_ARGS)
 ifneq ($(strip $(SYNTH)),)
 override TRAIN_ARGS += --synth $(SYNTH)
 override TRAIN_RERANKER_ARGS += --synth $(SYNTH)
@@ -386,9 +389,11 @@ rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank te
 SYNTH_WRITER := $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER))
 SYNTH_OUT    := $(RUN)/synth/$(notdir $(SYNTH_WRITER))$(call settings_key,SYNTH_ARGS=$(strip $(SYNTH_ARGS)),SYNTH_ARGS=).csv
 synth: $(SYNTH_OUT)  ## LLM-written training questions for unseen misconceptions (MODEL=writer, SYNTH_ARGS=); train on them with SYNTH=<file>
-$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(EMBEDDER_ID)/all/train.json $(call code,synth) | $(SETUP)
+SYNTH_EMBEDDER := $(EMBEDDER)$(call settings_key,TRAIN_ARGS=$(strip $(TRAIN_ARGS_UNSYNTH)) NEGATIVES=$(strip $(NEGATIVES)),TRAIN_ARGS=$(strip $(TRAIN_ARGS_DEFAULT)) NEGATIVES=)
+$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(SYNTH_EMBEDDER)/all/train.json $(call code,synth) | $(SETUP)
+	$(if $(filter $(abspath $@),$(abspath $(SYNTH))),$(error make synth would overwrite SYNTH=$(SYNTH), which the models train on; run make synth without SYNTH))
 	$(once)$(PY) scripts/synth.py --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
-	  --embedder $(MODELS)/$(EMBEDDER_ID)/all --model $(SYNTH_WRITER) $(SYNTH_ARGS) --out $@
+	  --embedder $(MODELS)/$(SYNTH_EMBEDDER)/all --model $(SYNTH_WRITER) $(SYNTH_ARGS) --out $@
 	@echo "wrote $@ ($@.json: counts); train on it: make evaluate SYNTH=$@" >&2
 
 # Needs a reranker: MODEL=qwen32b (or RERANKER=...); RERANKER=none has no adapter to quantise.
@@ -551,7 +556,7 @@ define round2_rule
 $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $$@
-$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,ROUND2_ARGS) $$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $(call code,train_retriever) | $(SETUP)
+$(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,ROUND2_ARGS) $$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $(call code,train_retriever) $$$$(if $$$$(call key_of,$$$$*),$(SYNTH)) | $(SETUP)
 	$$(once)$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$(call base_of,$$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $$(call train_args_of,$$*) $(ROUND2_ARGS) --out $$(@D)
@@ -561,7 +566,7 @@ $(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
 $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
-$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,ROUND2_ARGS) $$(call spec,retriever,$$(call base_of,$$*)) $(call code,train_retriever) | $(SETUP)
+$(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,ROUND2_ARGS) $$(call spec,retriever,$$(call base_of,$$*)) $(call code,train_retriever) $$(if $$(call key_of,$$*),$(SYNTH)) | $(SETUP)
 	$(once)$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(call base_of,$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
 	  $(call train_args_of,$*) $(ROUND2_ARGS) --out $(@D)
@@ -651,9 +656,9 @@ define boost_rules
 $(RUN)/rankings/train_%.boost$(1).parquet $(RUN)/boost-%$(1).json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call code,boost_unseen) $(if $(1),$(SYNTH)) | $(SETUP) $(if $(1),$(call keyed,BOOST))
 	$(PY) scripts/boost_unseen.py --ranking $$< --train $(TRAIN_LONG) --folds $(FOLDS) $(2) \
 	  --out-json $(RUN)/boost-$$*$(1).json --out $(RUN)/rankings/train_$$*.boost$(1).parquet
-$(RUN)/rankings/test_%.boost$(1).parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%$(1).json $(MISCONCEPTIONS) $(call code,boost_unseen) $(if $(1),$(SYNTH)) | $(SETUP)
+$(RUN)/rankings/test_%.boost$(1).parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%$(1).json $(MISCONCEPTIONS) $(call code,boost_unseen) | $(SETUP)
 	$(PY) scripts/boost_unseen.py --ranking $$< --misconceptions $(MISCONCEPTIONS) \
-	  --constant-from $(RUN)/boost-$$*$(1).json $(if $(1),$(filter --synth $(SYNTH),$(2))) --out $$@
+	  --constant-from $(RUN)/boost-$$*$(1).json --out $$@
 endef
 $(eval $(call boost_rules,,))
 $(if $(BOOST_KEY),$(eval $(call boost_rules,$(BOOST_KEY),$(BOOST_ARGS))))

@@ -59,6 +59,9 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
          training):
     setup_logging()
     spec = reranker_spec(model_name)
+    if spec.listwise:
+        raise click.UsageError(f"{model_name} is a listwise reranker; make bench-rerank times the "
+                               "pointwise engines (naive vs prefix reuse)")
     prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
     rows = pd.read_parquet(train_path).set_index("QuestionId_Answer", drop=False)
     lists = top_candidates(read_ranking(ranking_path), candidates).sort_index()

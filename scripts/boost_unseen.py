@@ -6,7 +6,8 @@ Reads  RANKING    an out-of-fold ranking of train (the ranking contract)
        TRAIN      train_long.parquet (gold ids), FOLDS the folds Parquet
 Writes OUT        the boosted ranking: fold k's rows boosted with the C tuned on the other
                   folds, "unseen" meaning absent from the other folds' labels
-       OUT_JSON   C tuned on all folds (what test gets), C per fold, the objective, seconds
+       OUT_JSON   C tuned on all folds (what test gets), C per fold, the objective, seconds,
+                  also_seen (--synth's misconception ids, seen on test too)
 \b
 Apply (a ranking of test): --constant-from given
 Reads  RANKING    a ranking of test; MISCONCEPTIONS misconceptions.parquet (seen_in_train)
@@ -67,6 +68,9 @@ def main(ranking_path, train_path, folds_path, out_json, objective, top1_share, 
         also_seen = synthetic_ids(synth_path) if synth_path else frozenset()
         if not tuning:
             saved = json.loads(Path(constant_from).read_text())
+            # the tune step's synthetic ids travel in its JSON (the Kaggle notebook ships the
+            # JSON, not the CSV)
+            also_seen = set(also_seen) | set(saved.get("also_seen", []))
             mis = pd.read_parquet(misconceptions)
             seen = set(mis.loc[mis["seen_in_train"], "MisconceptionId"].astype(int)) | also_seen
             unseen = unseen_mask(ranking, seen)
@@ -83,11 +87,12 @@ def main(ranking_path, train_path, folds_path, out_json, objective, top1_share, 
         if top1_share is not None:
             boosted, per_fold = top1_share_boost(ranking, folds, gold, top1_share, also_seen)
             result = {"top1_share": top1_share, "c": None, "per_fold": per_fold, "seconds": 0.0}
+            result["also_seen"] = sorted(also_seen)
         else:
             boosted, per_fold, seconds = nested_boost(ranking, folds, gold, objective, also_seen)
             c, more = cv_constant(ranking, folds, gold, objective, also_seen)
             result = {"objective": objective, "c": c, "per_fold": per_fold,
-                      "seconds": round(seconds + more, 2)}
+                      "seconds": round(seconds + more, 2), "also_seen": sorted(also_seen)}
         write_json(result, out_json)
         write_ranking(boosted, out)
         record.update(c=result["c"], per_fold=result["per_fold"])

@@ -35,7 +35,7 @@ from eedi.folds import rows_outside_fold
 from eedi.long_table import misconception_names
 from eedi.ranking import read_ranking
 from eedi.registry import Reranker
-from eedi.rerank.prompt import PromptBuilder
+from eedi.rerank.prompt import prompt_builder
 from eedi.rerank.quantization import (METHODS, N_CALIBRATION, SCHEMES, calibration_samples,
                                       check_servable, merge_adapter, quantization_stats, quantize,
                                       save_quantized, serving_tensor_parallel)
@@ -101,9 +101,10 @@ def main(model_dir, train_path, misconceptions, ranking_path, folds_path, fold, 
             rows = rows_outside_fold(rows, folds_path, fold)
             ranking = ranking[ranking["QuestionId_Answer"].isin(rows.index)]
         names = misconception_names(misconceptions)
-        prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, str(model_dir))
+        prompts = prompt_builder(spec, load_tokenizer(spec), str(model_dir))
         samples = calibration_samples(rows, ranking, names, prompts, n_calibration,
-                                      top_n or spec.top_n, seed, ranking_path)
+                                      top_n or spec.top_n, seed, ranking_path,
+                                      window=spec.window if spec.listwise else None)
         # vLLM must be able to split the result over the registry's GPUs (qwen32b: 2 T4s);
         # the base's config says whether padding the MLP is needed or enough
         tensor_parallel = tensor_parallel or serving_tensor_parallel(spec)

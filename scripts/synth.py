@@ -18,8 +18,8 @@ Writes OUT             the kept questions in Kaggle's train.csv columns: Questio
                        writes only the missing chunks (same settings and inputs), then deletes it
 
 Nothing unparseable or invalid (a field missing or empty, the correct answer marked wrong, two
-answers the same) is written: it is counted in OUT.json. OUT and OUT.json appear together,
-complete, or not at all. See eedi/synth/.
+answers the same) is written: it is counted in OUT.json. Each is written whole (temp file +
+rename), OUT.json first: OUT, Make's target, exists only beside its own counts. See eedi/synth/.
 """
 
 import hashlib
@@ -41,6 +41,7 @@ from eedi.synth.question_format import FIRST_QUESTION_ID, Unparseable, parse, tr
 from eedi.kaggle_csv import TRAIN_COLUMNS
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+PROMPT_SHA = hashlib.sha256((WRITER_INSTRUCTION + JUDGE_INSTRUCTION).encode()).hexdigest()[:12]
 
 
 def name_embeddings(embedder: str, names: list[str], cache_dir: Path) -> np.ndarray:
@@ -113,15 +114,20 @@ def main(train_path, misconceptions, embedder, model_name, judge_name, min_score
                     else None, "min_score": min_score, "fewer_than": fewer_than, "per": per,
                     "shots": shots, "limit": limit, "max_new_tokens": max_new_tokens,
                     "temperature": temperature, "seed": seed, "embedder": embedder}
-        fingerprint = {**settings, "inputs": {str(p): [p.stat().st_size, p.stat().st_mtime_ns]
-                                              for p in (train_path, misconceptions)}}
+        # what the texts depend on: a part written under anything else is discarded (the chunk
+        # size fixes which targets a part holds, the batch size the sampling)
+        embedder_files = [p for p in (Path(embedder) / "train.json",) if p.is_file()]
+        fingerprint = {**settings, "chunk": chunk_size, "batch_size": batch_size,
+                       "prompts": PROMPT_SHA, "inputs": {
+                           str(p): [p.stat().st_size, p.stat().st_mtime_ns]
+                           for p in (train_path, misconceptions, *embedder_files)}}
         store = PartStore(out.parent / f"{out.name}.parts", fingerprint)
         writer = tokenizer = None
         models = {}
         records, started = [], time.time()
         chunks = [targets[i:i + chunk_size] for i in range(0, len(targets), chunk_size)]
         for k, chunk in enumerate(chunks):
-            done = store.load(k)
+            done = store.load(k, [t for t in chunk for _ in range(per)])
             if done is None:
                 if writer is None:
                     spec = reranker_spec(model_name).replace(adapter=None)
@@ -155,8 +161,7 @@ def main(train_path, misconceptions, embedder, model_name, judge_name, min_score
                 "seconds": round(time.time() - started, 1),
                 "prompts": {"writer": WRITER_INSTRUCTION,
                             "judge": JUDGE_INSTRUCTION if min_score is not None else None},
-                "prompt_sha256": hashlib.sha256((WRITER_INSTRUCTION + JUDGE_INSTRUCTION).encode()
-                                                ).hexdigest()[:12]}
+                "prompt_sha256": PROMPT_SHA}
         with atomic_write(out) as tmp:
             rows.to_csv(tmp, index=False)
             write_json(meta, Path(f"{out}.json"))

@@ -59,6 +59,18 @@ TEST = pd.DataFrame([
 ])
 
 NAMES = dict(zip(MAPPING["MisconceptionId"], MAPPING["MisconceptionName"]))
+
+
+def synthetic_row(misconception: int, offset: int = 0, wrong: str = "B") -> dict:
+    """One make-synth row (train.csv's columns): synthetic QuestionId 10,000,000 + offset, the
+    misconception on the wrong answer."""
+    from eedi.kaggle_csv import TRAIN_COLUMNS
+    row = {c: "" for c in TRAIN_COLUMNS}
+    row.update(QuestionId=10_000_000 + offset, ConstructId=-1, SubjectId=-1, ConstructName="C",
+               SubjectName="S", CorrectAnswer="A", QuestionText="What is 0.4 x 10?",
+               AnswerAText="4", AnswerBText="0.40", AnswerCText="40", AnswerDText="0.04")
+    row[f"Misconception{wrong}Id"] = misconception
+    return row
 # TEST's wrong answers: question 20 (correct C) and 21 (correct A)
 WRONG_ANSWERS = ["20_A", "20_B", "20_D", "21_B", "21_C", "21_D"]
 N_IDS = 30  # misconceptions in the submission tests' mapping

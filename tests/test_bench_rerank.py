@@ -22,3 +22,9 @@ def test_training_mode_times_four_cases_that_agree_on_the_loss(data, tiny_llama_
         *_, tokens_per_second, speedup, loss_difference = row.split()
         assert float(tokens_per_second) > 0 and float(speedup) > 0
         assert float(loss_difference) < 1e-4
+
+
+def test_a_listwise_reranker_is_refused_not_timed_as_pointwise(tmp_path, run_cli):
+    result = run_cli(bench_rerank.main, ["--model", "smollm135m-list", "--train", tmp_path / "t",
+                                         "--misconceptions", tmp_path / "m", "--ranking", tmp_path / "r"])
+    assert result.exit_code == 2 and "smollm135m-list is a listwise reranker" in result.output

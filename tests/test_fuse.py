@@ -97,3 +97,27 @@ def test_boost_usage_errors(data, run_cli):
     untuned = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--out", data / "t.parquet"])
     assert untuned.exit_code == 2 and "--train" in untuned.output
     assert not (data / "t.parquet").exists()
+
+
+def test_synthetic_ids_tuned_as_seen_travel_in_the_json_to_test(data, run_cli):
+    """--synth at tune time: its misconceptions are seen in every fold and the JSON lists them
+    (also_seen), so applying it on test (the Kaggle notebook ships the JSON, not the CSV) keeps
+    them from the unseen boost without --synth."""
+    from conftest import synthetic_row
+    synth_csv = data / "synth.csv"
+    pd.DataFrame([synthetic_row(7), synthetic_row(9, offset=1)]).to_csv(synth_csv, index=False)
+    result = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--train", data / "train.parquet",
+                                         "--folds", data / "folds.parquet", "--synth", synth_csv,
+                                         "--out-json", data / "c.json", "--out", data / "b.parquet"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((data / "c.json").read_text())
+    assert saved["also_seen"] == [7, 9]
+    saved["c"] = 1e6   # a huge C: unseen (odd) ids first, but 7 and 9 now count as seen
+    (data / "c.json").write_text(json.dumps(saved))
+    applied = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--misconceptions",
+                                          data / "mis.parquet", "--constant-from", data / "c.json",
+                                          "--out", data / "t.parquet"])
+    assert applied.exit_code == 0, applied.output
+    out = read_ranking(data / "t.parquet")
+    boosted = out[out["rank"] == 1]["MisconceptionId"]
+    assert (boosted % 2 == 1).all() and not boosted.isin([7, 9]).any()

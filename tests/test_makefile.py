@@ -186,7 +186,8 @@ def test_a_name_keyed_by_other_settings_is_not_rebuilt_with_these(tmp_path):
 def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tmp_path):
     """SYNTH=<file>: every fold's and the all-train retriever and reranker train with --synth,
     under names keyed by it (never the defaults' folders), and the boost counts its
-    misconceptions as seen, on train and on test."""
+    misconceptions as seen, on train and on test; make synth's own embedder is the one
+    trained without it, and make synth refuses to overwrite the SYNTH it trains on."""
     extra = tmp_path / "synth.csv"
     extra.write_text("QuestionId\n")
     settings = [f"SYNTH={extra}", "MODEL=smollm135m"]
@@ -206,4 +207,11 @@ def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tm
     out = make(tmp_path, "-n", f"{run}/rankings/test_tfidf{boost}.parquet", *settings)
     assert out.returncode == 0, out.stderr[-2000:]
     boosts = [l for l in out.stdout.replace("\\\n", " ").splitlines() if "boost_unseen.py" in l]
-    assert len(boosts) == 2 and all(f"--synth {extra}" in l for l in boosts)
+    # tuned with --synth; test's boost reads the synthetic ids from the tune step's JSON
+    assert len(boosts) == 2 and f"--synth {extra}" in boosts[0] and "--constant-from" in boosts[1]
+    out = make(tmp_path, "-n", "synth", *settings)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"--embedder {tmp_path / 'models'}" in out.stdout and "/minilm/all " in out.stdout
+    synth_out = value(tmp_path, "SYNTH_OUT", *settings)
+    out = make(tmp_path, "-n", "synth", f"SYNTH={synth_out}", "MODEL=smollm135m")
+    assert out.returncode != 0 and "would overwrite SYNTH=" in out.stderr

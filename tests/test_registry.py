@@ -105,3 +105,19 @@ def test_show_spec_stamp_is_the_sorted_training_fields_of_either_kind(run_cli):
     assert "kaggle_model" not in json.loads(result.output)
     result = run_cli(show_spec.main, ["--kind", "retriever", "--model", "minilm", "--vllm-setting", "x"])
     assert result.exit_code == 2 and "only rerankers" in result.output
+
+
+def test_a_listwise_window_needs_window_minus_one_negatives_and_a_stride_within_it():
+    """Training shows the gold among window - 1 negatives: fewer would train smaller windows
+    than inference reads (labels never trained); a stride wider than the window skips ranks."""
+    import pytest
+    from eedi.registry import RERANKERS, Reranker
+    for name, spec in RERANKERS.items():
+        assert not spec.listwise or spec.n_negatives + 1 >= spec.window, name
+    with pytest.raises(ValueError, match="n_negatives is 7 .raise it to 9"):
+        Reranker(model="m", reranking="listwise", window=10)
+    with pytest.raises(ValueError, match="stride = 6 > window 5"):
+        Reranker(model="m", reranking="listwise", window=5, stride=6, n_negatives=4)
+    with pytest.raises(ValueError, match="at most 35"):
+        Reranker(model="m", reranking="listwise", window=36, n_negatives=35)
+    assert Reranker(model="m", window=3).reranking == "pointwise"  # pointwise: never checked

@@ -11,7 +11,7 @@ import pytest
 
 import synth
 import train_retriever
-from conftest import MAPPING
+from conftest import MAPPING, synthetic_row
 from eedi.files import write_parquet
 from eedi.folds import labelled_rows, training_rows
 from eedi.kaggle_csv import TRAIN_COLUMNS, read_questions_csv
@@ -88,11 +88,8 @@ def test_kept_questions_are_train_rows_and_a_killed_run_resumes_to_the_same_file
 
 
 def synthetic_csv(path):
-    row = {c: "" for c in TRAIN_COLUMNS}
-    row.update(QuestionId=FIRST_QUESTION_ID, ConstructId=-1, SubjectId=-1, ConstructName="C",
-               SubjectName="S", CorrectAnswer="A", QuestionText="What is 0.4 x 10?",
-               AnswerAText="4", AnswerBText="0.40", AnswerCText="40", AnswerDText="0.04",
-               MisconceptionBId=4, MisconceptionCId=4)
+    row = synthetic_row(4)
+    row["MisconceptionCId"] = 4
     pd.DataFrame([row]).to_csv(path, index=False)
     return path
 

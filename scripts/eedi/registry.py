@@ -195,7 +195,8 @@ class Reranker:
     # pointwise: one Yes/No prompt per candidate, scored logit(Yes) - logit(No); listwise: one
     # prompt per `window` candidates, each behind a one-token label (eedi.rerank.listwise),
     # scored by its label's logit, windows slid back to front `stride` apart; trained on the
-    # gold among n_negatives (= window - 1 by default) shuffled, cross-entropy on its label
+    # gold among window - 1 of its n_negatives (>= window - 1), shuffled, cross-entropy on its
+    # label
     reranking: str = setting("pointwise", "pointwise (Yes/No per candidate) or listwise "
                              "(labelled candidates, one prompt per window).",
                              choices=("pointwise", "listwise"))
@@ -223,6 +224,11 @@ class Reranker:
         if self.reranking == "listwise" and not self.window <= 35:
             raise ValueError(f"Reranker.window = {self.window}: at most 35 (one-token labels "
                              "1-9, A-Z)")
+        if self.reranking == "listwise" and self.n_negatives + 1 < self.window:
+            raise ValueError(f"Reranker: a listwise window of {self.window} trains on the gold + "
+                             f"{self.window - 1} negatives; n_negatives is {self.n_negatives} "
+                             f"(raise it to {self.window - 1}, or the window to "
+                             f"{self.n_negatives + 1})")
         if self.reranking == "listwise" and self.stride > self.window:
             raise ValueError(f"Reranker.stride = {self.stride} > window {self.window}: "
                              "candidates between windows would never move up")

@@ -399,3 +399,23 @@ def test_cli_fold_calibrates_on_the_rows_outside_its_fold_only(tmp_path, trained
     assert seen["ranked"] == set(read_ranking(data["ranking"])["QuestionId_Answer"]) - held_out
     result = run_cli(quantize_cli.main, cli_args(trained, data, tmp_path / "q", "--fold", 1))
     assert result.exit_code == 2 and "--fold needs --folds" in result.output
+
+
+def test_a_listwise_reranker_calibrates_on_its_window_prompts(calibration):
+    """window (a listwise spec): one ListPromptBuilder prompt per drawn row, its top `window`
+    candidates with the gold among them, in a seeded order; the same for the same seed."""
+    from eedi.rerank.prompt import ListPromptBuilder
+    rows, ranking, prompts = calibration
+    listing = ListPromptBuilder(prompts.tokenizer, 512)
+    first = calibration_samples(rows, ranking, NAMES, listing, n=5, top_n=6, seed=0, window=3)
+    assert first == calibration_samples(rows, ranking, NAMES, listing, n=5, top_n=6, seed=0, window=3)
+    assert len(first) == 5
+    top = ranking[ranking["rank"] <= 3].groupby("QuestionId_Answer")["MisconceptionId"].agg(list)
+    for sample in first:
+        text = prompts.tokenizer.decode(sample)
+        qa = next(qa for qa in rows.index if rows.loc[qa, "QuestionText"] in text
+                  and f"\nWrong answer: {rows.loc[qa, 'AnswerText']}" in text)
+        listed = [m for m in NAMES if f". {NAMES[m]}\n" in text]
+        gold = rows.loc[qa, "MisconceptionId"]
+        expected = set(top[qa]) if pd.isna(gold) or int(gold) in top[qa] else {*top[qa][:2], int(gold)}
+        assert set(listed) == expected and "\n3. " in text and "\n4. " not in text

@@ -97,7 +97,8 @@ def merge_adapter(spec: Reranker):
 
 def calibration_samples(rows: pd.DataFrame, ranking: pd.DataFrame, names: dict[int, str],
                         prompts: PromptBuilder, n: int = N_CALIBRATION, top_n: int = 25,
-                        seed: int = 0, ranking_path="the ranking") -> list[list[int]]:
+                        seed: int = 0, ranking_path="the ranking",
+                        window: int | None = None) -> list[list[int]]:
     """n of the task's own prompts, as token ids (prefix + suffix), the same for the same inputs.
 
     rows: the train long table indexed by QuestionId_Answer (every ranked row in it).
@@ -107,9 +108,14 @@ def calibration_samples(rows: pd.DataFrame, ranking: pd.DataFrame, names: dict[i
     numpy's seeded generator; fewer when there are fewer pairs. Each is encoded by the same
     PromptBuilder as training and reranking, so calibration sees exactly their tokens.
     ranking_path: names the ranking in errors (an id missing from `names`).
+    window (a listwise reranker, prompts a ListPromptBuilder): n rows instead, each one prompt
+    of its top `window` candidates (the gold in place of the last when labelled and missing),
+    in a seeded random order: the prompts that reranker trains and reranks on.
     """
     candidates = top_candidates(ranking, top_n)
     gold = gold_of(rows.reset_index(drop=True))
+    if window is not None:
+        return _window_samples(rows, candidates, gold, names, prompts, n, window, seed, ranking_path)
     pairs = []
     for qa in sorted(candidates.index):
         ids = [int(m) for m in candidates[qa]]
@@ -136,6 +142,26 @@ def calibration_samples(rows: pd.DataFrame, ranking: pd.DataFrame, names: dict[i
     for qa, ids in by_row.items():  # one encode per row: its candidates share the prefix
         prefix, suffixes = prompts.encode(rows.loc[qa], [names[m] for m in ids])
         samples += [prefix + s for s in suffixes]
+    return samples
+
+
+def _window_samples(rows, candidates, gold, names, prompts, n, window, seed, ranking_path):
+    rng = np.random.default_rng(seed)
+    ids = sorted(candidates.index)
+    if not ids:
+        raise click.ClickException("no rows to calibrate on: the ranking has no rows")
+    samples = []
+    for qa in sorted(rng.choice(len(ids), min(n, len(ids)), replace=False)):
+        qa = ids[qa]
+        shown = [int(m) for m in candidates[qa]][:window]
+        if qa in gold.index and int(gold[qa]) not in shown:
+            shown[-1:] = [int(gold[qa])]
+        missing = [m for m in shown if m not in names]
+        if missing:
+            raise DataError(ranking_path, "MisconceptionId", qa,
+                            f"{missing[0]} is not in the misconceptions file")
+        shown = [shown[i] for i in rng.permutation(len(shown))]
+        samples.append(prompts.encode_window(rows.loc[qa], [names[m] for m in shown]))
     return samples
 
 

@@ -120,11 +120,13 @@ class PartStore:
         if not manifest.is_file():
             write_json(fingerprint, manifest)
 
-    def load(self, chunk: int) -> list[dict] | None:
+    def load(self, chunk: int, targets: list[int]) -> list[dict] | None:
+        """The chunk's records if it was finished for exactly these targets (in order)."""
         path = self.folder / f"{chunk:05d}.jsonl"
         if not path.is_file():
             return None
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
+        records = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return records if [r["target"] for r in records] == list(targets) else None
 
     def save(self, chunk: int, records: list[dict]) -> None:
         write_text("".join(json.dumps(r) + "\n" for r in records), self.folder / f"{chunk:05d}.jsonl")
