@@ -196,7 +196,7 @@ def test_a_listwise_adapter_from_the_cli_reranks_each_rows_top_n_by_sliding_wind
     scores falling with rank; the retriever's ranks 5-6 stay where they were."""
     import json
     from eedi.long_table import misconception_names
-    from eedi.rerank.listwise_scoring import label_logits, rerank_rows
+    from eedi.rerank.listwise_scoring import label_logits_prefix_reuse, rerank_rows
     from eedi.rerank.prompt import prompt_builder
     from eedi.rerank.reranker import load_model, load_tokenizer, reranker_spec
 
@@ -225,8 +225,8 @@ def test_a_listwise_adapter_from_the_cli_reranks_each_rows_top_n_by_sliding_wind
     model = load_model(trained)
     rows = sorted(was)
     items = [(queries.loc[qa], [names[m] for m in was[qa][:4]]) for qa in rows]
-    expected = rerank_rows(items, prompts, trained, lambda seqs, sizes: label_logits(
-        model, seqs, prompts.label_ids, prompts.pad_id, sizes))
+    expected = rerank_rows(items, prompts, trained, lambda groups, sizes: label_logits_prefix_reuse(
+        model, groups, prompts.label_ids, prompts.pad_id, sizes))
     for qa, scores in zip(rows, expected):
         assert got_order[qa][:4] == [was[qa][i] for i in np.argsort(-scores, kind="stable")]
         assert got_order[qa][4:] == was[qa][4:]

@@ -37,7 +37,7 @@ from eedi.kaggle.time_budget import DEFAULT_BUDGET_S, DEFAULT_HIDDEN_TEST_ROWS
 from eedi.long_table import misconception_names
 from eedi.ranking import read_ranking
 from eedi.rerank.listwise import windows
-from eedi.rerank.prompt import LIST_INSTRUCTION, ListPromptBuilder, PromptBuilder
+from eedi.rerank.prompt import ListPromptBuilder, PromptBuilder
 from eedi.rerank.reranker import load_tokenizer, reranker_spec
 from eedi.rerank.reranking import queries_of, top_candidates
 from eedi.run_log import log, setup_logging
@@ -62,23 +62,20 @@ def measure_prompt(queries: pd.DataFrame, candidates: pd.Series, names: dict[int
 def measure_list_prompt(queries: pd.DataFrame, candidates: pd.Series, names: dict[int, str],
                         prompts: ListPromptBuilder, spec, sample: int,
                         seed: int = 0) -> tuple[float, float]:
-    """A listwise reranker's (head tokens per row, tokens per candidate): the head (task,
-    question, answers: cached once per row by vLLM's prefix cache) and, per candidate, its share
-    of every window's candidate lines and instruction, over all windows and both orders."""
+    """A listwise reranker's (prefix tokens per row, tokens per candidate): the prefix (task,
+    question, answers: run once per row, vLLM's prefix cache) and, per candidate, its share
+    of every window's suffix (labelled lines, instruction, tail) over all windows and orders."""
     ids = candidates.index.to_numpy()
     rng = np.random.default_rng(seed)
     chosen = rng.choice(ids, size=min(sample, len(ids)), replace=False)
     heads, per_candidate = [], []
     orders = 2 if spec.both_orders else 1
     for qa in chosen:
-        row, listed = queries.loc[qa], [names[m] for m in candidates[qa]]
-        # the head: the prompt of an empty window less its instruction and template tail
-        head = len(prompts.encode_window(row, [])) - len(prompts._ids(
-            "\n" + LIST_INSTRUCTION + prompts.tail))
-        tokens = sum(orders * (len(prompts.encode_window(row, listed[a:b])) - head)
-                     for a, b in windows(len(listed), spec.window, spec.stride))
-        heads.append(head)
-        per_candidate.append(tokens / len(listed))
+        listed = [names[m] for m in candidates[qa]]
+        prefix, suffixes = prompts.encode_windows(
+            queries.loc[qa], [listed[a:b] for a, b in windows(len(listed), spec.window, spec.stride)])
+        heads.append(len(prefix))
+        per_candidate.append(orders * sum(map(len, suffixes)) / len(listed))
     return float(np.mean(heads)), float(np.mean(per_candidate))
 
 

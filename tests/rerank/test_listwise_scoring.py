@@ -1,5 +1,6 @@
 """eedi.rerank.listwise_scoring on a tiny random Llama (CPU, seconds): a window's label logits
-in a padded batch equal one unpadded forward pass, and they drive listwise.slide."""
+in a padded batch equal one unpadded forward pass, a row's windows scored on its prefix's KV
+cache equal them too, and they drive listwise.slide."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ import torch
 
 from conftest import NAMES, ROW
 from eedi.rerank.listwise import rank_scores, slide
-from eedi.rerank.listwise_scoring import label_logits, listwise_loss, rerank_rows, window_scorer
+from eedi.rerank.listwise_scoring import (label_logits, label_logits_prefix_reuse, listwise_loss,
+                                         rerank_rows, window_scorer)
 from eedi.rerank.prompt import ListPromptBuilder
 from eedi.rerank.reranker import load_model
 
@@ -65,11 +67,32 @@ def test_rows_reranked_together_equal_each_row_slid_alone(spec, list_prompts):
             for i, text in enumerate([r"\( 2 \)", r"\( \frac{1}{12} \)", "7"])]
     items = [(rows[0], [NAMES[i] for i in (0, 1, 2, 3, 4, 5)]), (rows[1], [NAMES[i] for i in (5, 3, 1)]),
              (rows[2], [NAMES[i] for i in (2, 4, 0, 1)])]
-    got = rerank_rows(items, list_prompts, listwise, lambda seqs, sizes: label_logits(
-        model, seqs, list_prompts.label_ids, list_prompts.pad_id, sizes, batch_size=4))
+    got = rerank_rows(items, list_prompts, listwise, lambda groups, sizes: label_logits_prefix_reuse(
+        model, groups, list_prompts.label_ids, list_prompts.pad_id, sizes, windows_per_batch=3))
     for (row, names), scores in zip(items, got):
         score = window_scorer(model, list_prompts, row)
         order, _ = slide(list(range(len(names))), lambda w: score([names[j] for j in w]),
                          size=3, stride=2, reverse_too=True)
         np.testing.assert_array_equal(scores, rank_scores(len(names), order))
     assert any(list(np.argsort(-s)) != list(range(len(s))) for s in got)  # it did reorder
+
+
+def test_windows_scored_on_their_rows_shared_prefix_equal_full_prompts(spec, list_prompts):
+    """encode_windows: one prefix per row (question, answers) + a suffix per window; scoring
+    the suffixes on the prefix's KV cache (rows of different prefix lengths, windows of
+    different sizes, chunks that mix rows) gives label_logits of prefix + suffix."""
+    model = load_model(spec)
+    rows = [ROW, dict(ROW, QuestionId_Answer="11_C", QuestionText="A much longer question " * 6)]
+    windows = [[[NAMES[i] for i in range(5)], [NAMES[2], NAMES[0]], [NAMES[4], NAMES[3], NAMES[1]]],
+               [[NAMES[1], NAMES[5], NAMES[0], NAMES[2]]]]
+    groups = [list_prompts.encode_windows(r, w) for r, w in zip(rows, windows)]
+    assert groups[0][0] + groups[0][1][1] == list_prompts.encode_window(ROW, windows[0][1])
+    sizes = [[len(w) for w in ws] for ws in windows]
+    got = label_logits_prefix_reuse(model, groups, list_prompts.label_ids, list_prompts.pad_id,
+                                    sizes, windows_per_batch=2)
+    for (prefix, suffixes), row_sizes, row_got in zip(groups, sizes, got):
+        want = label_logits(model, [prefix + s for s in suffixes], list_prompts.label_ids,
+                            list_prompts.pad_id, row_sizes)
+        for g, w in zip(row_got, want):
+            np.testing.assert_allclose(g, w, atol=1e-4)
+    assert [len(g) for g in got[0]] == [5, 2, 3]

@@ -7,7 +7,7 @@
     order, scores = slide(names, score, size=10, stride=5, reverse_too=True)
     scores = rerank_rows([(row, names), ...], prompts, spec, logits_of)
     # per row, scores in its candidates' order (rank-derived: n, n - 1, ...), every row's k-th
-    # window in one batch
+    # window in one batch, each row's prompt prefix run once for its windows (both orders)
 
 One forward per window (left-padded batches, only the last position through the LM head).
 Training reads the same logits: listwise_loss is the cross-entropy of a window's label logits
@@ -53,19 +53,74 @@ def label_logits(model, sequences: list[list[int]], label_ids: list[int], pad_id
     return out
 
 
+@torch.inference_mode()
+def label_logits_prefix_reuse(model, groups: list[tuple[list[int], list[list[int]]]],
+                              label_ids: list[int], pad_id: int, sizes: list[list[int]],
+                              windows_per_batch: int = 8) -> list[list[np.ndarray]]:
+    """label_logits for each row's windows, its shared prefix run once: groups are
+    ListPromptBuilder.encode_windows' (prefix, [suffix per window]); rows of similar prefix
+    length share a prefix batch (right-padded, KV cache on), their windows run in chunks of
+    windows_per_batch on the gathered cache (yes_no_scoring's machinery). Equal to label_logits
+    on prefix + suffix up to float rounding (tested). Out: per row, per window, its first
+    `size` label logits."""
+    from eedi.rerank.yes_no_scoring import PREFIX_BATCH_PAIRS, prefix_cache, suffix_last_logits
+    device = _device(model)
+    out = [[None] * len(suffixes) for _, suffixes in groups]
+    order = np.argsort([len(p) for p, _ in groups], kind="stable")
+    batches, batch, count = [], [], 0
+    for r in order:
+        if batch and count + len(groups[r][1]) > PREFIX_BATCH_PAIRS * windows_per_batch:
+            batches.append(batch)
+            batch, count = [], 0
+        batch.append(r)
+        count += len(groups[r][1])
+    if batch:
+        batches.append(batch)
+    for batch in batches:
+        batch = [r for r in batch if groups[r][1]]
+        if not batch:
+            continue
+        prefix_ids, prefix_mask = pad([groups[r][0] for r in batch], pad_id, "right")
+        prefix_mask = prefix_mask.to(device)
+        cache = prefix_cache(model, prefix_ids.to(device), prefix_mask)
+        pairs = sorted(((b, j) for b, r in enumerate(batch) for j in range(len(groups[r][1]))),
+                       key=lambda bj: len(groups[batch[bj[0]]][1][bj[1]]))
+        for start in range(0, len(pairs), windows_per_batch):
+            chunk = pairs[start:start + windows_per_batch]
+            suffix_ids, suffix_mask = pad([groups[batch[b]][1][j] for b, j in chunk], pad_id, "left")
+            owner = torch.tensor([b for b, _ in chunk], device=device)
+            logits = suffix_last_logits(model, cache, prefix_mask, suffix_ids.to(device),
+                                        suffix_mask.to(device), owner, label_ids).cpu().numpy()
+            for (b, j), row in zip(chunk, logits):
+                out[batch[b]][j] = row[:sizes[batch[b]][j]]
+    return out
+
+
 def rerank_rows(items: list[tuple], prompts, spec, logits_of) -> list[np.ndarray]:
     """Listwise scores of each row's candidates: windows of spec.window slid back to front
     spec.stride apart (both orders when spec.both_orders), batched across rows per step.
 
-    items: [(row, [candidate names, best first])]; logits_of([token ids, ...], sizes) -> one
-    array of label logits per prompt (label_logits on a model, or vLLM's label logprobs).
+    items: [(row, [candidate names, best first])]; logits_of(groups, sizes) -> per group, one
+    array of label logits per window, where groups are each row's (prefix, [suffix per
+    window]) of this step (ListPromptBuilder.encode_windows) and sizes the windows' lengths:
+    label_logits_prefix_reuse on a model, or vLLM's label logprobs of prefix + suffix.
     Out: per row, scores in its candidates' order (n for the new first, n - 1 next, ...)."""
     from eedi.rerank.listwise import rank_scores, slide_rows
 
     def score_windows(asks):
-        sequences = [prompts.encode_window(items[r][0], [items[r][1][j] for j in window])
-                     for r, window in asks]
-        return logits_of(sequences, [len(window) for _, window in asks])
+        by_row: dict[int, list[int]] = {}
+        for i, (r, _) in enumerate(asks):
+            by_row.setdefault(r, []).append(i)
+        rows = list(by_row)
+        groups = [prompts.encode_windows(items[r][0], [[items[r][1][j] for j in asks[i][1]]
+                                                       for i in by_row[r]]) for r in rows]
+        sizes = [[len(asks[i][1]) for i in by_row[r]] for r in rows]
+        logits = logits_of(groups, sizes)
+        out = [None] * len(asks)
+        for r, row_logits in zip(rows, logits):
+            for i, window_logits in zip(by_row[r], row_logits):
+                out[i] = window_logits
+        return out
 
     orders = slide_rows([range(len(names)) for _, names in items], score_windows, spec.window,
                         spec.stride, spec.both_orders)

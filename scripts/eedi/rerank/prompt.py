@@ -123,20 +123,32 @@ class ListPromptBuilder(PromptBuilder):
         self.label_ids = label_ids(tokenizer, LABELS, name)
 
     def encode_window(self, row, candidates: list[str]) -> list[int]:
-        """One prompt for the window (at most len(LABELS) candidates); the question is cut at
-        its end to fit max_length, as in encode()."""
-        lines = "".join(f"\n{label}. {c}" for label, c in zip(self.labels, candidates))
+        """One prompt for the window (at most len(LABELS) candidates): encode_windows' prefix
+        + suffix for this window alone."""
+        prefix, [suffix] = self.encode_windows(row, [candidates])
+        return prefix + suffix
+
+    def encode_windows(self, row, windows: list[list[str]]) -> tuple[list[int], list[list[int]]]:
+        """Token ids (prefix, [suffix per window]) of a row's listwise prompts: the prefix (chat
+        head, task, question, answers, "Misconceptions:") is the same for all of them, so its KV
+        cache serves every window (HF) and vLLM's prefix cache holds it; a suffix is the window's
+        labelled lines, the instruction and the template's tail. The question is cut at its end
+        so that the longest window fits max_length."""
         before, question, after = query_parts(row)
         head = self._ids(self.head + TASK + before.rstrip(" "))
         question_ids = self._ids(" " + question)
-        rest = self._ids(after + "\nMisconceptions:" + lines + "\n" + LIST_INSTRUCTION + self.tail)
-        room = self.max_length - len(head) - len(rest)
+        middle = self._ids(after + "\nMisconceptions:")
+        suffixes = [self._ids("".join(f"\n{label}. {c}" for label, c in zip(self.labels, window))
+                              + "\n" + LIST_INSTRUCTION + self.tail) for window in windows]
+        longest = max(map(len, suffixes), default=0)
+        room = self.max_length - len(head) - len(middle) - longest
         if room < 0:
+            size = max(map(len, windows), default=0)
             raise click.ClickException(
-                f"row {row['QuestionId_Answer']}: a window of {len(candidates)} candidates needs "
+                f"row {row['QuestionId_Answer']}: a window of {size} candidates needs "
                 f"{self.max_length - room} tokens without the question, more than max_length "
                 f"{self.max_length}; raise it or shrink the window")
-        return head + question_ids[:room] + rest
+        return head + question_ids[:room] + middle, suffixes
 
 
 def prompt_builder(spec, tokenizer, name: str = "the model") -> PromptBuilder:

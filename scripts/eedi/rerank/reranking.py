@@ -27,7 +27,7 @@ import pandas as pd
 from eedi.errors import DataError
 from eedi.files import write_json, write_parquet
 from eedi.registry import vllm_settings
-from eedi.rerank.listwise_scoring import label_logits, rerank_rows
+from eedi.rerank.listwise_scoring import label_logits_prefix_reuse, rerank_rows
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.reranker import base_model_path, load_model, reranker_spec
 from eedi.rerank.yes_no_scoring import score_prefix_reuse
@@ -69,11 +69,20 @@ def hf_scorer(pairs_per_batch: int) -> Scorer:
             state["model"], state["key"] = load_model(spec), (spec.model, spec.adapter)
         if spec.listwise:
             batch = max(1, pairs_per_batch // spec.window)
-            return rerank_rows(items, prompts, spec, lambda seqs, sizes: label_logits(
-                state["model"], seqs, prompts.label_ids, prompts.pad_id, sizes, batch))
+            return rerank_rows(items, prompts, spec, lambda groups, sizes: label_logits_prefix_reuse(
+                state["model"], groups, prompts.label_ids, prompts.pad_id, sizes, batch))
         return score_prefix_reuse(state["model"], encode_items(items, prompts), prompts.yes_no,
                                   prompts.pad_id, pairs_per_batch=pairs_per_batch, progress=True)
     return score
+
+
+def regroup(flat: list, sizes: list[list[int]]) -> list[list]:
+    """A flat list back into the groups sizes describes (one entry per inner size)."""
+    out, k = [], 0
+    for row in sizes:
+        out.append(flat[k:k + len(row)])
+        k += len(row)
+    return out
 
 
 def encode_items(items: list[tuple], prompts: PromptBuilder) -> list[tuple[list[int], list[list[int]]]]:
@@ -99,8 +108,10 @@ def vllm_scorer(max_length: int, profile: str = "auto", tensor_parallel: int | N
                                                       quantize_4bit=spec.quantize_4bit)
         engine = state["engine"]
         if spec.listwise:
-            return rerank_rows(items, prompts, spec, lambda seqs, sizes: engine.label_logprobs(
-                seqs, prompts.label_ids, sizes, adapter=spec.adapter))
+            return rerank_rows(items, prompts, spec, lambda groups, sizes: regroup(
+                engine.label_logprobs([p + s for p, ss in groups for s in ss], prompts.label_ids,
+                                      [n for row in sizes for n in row], adapter=spec.adapter),
+                sizes))
         return engine.score(encode_items(items, prompts), prompts.yes_no, adapter=spec.adapter)
     return score
 

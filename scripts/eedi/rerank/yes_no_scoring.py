@@ -81,13 +81,23 @@ def prefix_cache(model, prefix_ids, prefix_mask):
 def suffix_margin(model, cache, prefix_mask, suffix_ids, suffix_mask, owner, yes_no) -> torch.Tensor:
     """The margins of suffixes continuing the prefixes owner[i] of `cache`, which is left as it
     was (its layers are copied before the gather), so one prefix cache serves many chunks."""
+    last = suffix_last_logits(model, cache, prefix_mask, suffix_ids, suffix_mask, owner, yes_no)
+    return last[:, 0] - last[:, 1]
+
+
+def suffix_last_logits(model, cache, prefix_mask, suffix_ids, suffix_mask, owner,
+                       token_ids) -> torch.Tensor:
+    """(n suffixes, len(token_ids)) logits at the last position of suffixes (left-padded)
+    continuing the prefixes owner[i] of `cache` (left as it was): Yes/No for the pointwise
+    reranker, the window's labels for the listwise one."""
     chunk = copy.copy(cache)
     chunk.layers = [copy.copy(layer) for layer in cache.layers]  # gathering replaces tensors
     chunk.batch_select_indices(owner)
     mask = torch.cat([prefix_mask[owner], suffix_mask], dim=1)
     positions = _positions(suffix_mask, start=prefix_mask.sum(-1)[owner])
-    return yes_no_margin(model, suffix_ids, mask, yes_no, position_ids=positions,
-                         past_key_values=chunk)
+    out = model(input_ids=suffix_ids, attention_mask=mask, position_ids=positions,
+                past_key_values=chunk, use_cache=True, logits_to_keep=1)
+    return out.logits[:, -1, :].float()[:, list(token_ids)]
 
 
 def pack_groups(groups: list[tuple[list[int], list[list[int]]]], pad_id: int) -> dict:
