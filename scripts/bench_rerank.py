@@ -12,7 +12,8 @@ Writes stdout                 a table: pairs, seconds, pairs/s, speed-up over na
 
 Naive scores every (row, candidate) prompt in full; prefix reuse runs each row's shared
 prefix once and its KV cache serves all candidates; vLLM gets the same token ids with
-prefix caching on. Training: a step is forward + backward of the group loss on a fresh LoRA
+prefix caching on. A listwise MODEL (smollm135m-list): its windows over the top CANDIDATES,
+each window's full prompt vs the row's prefix once and its windows on the KV cache. Training: a step is forward + backward of the group loss on a fresh LoRA
 over spec.batch_size groups of 1 + n_negatives candidates (the row's top ones), as
 train_reranker.py trains; "shared" packs each group's prefix and candidates in one sequence.
 tokens/s counts the full sequences' tokens in both, so it compares the same work. Each case
@@ -59,14 +60,16 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
          training):
     setup_logging()
     spec = reranker_spec(model_name)
-    if spec.listwise:
-        raise click.UsageError(f"{model_name} is a listwise reranker; make bench-rerank times the "
-                               "pointwise engines (naive vs prefix reuse)")
-    prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
     rows = pd.read_parquet(train_path).set_index("QuestionId_Answer", drop=False)
     lists = top_candidates(read_ranking(ranking_path), candidates).sort_index()
     picked = lists.index[np.linspace(0, len(lists) - 1, n_rows + 1).astype(int)]  # +1 warm-up
     names = misconception_names(misconceptions)
+    if spec.listwise:
+        if training:
+            raise click.UsageError(f"{model_name} is listwise: --training times the pointwise "
+                                   "trainer's packing")
+        return bench_listwise(spec, model_name, rows, lists, picked, names, candidates)
+    prompts = PromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
     encoded = [prompts.encode(rows.loc[qa], [names[m] for m in lists[qa]]) for qa in picked]
     warm, bench = encoded[:1], encoded[1:]
     pairs = sum(len(s) for _, s in bench)
@@ -100,6 +103,48 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
     click.echo(f"{model_name} on {os.cpu_count()} CPU cores / "
                f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: "
                f"{len(bench)} rows x {candidates} candidates, {tokens / pairs:.0f} tokens per prompt")
+    click.echo(table.to_string(index=False))
+
+
+def bench_listwise(spec, model_name, rows, lists, picked, names, candidates) -> None:
+    """A listwise reranker's windows (spec.window, spec.stride over the top CANDIDATES, both
+    orders when spec.both_orders): every window's full prompt vs each row's prefix run once
+    and its KV cache serving its windows; windows/s, the ratio, and the logits' agreement."""
+    from eedi.rerank.listwise import windows
+    from eedi.rerank.listwise_scoring import label_logits, label_logits_prefix_reuse
+    from eedi.rerank.prompt import ListPromptBuilder
+    prompts = ListPromptBuilder(load_tokenizer(spec), spec.max_length, model_name)
+    groups, sizes = [], []
+    for qa in picked:
+        listed = [names[m] for m in lists[qa]]
+        shown = [listed[a:b] for a, b in windows(len(listed), spec.window, spec.stride)]
+        shown += [w[::-1] for w in shown] if spec.both_orders else []
+        groups.append(prompts.encode_windows(rows.loc[qa], shown))
+        sizes.append([len(w) for w in shown])
+    model = load_model(spec)
+    warm, bench = (groups[:1], sizes[:1]), (groups[1:], sizes[1:])
+    per_batch = max(1, 64 // spec.window)  # rerank.py's default: 64 candidates a batch
+    full = lambda gs, ss: label_logits(model, [p + x for p, xs in gs for x in xs], prompts.label_ids,
+                                       prompts.pad_id, [n for s in ss for n in s], per_batch)
+    reuse = lambda gs, ss: [a for row in label_logits_prefix_reuse(
+        model, gs, prompts.label_ids, prompts.pad_id, ss, per_batch) for a in row]
+    results = {}
+    for name, run in (("hf full prompts", full), ("hf prefix-reuse", reuse)):
+        run(*warm)
+        start = time.perf_counter()
+        got = run(*bench)
+        results[name] = (time.perf_counter() - start, np.concatenate(got))
+    n = sum(len(s) for s in bench[1])
+    tokens = sum(len(p) + len(x) for p, xs in bench[0] for x in xs)
+    base, reference = results["hf full prompts"]
+    table = pd.DataFrame([{"engine": name, "windows": n, "seconds": round(sec, 2),
+                           "windows/s": round(n / sec, 2), "x full": round(base / sec, 2),
+                           "max |logit - full|": float(np.abs(got - reference).max())}
+                          for name, (sec, got) in results.items()])
+    click.echo(f"{model_name} (listwise: windows of {spec.window}, {spec.stride} apart"
+               f"{', both orders' if spec.both_orders else ''}) on {os.cpu_count()} CPU cores / "
+               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: {len(bench[0])} rows x top "
+               f"{candidates}, {tokens / n:.0f} tokens per full prompt")
     click.echo(table.to_string(index=False))
 
 

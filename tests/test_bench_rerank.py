@@ -24,7 +24,23 @@ def test_training_mode_times_four_cases_that_agree_on_the_loss(data, tiny_llama_
         assert float(loss_difference) < 1e-4
 
 
-def test_a_listwise_reranker_is_refused_not_timed_as_pointwise(tmp_path, run_cli):
-    result = run_cli(bench_rerank.main, ["--model", "smollm135m-list", "--train", tmp_path / "t",
-                                         "--misconceptions", tmp_path / "m", "--ranking", tmp_path / "r"])
-    assert result.exit_code == 2 and "smollm135m-list is a listwise reranker" in result.output
+def test_a_listwise_reranker_times_full_window_prompts_against_the_shared_prefix(data, tiny_llama_dir, run_cli, tmp_path):
+    """A listwise spec: its windows (3 wide, 2 apart, both orders over the top 5) scored as full
+    prompts and on each row's prefix cache; the two agree."""
+    from eedi.model_folder import save_spec
+    from eedi.registry import Reranker
+    from conftest import TINY_LORA
+    folder = tmp_path / "listwise"
+    folder.mkdir()
+    save_spec(Reranker(model=str(tiny_llama_dir), lora=TINY_LORA, max_length=384, reranking="listwise",
+                       window=3, stride=2, n_negatives=2), folder)
+    result = run_cli(bench_rerank.main, ["--model", folder, "--train", data["train"],
+                                         "--misconceptions", data["mis"], "--ranking", data["ranking"],
+                                         "--rows", 2, "--candidates", 5])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert "windows of 3, 2 apart, both orders" in lines[-4]
+    full, reuse = (line.split() for line in lines[-2:])
+    assert full[:3] == ["hf", "full", "prompts"] and reuse[:2] == ["hf", "prefix-reuse"]
+    assert full[3] == reuse[2] == "8"             # 2 rows x 2 windows (2-5, 0-3) x 2 orders
+    assert float(reuse[-1]) < 1e-3                # the same logits
