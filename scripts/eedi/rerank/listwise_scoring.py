@@ -56,7 +56,8 @@ def label_logits(model, sequences: list[list[int]], label_ids: list[int], pad_id
 @torch.inference_mode()
 def label_logits_prefix_reuse(model, groups: list[tuple[list[int], list[list[int]]]],
                               label_ids: list[int], pad_id: int, sizes: list[list[int]],
-                              windows_per_batch: int = 8) -> list[list[np.ndarray]]:
+                              windows_per_batch: int = 8, progress: bool = False
+                              ) -> list[list[np.ndarray]]:
     """label_logits for each row's windows, its shared prefix run once: groups are
     ListPromptBuilder.encode_windows' (prefix, [suffix per window]); rows of similar prefix
     length share a prefix batch (right-padded, KV cache on), their windows run in chunks of
@@ -76,7 +77,8 @@ def label_logits_prefix_reuse(model, groups: list[tuple[list[int], list[list[int
         count += len(groups[r][1])
     if batch:
         batches.append(batch)
-    for batch in batches:
+    from tqdm import tqdm
+    for batch in tqdm(batches, desc="windows", unit="batch", disable=not progress, leave=False):
         batch = [r for r in batch if groups[r][1]]
         if not batch:
             continue

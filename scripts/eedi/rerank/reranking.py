@@ -70,7 +70,8 @@ def hf_scorer(pairs_per_batch: int) -> Scorer:
         if spec.listwise:
             batch = max(1, pairs_per_batch // spec.window)
             return rerank_rows(items, prompts, spec, lambda groups, sizes: label_logits_prefix_reuse(
-                state["model"], groups, prompts.label_ids, prompts.pad_id, sizes, batch))
+                state["model"], groups, prompts.label_ids, prompts.pad_id, sizes, batch,
+                progress=True))
         return score_prefix_reuse(state["model"], encode_items(items, prompts), prompts.yes_no,
                                   prompts.pad_id, pairs_per_batch=pairs_per_batch, progress=True)
     return score
