@@ -136,9 +136,6 @@ TRAIN_RERANKER_ARGS ?= $(TRAIN_RERANKER_ARGS_DEFAULT)
 # as they are), and its misconceptions count as seen for the unseen boost. Passed through the
 # settings above, so the settings keys name what it trains (minilm~<key>, ...).
 SYNTH       ?=
-# (make synth's embedder: the one these settings name without SYNTH, so a synth file never
-# depends on a model trained on it)
-TRAIN_ARGS_UNSYNTH := $(TRAIN_ARGS)
 ifneq ($(strip $(SYNTH)),)
 override TRAIN_ARGS += --synth $(SYNTH)
 override TRAIN_RERANKER_ARGS += --synth $(SYNTH)
@@ -388,13 +385,18 @@ rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank te
 # MODEL (a reranker's base LLM; default smollm135m). -> RUN/synth/<writer>[~key].csv + .json.
 SYNTH_WRITER := $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER))
 SYNTH_OUT    := $(RUN)/synth/$(notdir $(SYNTH_WRITER))$(call settings_key,SYNTH_ARGS=$(strip $(SYNTH_ARGS)),SYNTH_ARGS=).csv
+# With SYNTH set the file is an input, never remade (no rule): a run that trains on it never
+# rewrites it, whatever changed upstream.
+ifeq ($(strip $(SYNTH)),)
 synth: $(SYNTH_OUT)  ## LLM-written training questions for unseen misconceptions (MODEL=writer, SYNTH_ARGS=); train on them with SYNTH=<file>
-SYNTH_EMBEDDER := $(EMBEDDER)$(call settings_key,TRAIN_ARGS=$(strip $(TRAIN_ARGS_UNSYNTH)) NEGATIVES=$(strip $(NEGATIVES)),TRAIN_ARGS=$(strip $(TRAIN_ARGS_DEFAULT)) NEGATIVES=)
-$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(SYNTH_EMBEDDER)/all/train.json $(call code,synth) | $(SETUP)
-	$(if $(filter $(abspath $@),$(abspath $(SYNTH))),$(error make synth would overwrite SYNTH=$(SYNTH), which the models train on; run make synth without SYNTH))
+$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(EMBEDDER_ID)/all/train.json $(call code,synth) | $(SETUP)
 	$(once)$(PY) scripts/synth.py --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
-	  --embedder $(MODELS)/$(SYNTH_EMBEDDER)/all --model $(SYNTH_WRITER) $(SYNTH_ARGS) --out $@
+	  --embedder $(MODELS)/$(EMBEDDER_ID)/all --model $(SYNTH_WRITER) $(SYNTH_ARGS) --out $@
 	@echo "wrote $@ ($@.json: counts); train on it: make evaluate SYNTH=$@" >&2
+else
+synth:
+	@echo "error: make synth writes a new file of questions; run it without SYNTH= (SYNTH=$(SYNTH) is what the models train on)" >&2; exit 1
+endif
 
 # Needs a reranker: MODEL=qwen32b (or RERANKER=...); RERANKER=none has no adapter to quantise.
 quantize: $(if $(filter none,$(RERANKER)),,$(QUANTIZED_DIR)/all/train.json)  ## merge MODEL's all-train adapter into its full-precision base, GPTQ 4-bit (QUANT_SCHEME) for vLLM on 2xT4

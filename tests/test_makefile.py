@@ -186,8 +186,8 @@ def test_a_name_keyed_by_other_settings_is_not_rebuilt_with_these(tmp_path):
 def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tmp_path):
     """SYNTH=<file>: every fold's and the all-train retriever and reranker train with --synth,
     under names keyed by it (never the defaults' folders), and the boost counts its
-    misconceptions as seen, on train and on test; make synth's own embedder is the one
-    trained without it, and make synth refuses to overwrite the SYNTH it trains on."""
+    misconceptions as seen, on train and on test; the file is an input then (no rule remakes
+    it) and make synth refuses to run with it."""
     extra = tmp_path / "synth.csv"
     extra.write_text("QuestionId\n")
     settings = [f"SYNTH={extra}", "MODEL=smollm135m"]
@@ -209,9 +209,13 @@ def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tm
     boosts = [l for l in out.stdout.replace("\\\n", " ").splitlines() if "boost_unseen.py" in l]
     # tuned with --synth; test's boost reads the synthetic ids from the tune step's JSON
     assert len(boosts) == 2 and f"--synth {extra}" in boosts[0] and "--constant-from" in boosts[1]
-    out = make(tmp_path, "-n", "synth", *settings)
+    # with SYNTH set its file is an input: no rule remakes it (training on it never rewrites
+    # it), and make synth says to run without SYNTH
+    synth_out = value(tmp_path, "SYNTH_OUT", "MODEL=smollm135m")
+    out = make(tmp_path, "-n", synth_out, f"SYNTH={synth_out}", "MODEL=smollm135m")
+    assert out.returncode != 0 and "No rule to make target" in out.stderr
+    out = make(tmp_path, "synth", *settings)
+    assert out.returncode != 0 and "run it without SYNTH=" in out.stderr
+    out = make(tmp_path, "-n", "synth", "MODEL=smollm135m")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert f"--embedder {tmp_path / 'models'}" in out.stdout and "/minilm/all " in out.stdout
-    synth_out = value(tmp_path, "SYNTH_OUT", *settings)
-    out = make(tmp_path, "-n", "synth", f"SYNTH={synth_out}", "MODEL=smollm135m")
-    assert out.returncode != 0 and "would overwrite SYNTH=" in out.stderr
+    assert "scripts/synth.py" in out.stdout and "/minilm/all --model smollm135m" in out.stdout.replace("\\\n", " ").replace("  ", " ")
