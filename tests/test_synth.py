@@ -127,3 +127,15 @@ def test_a_real_question_id_in_the_synthetic_file_is_refused(tmp_path):
     path.write_text(path.read_text().replace(str(FIRST_QUESTION_ID), "12", 1))
     with pytest.raises(Exception, match=r"bad.csv, column QuestionId, row 1: 12 is below 10,000,000"):
         read_synthetic(path)
+
+
+def test_a_finished_part_is_reused_only_for_its_own_targets_and_its_own_run(tmp_path):
+    """PartStore: a chunk file holding other targets (another chunking) is not reused, and a
+    folder written under another fingerprint is discarded whole."""
+    from eedi.synth.generation import PartStore
+    store = PartStore(tmp_path / "p", {"seed": 1})
+    store.save(0, [{"target": 3}, {"target": 5}])
+    assert store.load(0, [3, 5]) == [{"target": 3}, {"target": 5}]
+    assert store.load(0, [3]) is None and store.load(1, [3, 5]) is None
+    assert PartStore(tmp_path / "p", {"seed": 1}).load(0, [3, 5]) is not None
+    assert PartStore(tmp_path / "p", {"seed": 2}).load(0, [3, 5]) is None

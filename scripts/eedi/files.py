@@ -71,6 +71,23 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def parts_folder(folder: Path, fingerprint: dict) -> bool:
+    """A folder of a resumable run's finished parts, kept only for the run that wrote it:
+    FOLDER/manifest.json holds that run's fingerprint (settings, inputs' sizes and mtimes);
+    a folder with another, or none, is deleted, then the manifest is written. Returns whether
+    parts were discarded. (rerank.py's ChunkStore, synth.py's PartStore.)"""
+    import json
+    import shutil
+    manifest = folder / "manifest.json"
+    stale = folder.is_dir() and (not manifest.is_file()
+                                 or json.loads(manifest.read_text()) != fingerprint)
+    if stale:
+        shutil.rmtree(folder)
+    if not manifest.is_file():
+        write_json(fingerprint, manifest)
+    return stale
+
+
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike, keep_unchanged: bool = False) -> None:
     with atomic_write(path, keep_unchanged) as tmp:
         df.to_parquet(tmp, index=False)

@@ -64,19 +64,11 @@ def label_logits_prefix_reuse(model, groups: list[tuple[list[int], list[list[int
     windows_per_batch on the gathered cache (yes_no_scoring's machinery). Equal to label_logits
     on prefix + suffix up to float rounding (tested). Out: per row, per window, its first
     `size` label logits."""
-    from eedi.rerank.yes_no_scoring import PREFIX_BATCH_PAIRS, prefix_cache, suffix_last_logits
+    from eedi.rerank.yes_no_scoring import (PREFIX_BATCH_PAIRS, prefix_batches, prefix_cache,
+                                            suffix_last_logits)
     device = _device(model)
     out = [[None] * len(suffixes) for _, suffixes in groups]
-    order = np.argsort([len(p) for p, _ in groups], kind="stable")
-    batches, batch, count = [], [], 0
-    for r in order:
-        if batch and count + len(groups[r][1]) > PREFIX_BATCH_PAIRS * windows_per_batch:
-            batches.append(batch)
-            batch, count = [], 0
-        batch.append(r)
-        count += len(groups[r][1])
-    if batch:
-        batches.append(batch)
+    batches = prefix_batches(groups, PREFIX_BATCH_PAIRS * windows_per_batch)
     from tqdm import tqdm
     for batch in tqdm(batches, desc="windows", unit="batch", disable=not progress, leave=False):
         batch = [r for r in batch if groups[r][1]]

@@ -16,7 +16,6 @@ LoRARequest; only in the .venv-vllm environment). Both give the same scores.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from eedi.errors import DataError
-from eedi.files import write_json, write_parquet
+from eedi.files import parts_folder, write_parquet
 from eedi.registry import vllm_settings
 from eedi.rerank.listwise_scoring import label_logits_prefix_reuse, rerank_rows
 from eedi.rerank.prompt import PromptBuilder
@@ -131,13 +130,8 @@ class ChunkStore:
         self.folder = folder
         if folder is None:
             return
-        manifest = folder / "manifest.json"
-        if folder.is_dir() and (not manifest.is_file()
-                                or json.loads(manifest.read_text()) != fingerprint):
-            log.info("discarding %s: written by a run with other settings or inputs", folder)
-            shutil.rmtree(folder)
-        if not manifest.is_file():
-            write_json(fingerprint, manifest)
+        if parts_folder(folder, fingerprint):
+            log.info("discarded %s: written by a run with other settings or inputs", folder)
 
     def load(self, key: str, ids: list[str]) -> list[np.ndarray] | None:
         """The chunk's scores per row (in `ids` order), if that chunk was finished."""

@@ -171,6 +171,22 @@ def score_naive(model, sequences: list[list[int]], yes_no, pad_id: int,
     return scores
 
 
+def prefix_batches(rows: list[tuple[list[int], list]], limit: int) -> list[list[int]]:
+    """Row indices grouped for one prefix pass each: rows sorted by prefix length (stable), a
+    group closed before its suffixes would pass `limit` (a row alone may exceed it)."""
+    batches, batch, count = [], [], 0
+    for r in np.argsort([len(p) for p, _ in rows], kind="stable"):
+        n = len(rows[r][1])
+        if batch and count + n > limit:
+            batches.append(batch)
+            batch, count = [], 0
+        batch.append(int(r))
+        count += n
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 @torch.inference_mode()
 def score_prefix_reuse(model, rows: list[tuple[list[int], list[list[int]]]], yes_no, pad_id: int,
                        pairs_per_batch: int = 64, progress: bool = False) -> list[np.ndarray]:
@@ -191,17 +207,7 @@ def score_prefix_reuse(model, rows: list[tuple[list[int], list[list[int]]]], yes
     # its pairs then run in chunks of pairs_per_batch, sorted by suffix length: candidate names
     # run from 3 to 40+ tokens, and a chunk is padded to its longest suffix, so mixing them
     # would pad the per-candidate work (all that is left after the prefix) ~2x.
-    order = np.argsort([len(p) for p, _ in rows], kind="stable")
-    batches, batch, pairs = [], [], 0
-    for r in order:
-        n = len(rows[r][1])
-        if batch and pairs + n > PREFIX_BATCH_PAIRS * pairs_per_batch:
-            batches.append(batch)
-            batch, pairs = [], 0
-        batch.append(r)
-        pairs += n
-    if batch:
-        batches.append(batch)
+    batches = prefix_batches(rows, PREFIX_BATCH_PAIRS * pairs_per_batch)
     for batch in tqdm(batches, desc="rerank", unit="batch", disable=not progress):
         batch = [r for r in batch if rows[r][1]]
         if not batch:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eedi.files import write_json, write_text
+from eedi.files import parts_folder, write_text
 from eedi.run_log import log
 from eedi.synth.question_format import render
 
@@ -112,13 +112,8 @@ class PartStore:
 
     def __init__(self, folder: Path, fingerprint: dict):
         self.folder = folder
-        manifest = folder / "manifest.json"
-        if folder.is_dir() and (not manifest.is_file()
-                                or json.loads(manifest.read_text()) != fingerprint):
-            log.info("discarding %s: written by a run with other settings or inputs", folder)
-            shutil.rmtree(folder)
-        if not manifest.is_file():
-            write_json(fingerprint, manifest)
+        if parts_folder(folder, fingerprint):
+            log.info("discarded %s: written by a run with other settings or inputs", folder)
 
     def load(self, chunk: int, targets: list[int]) -> list[dict] | None:
         """The chunk's records if it was finished for exactly these targets (in order)."""
