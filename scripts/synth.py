@@ -77,6 +77,9 @@ def attempt(text: str, target: int, judged: float | None = None) -> dict:
                    "omit: no judge pass.")
 @click.option("--fewer-than", "fewer_than", type=click.IntRange(1), default=1, show_default=True,
               help="Targets: misconceptions with fewer train rows than this (1: never seen).")
+@click.option("--at-least", "at_least", type=click.IntRange(0), default=0, show_default=True,
+              help="...and at least this many (1 leaves out the never-seen: the targets that CV "
+                   "can credit, as some CV row holds each).")
 @click.option("--per", type=click.IntRange(1), default=1, show_default=True,
               help="Questions written per target (5th place: 1; more hurt their CV).")
 @click.option("--shots", type=click.IntRange(0), default=3, show_default=True,
@@ -93,25 +96,30 @@ def attempt(text: str, target: int, judged: float | None = None) -> dict:
               default=Path("data/cache/embeddings"), show_default=True)
 @click.option("--out", type=FILE, required=True)
 def main(train_path, misconceptions, embedder, model_name, judge_name, min_score, fewer_than,
-         per, shots, limit, max_new_tokens, temperature, batch_size, chunk_size, seed, cache_dir,
+         at_least, per, shots, limit, max_new_tokens, temperature, batch_size, chunk_size, seed, cache_dir,
          out):
     setup_logging()
+    if at_least >= fewer_than:
+        raise click.BadParameter(f"--at-least {at_least} leaves no target below --fewer-than "
+                                 f"{fewer_than}", param_hint="--at-least")
     with step_timer("synth", model=model_name, judge=judge_name) as record:
         # 1. targets (misconceptions train shows < K times) and their few-shot examples
         train = pd.read_parquet(train_path)
         names = misconception_names(misconceptions)
         train_count = train["MisconceptionId"].dropna().astype(int).value_counts()
-        targets = sorted(m for m in names if train_count.get(m, 0) < fewer_than)[:limit]
+        targets = sorted(m for m in names
+                         if at_least <= train_count.get(m, 0) < fewer_than)[:limit]
         examples = example_rows(train)
         ids = sorted(names)
         near = (nearest_seen(name_embeddings(embedder, [names[m] for m in ids], cache_dir), ids,
                              set(examples), targets, shots) if shots else {t: [] for t in targets})
-        log.info("%d targets (< %d train rows), %d questions each, %d shots from %d seen",
-                 len(targets), fewer_than, per, shots, len(examples))
+        log.info("%d targets (%d to %d train rows), %d questions each, %d shots from %d seen",
+                 len(targets), at_least, fewer_than - 1, per, shots, len(examples))
 
         # 2. write (and judge) chunk by chunk, each chunk kept in OUT.parts/ as it finishes
         settings = {"model": model_name, "judge": (judge_name or model_name) if min_score is not None
-                    else None, "min_score": min_score, "fewer_than": fewer_than, "per": per,
+                    else None, "min_score": min_score, "fewer_than": fewer_than, "at_least": at_least,
+                    "per": per,
                     "shots": shots, "limit": limit, "max_new_tokens": max_new_tokens,
                     "temperature": temperature, "seed": seed, "embedder": embedder}
         # what the texts depend on: a part written under anything else is discarded (the chunk

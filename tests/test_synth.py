@@ -87,6 +87,28 @@ def test_kept_questions_are_train_rows_and_a_killed_run_resumes_to_the_same_file
     assert not (tmp_path / "killed.csv.parts").exists()
 
 
+def test_at_least_leaves_out_the_never_seen_and_an_empty_range_is_refused(
+        tmp_path, data, tiny_bert_dir, tiny_llama_dir, run_cli, monkeypatch):
+    """--fewer-than 2 --at-least 1: the seen-once misconceptions (0, 2, 5), which CV rows hold,
+    without the never-seen 4; a range holding no count is a usage error, before any model."""
+    names = dict(zip(MAPPING["MisconceptionId"], MAPPING["MisconceptionName"]))
+    asked = []
+    def writer(prompt):
+        asked.append(next(m for m, n in names.items() if prompt.startswith(n)))
+        return GOOD
+    monkeypatch.setattr(synth, "generate", scripted_writer(writer, []))
+    out = tmp_path / "seen.csv"
+    result = run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, out, "--at-least", 1))
+    assert result.exit_code == 0, result.output
+    assert asked == [0, 2, 5]
+    meta = json.loads((tmp_path / "seen.csv.json").read_text())
+    assert meta["targets"] == 3 and meta["at_least"] == 1
+    result = run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, tmp_path / "none.csv",
+                                      "--at-least", 2))
+    assert result.exit_code == 2 and "--at-least 2 leaves no target below --fewer-than 2" in result.output
+    assert not (tmp_path / "none.csv").exists()
+
+
 def synthetic_csv(path):
     row = synthetic_row(4)
     row["MisconceptionCId"] = 4

@@ -9,6 +9,7 @@ import pytest
 from conftest import NAMES
 from conftest import ROW
 from eedi.rerank.prompt import INSTRUCTION
+from eedi.rerank.prompt import ListPromptBuilder
 from eedi.rerank.prompt import PromptBuilder
 from eedi.rerank.prompt import TASK
 from eedi.rerank.prompt import yes_no_ids
@@ -59,6 +60,23 @@ def test_very_long_answers_are_cut_when_the_question_is_not_enough(prompts):
     head = decode(builder, prefix)
     assert "Short?" not in head and "Wrong answer: a very long" in head
     assert head.endswith("Misconception:") and NAMES[0] in decode(builder, suffix)
+
+
+def test_a_listwise_window_cuts_very_long_answers_too(prompts):
+    """As the Yes/No prompt: a real row (512_A) whose answers outgrow max_length with a window
+    of 5 loses the answers' end, not the run; the marker and every candidate stay."""
+    row = dict(ROW, QuestionText="Short?", AnswerText="a very long wrong answer " * 30)
+    builder = ListPromptBuilder(prompts.tokenizer, max_length=200)
+    window = [NAMES[i] for i in range(5)]
+    prefix, [suffix] = builder.encode_windows(row, [window])
+    assert len(prefix) + len(suffix) == 200
+    head = decode(builder, prefix)
+    assert "Short?" not in head and "Wrong answer: a very long" in head
+    assert head.endswith("Misconceptions:")
+    assert all(f"{label}. {name}" in decode(builder, suffix)
+               for label, name in zip(builder.labels, window))
+    with pytest.raises(click.ClickException, match="row 10_B: a window of 5 candidates needs"):
+        ListPromptBuilder(prompts.tokenizer, max_length=100).encode_windows(ROW, [window])
 
 
 def test_too_short_max_length_is_a_clear_error(prompts):

@@ -83,16 +83,25 @@ class PromptBuilder:
         answers = self._ids(after)
         label = self._ids("\n" + INSTRUCTION + "\nMisconception:")
         suffixes = [self._ids(" " + c + self.tail) for c in candidates]
-        room = (self.max_length - len(head) - len(answers) - len(label)
-                - max(map(len, suffixes), default=0))
+        fitted, needed = self._fit(head, question_ids, answers,
+                                   len(label) + max(map(len, suffixes), default=0))
+        if fitted is None:
+            raise click.ClickException(
+                f"row {row['QuestionId_Answer']}: the prompt needs {needed} tokens "
+                f"without the question, more than max_length {self.max_length}; raise it")
+        return fitted + label, suffixes
+
+    def _fit(self, head: list[int], question: list[int], answers: list[int], rest: int):
+        """(head + question + answers cut to leave `rest` tokens of max_length, None) or, when
+        even an empty question and answers would not leave them, (None, tokens needed). The
+        question's end goes first; very long answer texts (a few real rows) lose their end
+        too, rather than fail."""
+        room = self.max_length - len(head) - len(answers) - rest
         if room < 0 and len(answers) + room > 0:
-            # very long answer texts (a few real rows): cut their end too, rather than fail
             answers, room = answers[:len(answers) + room], 0
         if room < 0:
-            raise click.ClickException(
-                f"row {row['QuestionId_Answer']}: the prompt needs {self.max_length - room} tokens "
-                f"without the question, more than max_length {self.max_length}; raise it")
-        return head + question_ids[:room] + answers + label, suffixes
+            return None, self.max_length - room
+        return head + question[:room] + answers, None
 
     def text(self, row, candidate: str) -> str:
         """The full prompt as text (for reading and tests), untruncated."""
@@ -133,22 +142,23 @@ class ListPromptBuilder(PromptBuilder):
         head, task, question, answers, "Misconceptions:") is the same for all of them, so its KV
         cache serves every window (HF) and vLLM's prefix cache holds it; a suffix is the window's
         labelled lines, the instruction and the template's tail. The question is cut at its end
-        so that the longest window fits max_length."""
+        so that the longest window fits max_length (then the answers' end, as encode's)."""
         before, question, after = query_parts(row)
         head = self._ids(self.head + TASK + before.rstrip(" "))
         question_ids = self._ids(" " + question)
-        middle = self._ids(after + "\nMisconceptions:")
+        answers = self._ids(after)
+        marker = self._ids("\nMisconceptions:")
         suffixes = [self._ids("".join(f"\n{label}. {c}" for label, c in zip(self.labels, window))
                               + "\n" + LIST_INSTRUCTION + self.tail) for window in windows]
-        longest = max(map(len, suffixes), default=0)
-        room = self.max_length - len(head) - len(middle) - longest
-        if room < 0:
+        fitted, needed = self._fit(head, question_ids, answers,
+                                   len(marker) + max(map(len, suffixes), default=0))
+        if fitted is None:
             size = max(map(len, windows), default=0)
             raise click.ClickException(
                 f"row {row['QuestionId_Answer']}: a window of {size} candidates needs "
-                f"{self.max_length - room} tokens without the question, more than max_length "
+                f"{needed} tokens without the question, more than max_length "
                 f"{self.max_length}; raise it or shrink the window")
-        return head + question_ids[:room] + middle, suffixes
+        return fitted + marker, suffixes
 
 
 def prompt_builder(spec, tokenizer, name: str = "the model") -> PromptBuilder:
