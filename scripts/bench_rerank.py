@@ -95,15 +95,28 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
     if vllm_python:
         results["vllm prefix-cache"] = run_vllm(vllm_python, spec, warm, bench, prompts.yes_no)
 
-    base = results["hf naive"][0]
-    table = pd.DataFrame([{"engine": name, "pairs": pairs, "seconds": round(sec, 2),
-                           "pairs/s": round(pairs / sec, 1), "x naive": round(base / sec, 2),
-                           "max |score - naive|": float(np.abs(scores - naive).max())}
-                          for name, (sec, scores) in results.items()])
-    click.echo(f"{model_name} on {os.cpu_count()} CPU cores / "
-               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: "
+    click.echo(f"{model_name} on {hardware()}: "
                f"{len(bench)} rows x {candidates} candidates, {tokens / pairs:.0f} tokens per prompt")
-    click.echo(table.to_string(index=False))
+    click.echo(side_by_side(results, ("engine", "pairs", "naive", "score"), pairs))
+
+
+def hardware() -> str:
+    return f"{os.cpu_count()} CPU cores / {'CUDA' if torch.cuda.is_available() else 'no GPU'}"
+
+
+def side_by_side(results: dict, names: tuple[str, str, str, str], count: int,
+                 digits: int = 1) -> str:
+    """The table every benchmark here prints: one line per way (results: {way: (seconds,
+    outputs)}, the first the baseline), its rate, its speed as a multiple of the baseline's and
+    how far its outputs are from the baseline's. names: (what a line is, what is counted, the
+    baseline's short name, what an output is), e.g. ("engine", "pairs", "naive", "score")."""
+    way, unit, baseline, output = names
+    base_seconds, reference = next(iter(results.values()))
+    return pd.DataFrame([{way: name, unit: count, "seconds": round(sec, 2),
+                          f"{unit}/s": round(count / sec, digits),
+                          f"x {baseline}": round(base_seconds / sec, 2),
+                          f"max |{output} - {baseline}|": float(np.abs(got - reference).max())}
+                         for name, (sec, got) in results.items()]).to_string(index=False)
 
 
 def bench_listwise(spec, model_name, rows, lists, picked, names, candidates) -> None:
@@ -136,16 +149,10 @@ def bench_listwise(spec, model_name, rows, lists, picked, names, candidates) -> 
         results[name] = (time.perf_counter() - start, np.concatenate(got))
     n = sum(len(s) for s in bench[1])
     tokens = sum(len(p) + len(x) for p, xs in bench[0] for x in xs)
-    base, reference = results["hf full prompts"]
-    table = pd.DataFrame([{"engine": name, "windows": n, "seconds": round(sec, 2),
-                           "windows/s": round(n / sec, 2), "x full": round(base / sec, 2),
-                           "max |logit - full|": float(np.abs(got - reference).max())}
-                          for name, (sec, got) in results.items()])
     click.echo(f"{model_name} (listwise: windows of {spec.window}, {spec.stride} apart"
-               f"{', both orders' if spec.both_orders else ''}) on {os.cpu_count()} CPU cores / "
-               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: {len(bench[0])} rows x top "
-               f"{candidates}, {tokens / n:.0f} tokens per full prompt")
-    click.echo(table.to_string(index=False))
+               f"{', both orders' if spec.both_orders else ''}) on {hardware()}: {len(bench[0])} "
+               f"rows x top {candidates}, {tokens / n:.0f} tokens per full prompt")
+    click.echo(side_by_side(results, ("engine", "windows", "full", "logit"), n, digits=2))
 
 
 def bench_training(spec, prompts, warm, bench, model_name) -> None:
@@ -182,16 +189,10 @@ def bench_training(spec, prompts, warm, bench, model_name) -> None:
             losses = [step(collate, batch) for batch in batches]
             name = f"{'shared prefix' if shared else 'full sequences'}{' + checkpointing' if checkpointing else ''}"
             results[name] = (time.perf_counter() - start, np.array(losses))
-    base_seconds, base_losses = results["full sequences"]
-    table = pd.DataFrame([{"training": name, "groups": len(bench_groups), "seconds": round(sec, 2),
-                           "tokens/s": round(tokens / sec, 1), "x full": round(base_seconds / sec, 2),
-                           "max |loss - full|": float(np.abs(losses - base_losses).max())}
-                          for name, (sec, losses) in results.items()])
-    click.echo(f"{model_name} training on {os.cpu_count()} CPU cores / "
-               f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}: {len(bench_groups)} groups "
+    click.echo(f"{model_name} training on {hardware()}: {len(bench_groups)} groups "
                f"of {size} in steps of {spec.batch_size}, {tokens / len(bench_groups) / size:.0f} "
                f"tokens per prompt")
-    click.echo(table.to_string(index=False))
+    click.echo(side_by_side(results, ("training", "tokens", "full", "loss"), tokens))
 
 
 def run_vllm(python: Path, spec, warm, bench, yes_no) -> tuple[float, np.ndarray]:

@@ -14,7 +14,7 @@ def test_training_mode_times_four_cases_that_agree_on_the_loss(data, tiny_llama_
     lines = result.stdout.strip().splitlines()
     assert "groups of 4" in lines[0]
     header, *rows = lines[1:]
-    assert header.split()[:4] == ["training", "groups", "seconds", "tokens/s"]
+    assert header.split()[:4] == ["training", "tokens", "seconds", "tokens/s"]
     cases = [row.rsplit(None, 5)[0].strip() for row in rows]
     assert cases == ["full sequences", "shared prefix", "full sequences + checkpointing",
                      "shared prefix + checkpointing"]
@@ -44,3 +44,20 @@ def test_a_listwise_reranker_times_full_window_prompts_against_the_shared_prefix
     assert full[:3] == ["hf", "full", "prompts"] and reuse[:2] == ["hf", "prefix-reuse"]
     assert full[3] == reuse[2] == "8"             # 2 rows x 2 windows (2-5, 0-3) x 2 orders
     assert float(reuse[-1]) < 1e-3                # the same logits
+
+
+def test_the_default_mode_times_naive_against_prefix_reuse_scoring_and_they_agree(data, tiny_llama_dir, run_cli):
+    """Pointwise inference (no vLLM venv given): every pair's full prompt vs each row's prefix
+    run once, pairs/s and the speed-up side by side, the same Yes/No scores."""
+    result = run_cli(bench_rerank.main, ["--model", tiny_llama_dir, "--train", data["train"],
+                                         "--misconceptions", data["mis"], "--ranking", data["ranking"],
+                                         "--rows", 2, "--candidates", 4])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert "2 rows x 4 candidates" in lines[0]
+    assert lines[1].split() == ["engine", "pairs", "seconds", "pairs/s", "x", "naive",
+                                "max", "|score", "-", "naive|"]
+    naive, reuse = (line.split() for line in lines[2:])
+    assert naive[:3] == ["hf", "naive", "8"] and reuse[:3] == ["hf", "prefix-reuse", "8"]
+    assert float(naive[-2]) == 1.0 and float(naive[-1]) == 0.0
+    assert float(reuse[-1]) < 1e-3
