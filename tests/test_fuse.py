@@ -72,22 +72,32 @@ def test_fuse_usage_errors_write_nothing(data, run_cli):
     assert not (data / "o.parquet").exists()
 
 
-def test_boost_tune_then_apply(data, run_cli):
+def tune_boost(data, run_cli, *extra) -> dict:
+    """boost_unseen.py tuned on the folds (the weak ranking): its JSON."""
     result = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--train", data / "train.parquet",
-                                         "--folds", data / "folds.parquet", "--out-json", data / "c.json",
-                                         "--out", data / "b.parquet"])
+                                         "--folds", data / "folds.parquet", *extra,
+                                         "--out-json", data / "c.json", "--out", data / "b.parquet"])
     assert result.exit_code == 0, result.output
-    saved = json.loads((data / "c.json").read_text())
-    assert saved["c"] >= 1 and set(saved["per_fold"]) == {"0", "1", "2", "3"} and saved["objective"] == "map"
-    assert read_ranking(data / "b.parquet")["QuestionId_Answer"].nunique() == 40
-    (data / "c.json").write_text(json.dumps({"c": 1e6}))  # a huge C: unseen (odd) ids first
+    return json.loads((data / "c.json").read_text())
+
+
+def apply_boost(data, run_cli, saved: dict):
+    """boost_unseen.py applied with `saved` as its JSON at a huge C (unseen ids first): the
+    rank-1 misconception of every row."""
+    (data / "c.json").write_text(json.dumps({**saved, "c": 1e6}))
     applied = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--misconceptions",
                                           data / "mis.parquet", "--constant-from", data / "c.json",
                                           "--out", data / "t.parquet"])
     assert applied.exit_code == 0, applied.output
     out = read_ranking(data / "t.parquet")
-    firsts = out[out["rank"] == 1]["MisconceptionId"]
-    assert (firsts % 2 == 1).all()
+    return out[out["rank"] == 1]["MisconceptionId"]
+
+
+def test_boost_tune_then_apply(data, run_cli):
+    saved = tune_boost(data, run_cli)
+    assert saved["c"] >= 1 and set(saved["per_fold"]) == {"0", "1", "2", "3"} and saved["objective"] == "map"
+    assert read_ranking(data / "b.parquet")["QuestionId_Answer"].nunique() == 40
+    assert (apply_boost(data, run_cli, {}) % 2 == 1).all()   # the unseen (odd) ids first
 
 
 def test_boost_usage_errors(data, run_cli):
@@ -106,18 +116,7 @@ def test_synthetic_ids_tuned_as_seen_travel_in_the_json_to_test(data, run_cli):
     from conftest import synthetic_row
     synth_csv = data / "synth.csv"
     pd.DataFrame([synthetic_row(7), synthetic_row(9, offset=1)]).to_csv(synth_csv, index=False)
-    result = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--train", data / "train.parquet",
-                                         "--folds", data / "folds.parquet", "--synth", synth_csv,
-                                         "--out-json", data / "c.json", "--out", data / "b.parquet"])
-    assert result.exit_code == 0, result.output
-    saved = json.loads((data / "c.json").read_text())
+    saved = tune_boost(data, run_cli, "--synth", synth_csv)
     assert saved["also_seen"] == [7, 9]
-    saved["c"] = 1e6   # a huge C: unseen (odd) ids first, but 7 and 9 now count as seen
-    (data / "c.json").write_text(json.dumps(saved))
-    applied = run_cli(boost_unseen.main, ["--ranking", data / "weak.parquet", "--misconceptions",
-                                          data / "mis.parquet", "--constant-from", data / "c.json",
-                                          "--out", data / "t.parquet"])
-    assert applied.exit_code == 0, applied.output
-    out = read_ranking(data / "t.parquet")
-    boosted = out[out["rank"] == 1]["MisconceptionId"]
+    boosted = apply_boost(data, run_cli, saved)   # unseen (odd) ids first, but 7 and 9 are seen
     assert (boosted % 2 == 1).all() and not boosted.isin([7, 9]).any()

@@ -121,24 +121,6 @@ def test_rerun_resumes_from_the_last_checkpoint(tmp_path, spec, prompts, kaggle_
     assert result.global_step == 3 and len(calls) == 1  # steps 1-2 came from the checkpoint
 
 
-def test_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b(
-        tmp_path, spec, prompts, kaggle_dir):
-    """grad_accum=2 at batch 1 and grad_accum=1 at batch 2: the same first optimiser step, i.e.
-    the same logged loss and pre-clipping gradient norm (transformers leaves a loss unscaled for
-    accumulation when the batch carries "labels" and the model takes **kwargs, as Llama's and
-    Qwen2's forward do; YesNoTrainer's loss is a mean per micro-batch and must be divided)."""
-    rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
-    rows = rows.dropna(subset=["MisconceptionId"]).head(4)
-    groups = training_groups(rows, NAMES, full_negatives(rows, {}, spec), prompts)
-    first_step = {}
-    for batch_size, grad_accum in ((2, 1), (1, 2)):
-        _, _, history, _ = fit_reranker(spec.replace(batch_size=batch_size, grad_accum=grad_accum),
-                                     groups, prompts, tmp_path / f"ckpt{grad_accum}",
-                                     max_steps=1, seed=0)
-        first_step[grad_accum] = (history[0]["loss"], history[0]["grad_norm"])
-    np.testing.assert_allclose(first_step[2], first_step[1], rtol=1e-3)
-
-
 # --------------------------------------------------------------------------- listwise
 
 def window_loss(model, windows, list_prompts) -> float:
@@ -197,19 +179,27 @@ def test_listwise_lora_steps_lower_the_label_loss_and_the_adapter_reloads_identi
         label_logits(model, seqs, list_prompts.label_ids[:3], list_prompts.pad_id), atol=1e-4)
 
 
-def test_listwise_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b(
-        tmp_path, list_spec, list_prompts, kaggle_dir):
-    """As the pointwise trainer: ListwiseTrainer's loss is a mean per micro-batch, divided by
-    the accumulation steps."""
+@pytest.mark.parametrize("reranking", ["pointwise", "listwise"])
+def test_accumulation_of_k_steps_of_b_gives_the_update_of_one_batch_of_k_times_b(
+        reranking, tmp_path, spec, prompts, list_spec, list_prompts, kaggle_dir):
+    """grad_accum=2 at batch 1 and grad_accum=1 at batch 2: the same first optimiser step, i.e.
+    the same logged loss and pre-clipping gradient norm (transformers leaves a loss unscaled for
+    accumulation when the batch carries "labels" and the model takes **kwargs, as Llama's and
+    Qwen2's forward do; YesNoTrainer's and ListwiseTrainer's losses are means per micro-batch
+    and must be divided by the accumulation steps)."""
     from eedi.rerank.reranker_training import training_windows
     rows = wide_to_long(read_questions_csv(kaggle_dir / "train.csv", labelled=True))
     rows = rows.dropna(subset=["MisconceptionId"]).head(4)
-    windows = training_windows(rows, NAMES, full_negatives(rows, {}, list_spec), list_prompts,
-                               size=3, seed=0)
+    if reranking == "listwise":
+        spec, prompts = list_spec, list_prompts
+        examples = training_windows(rows, NAMES, full_negatives(rows, {}, spec), prompts, size=3,
+                                    seed=0)
+    else:
+        examples = training_groups(rows, NAMES, full_negatives(rows, {}, spec), prompts)
     first_step = {}
     for batch_size, grad_accum in ((2, 1), (1, 2)):
-        _, _, history, _ = fit_reranker(list_spec.replace(batch_size=batch_size, grad_accum=grad_accum),
-                                        windows, list_prompts, tmp_path / f"ckpt{grad_accum}",
+        _, _, history, _ = fit_reranker(spec.replace(batch_size=batch_size, grad_accum=grad_accum),
+                                        examples, prompts, tmp_path / f"ckpt{grad_accum}",
                                         max_steps=1, seed=0)
         first_step[grad_accum] = (history[0]["loss"], history[0]["grad_norm"])
     np.testing.assert_allclose(first_step[2], first_step[1], rtol=1e-3)
