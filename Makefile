@@ -142,7 +142,7 @@ override TRAIN_RERANKER_ARGS += --synth $(SYNTH)
 override BOOST_ARGS += --synth $(SYNTH)
 endif
 # make synth: the writer (MODEL=<reranker name>; default smollm135m) and scripts/synth.py's
-# options (--per, --fewer-than, --min-score, --limit, --shots, ...).
+# options (--per, --fewer-than, --at-least, --min-score, --limit, --shots, ...).
 SYNTH_ARGS  ?=
 # Reranking: candidates per row (empty = the registry's top_n), engine (hf | vllm), and how
 # many GPUs share the rows (one shard per GPU, run in parallel, then merged).
@@ -382,16 +382,18 @@ rerank: $(if $(RERANKED),$(RUN)/rankings/test_$(RERANKED).parquet)  ## rerank te
 
 # LLM-written questions for the misconceptions train never shows (scripts/synth.py), few-shot
 # from their nearest seen misconceptions by the fine-tuned all-train embedder; the writer is
-# MODEL (a reranker's base LLM; default smollm135m). -> RUN/synth/<writer>[~key].csv + .json.
+# MODEL (a reranker's base LLM; default smollm135m), on ENGINE (hf | vllm: a GPU box writes
+# with vLLM from .venv-vllm). -> RUN/synth/<writer>[~key].csv + .json.
 SYNTH_WRITER := $(if $(filter none,$(RERANKER)),smollm135m,$(RERANKER))
 SYNTH_OUT    := $(RUN)/synth/$(notdir $(SYNTH_WRITER))$(call settings_key,SYNTH_ARGS=$(strip $(SYNTH_ARGS)),SYNTH_ARGS=).csv
 # With SYNTH set the file is an input, never remade (no rule): a run that trains on it never
 # rewrites it, whatever changed upstream.
 ifeq ($(strip $(SYNTH)),)
 synth: $(SYNTH_OUT)  ## LLM-written training questions for unseen misconceptions (MODEL=writer, SYNTH_ARGS=); train on them with SYNTH=<file>
-$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(EMBEDDER_ID)/all/train.json $(call code,synth) | $(SETUP)
+$(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(EMBEDDER_ID)/all/train.json $(call code,synth) | $(SETUP) $(if $(filter vllm,$(ENGINE)),.venv-vllm/.installed)
 	$(once)$(PY) scripts/synth.py --train $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
-	  --embedder $(MODELS)/$(EMBEDDER_ID)/all --model $(SYNTH_WRITER) $(SYNTH_ARGS) --out $@
+	  --embedder $(MODELS)/$(EMBEDDER_ID)/all --model $(SYNTH_WRITER) --engine $(ENGINE) \
+	  --vllm-profile $(VLLM_PROFILE) $(SYNTH_ARGS) --out $@
 	@echo "wrote $@ ($@.json: counts); train on it: make evaluate SYNTH=$@" >&2
 else
 synth:

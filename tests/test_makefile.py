@@ -219,3 +219,7 @@ def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tm
     out = make(tmp_path, "-n", "synth", "MODEL=smollm135m")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "scripts/synth.py" in out.stdout and "/minilm/all --model smollm135m" in out.stdout.replace("\\\n", " ").replace("  ", " ")
+    assert "--engine hf" in out.stdout
+    out = make(tmp_path, "-n", "synth", "MODEL=smollm135m", "ENGINE=vllm")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "--engine vllm" in out.stdout

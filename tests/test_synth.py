@@ -161,3 +161,16 @@ def test_a_finished_part_is_reused_only_for_its_own_targets_and_its_own_run(tmp_
     assert store.load(0, [3]) is None and store.load(1, [3, 5]) is None
     assert PartStore(tmp_path / "p", {"seed": 1}).load(0, [3, 5]) is not None
     assert PartStore(tmp_path / "p", {"seed": 2}).load(0, [3, 5]) is None
+
+
+def test_the_vllm_engine_without_its_interpreter_is_one_clear_error_and_no_output(
+        tmp_path, data, tiny_bert_dir, tiny_llama_dir, run_cli):
+    """--engine vllm runs scripts/vllm_generate.py in .venv-vllm (tests/test_vllm.py runs it);
+    without that interpreter: an error naming it and make setup-vllm, and no OUT."""
+    out = tmp_path / "synth.csv"
+    result = run_cli(synth.main, args(data, tiny_bert_dir, tiny_llama_dir, out, "--engine", "vllm",
+                                      "--vllm-python", tmp_path / "no-venv" / "python"))
+    assert result.exit_code == 1
+    assert "no-venv/python: no such interpreter" in result.output and "make setup-vllm" in result.output
+    assert not out.exists() and not (tmp_path / "synth.csv.json").exists()
+    assert not (tmp_path / "synth.csv.parts").exists()

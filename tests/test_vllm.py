@@ -154,30 +154,25 @@ def test_adapter_changes_scores(scored):
     assert np.abs(np.array(vllm["adapter"]) - np.array(vllm["base"])).max() > 0.1
 
 
-def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
-    """rerank.py --engine vllm (this venv) and --engine hf (the main venv) on the same ranking,
-    with the adapter as a trained reranker folder (its reranker.json): the same reranked order
-    and scores, and the candidates below top N untouched."""
+def rerank_both_engines(scored, folder, tmp_path, seed):
+    """rerank.py over a shuffled ranking of the query rows (the candidates and 2 more), top 5,
+    with --engine vllm (this venv) and --engine hf (the main venv), the model being `folder`
+    (an adapter folder with its reranker.json): (vllm ranking, hf ranking, the input ranking)."""
     import pandas as pd
 
     import eedi.ranking
     from eedi import files
-    from eedi import model_folder
-    from eedi.rerank import reranker
-    spec, _, _, adapter = scored
-    trained = reranker.reranker_spec("smollm135m").replace(
-        lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./")
-    model_folder.save_spec(trained, adapter)  # adapter/ is now what train_reranker.py writes
+    spec = scored[0]
     queries = pd.DataFrame(spec["query_rows"])
     names = spec["candidates"] + ["Rounds to the nearest ten", "Confuses area and perimeter"]
     files.write_parquet(queries, tmp_path / "queries.parquet")
     files.write_parquet(pd.DataFrame({"MisconceptionId": range(len(names)),
                                        "MisconceptionName": names}), tmp_path / "mis.parquet")
-    order = np.random.default_rng(0).permuted(np.tile(np.arange(len(names)), (3, 1)), axis=1)
+    order = np.random.default_rng(seed).permuted(np.tile(np.arange(len(names)), (3, 1)), axis=1)
     ranking = eedi.ranking.ranking_from_topk(queries["QuestionId_Answer"], order,
-                                       np.tile(np.linspace(1, 0, len(names)), (3, 1)))
+                                             np.tile(np.linspace(1, 0, len(names)), (3, 1)))
     files.write_parquet(ranking, tmp_path / "ranking.parquet")
-    args = ["--model", adapter, "--ranking", tmp_path / "ranking.parquet",
+    args = ["--model", folder, "--ranking", tmp_path / "ranking.parquet",
             "--queries", tmp_path / "queries.parquet", "--misconceptions", tmp_path / "mis.parquet",
             "--top-n", 5]
     _run([sys.executable, REPO / "scripts" / "rerank.py", *args, "--engine", "vllm",
@@ -185,6 +180,20 @@ def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
     _run([MAIN_PYTHON, REPO / "scripts" / "rerank.py", *args, "--engine", "hf",
           "--out", tmp_path / "hf.parquet"])
     got, want = (eedi.ranking.read_ranking(tmp_path / f"{e}.parquet") for e in ("vllm", "hf"))
+    return got, want, ranking
+
+
+def test_rerank_cli_vllm_engine_gives_the_hf_engine_ranking(scored, tmp_path):
+    """rerank.py --engine vllm (this venv) and --engine hf (the main venv) on the same ranking,
+    with the adapter as a trained reranker folder (its reranker.json): the same reranked order
+    and scores, and the candidates below top N untouched."""
+    from eedi import model_folder
+    from eedi.rerank import reranker
+    adapter = scored[3]
+    trained = reranker.reranker_spec("smollm135m").replace(
+        lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./")
+    model_folder.save_spec(trained, adapter)  # adapter/ is now what train_reranker.py writes
+    got, want, ranking = rerank_both_engines(scored, adapter, tmp_path, seed=0)
     assert got["MisconceptionId"].tolist() == want["MisconceptionId"].tolist()
     np.testing.assert_allclose(got["score"], want["score"], atol=TOLERANCE)
     below = got[got["rank"] > 5].sort_values(["QuestionId_Answer", "rank"])
@@ -254,38 +263,93 @@ def test_rerank_cli_listwise_vllm_engine_gives_the_hf_engine_order(scored, tmp_p
     every row's top 5 the same with --engine vllm and --engine hf."""
     import shutil
 
-    import pandas as pd
-
-    import eedi.ranking
-    from eedi import files
     from eedi import model_folder
     from eedi.rerank import reranker
-    spec, _, _, adapter = scored
     folder = tmp_path / "list-adapter"
-    shutil.copytree(adapter, folder, ignore=shutil.ignore_patterns("reranker.json"))
+    shutil.copytree(scored[3], folder, ignore=shutil.ignore_patterns("reranker.json"))
     trained = reranker.reranker_spec("smollm135m-list").replace(
         lora=dict(r=8, lora_alpha=8, target_modules=["q_proj"]), adapter="./", window=3, stride=2)
     model_folder.save_spec(trained, folder)
-    queries = pd.DataFrame(spec["query_rows"])
-    names = spec["candidates"] + ["Rounds to the nearest ten", "Confuses area and perimeter"]
-    files.write_parquet(queries, tmp_path / "queries.parquet")
-    files.write_parquet(pd.DataFrame({"MisconceptionId": range(len(names)),
-                                       "MisconceptionName": names}), tmp_path / "mis.parquet")
-    order = np.random.default_rng(1).permuted(np.tile(np.arange(len(names)), (3, 1)), axis=1)
-    ranking = eedi.ranking.ranking_from_topk(queries["QuestionId_Answer"], order,
-                                             np.tile(np.linspace(1, 0, len(names)), (3, 1)))
-    files.write_parquet(ranking, tmp_path / "ranking.parquet")
-    args = ["--model", folder, "--ranking", tmp_path / "ranking.parquet",
-            "--queries", tmp_path / "queries.parquet", "--misconceptions", tmp_path / "mis.parquet",
-            "--top-n", 5]
-    _run([sys.executable, REPO / "scripts" / "rerank.py", *args, "--engine", "vllm",
-          "--out", tmp_path / "vllm.parquet"])
-    _run([MAIN_PYTHON, REPO / "scripts" / "rerank.py", *args, "--engine", "hf",
-          "--out", tmp_path / "hf.parquet"])
-    got, want = (eedi.ranking.read_ranking(tmp_path / f"{e}.parquet") for e in ("vllm", "hf"))
+    got, want, ranking = rerank_both_engines(scored, folder, tmp_path, seed=1)
     assert got["MisconceptionId"].tolist() == want["MisconceptionId"].tolist()
     assert got["MisconceptionId"].tolist() != ranking.sort_values(
         ["QuestionId_Answer", "rank"])["MisconceptionId"].tolist()   # it reordered
+
+
+# --------------------------------------------------------------------------- synthetic questions
+
+# Runs in the main venv: the writer's prompts for 3 misconceptions (no shots) as synth.py builds
+# them -> write_job.json (vllm_generate.py's job, temperature 0: greedy), and HF's greedy
+# continuations of the same ids -> hf_texts.json; then the small dataset synth.py reads.
+WRITE_REFERENCE = r'''
+import dataclasses, json, sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, sys.argv[2])   # tests/: conftest's dataset in Kaggle's schema
+import conftest
+from eedi.files import write_parquet
+from eedi.kaggle_csv import read_questions_csv
+from eedi.long_table import wide_to_long
+from eedi.rerank import reranker
+from eedi.synth.generation import PREFILL, writer_messages, writer_prompt
+
+work = Path(sys.argv[1])
+spec = dataclasses.replace(reranker.reranker_spec("smollm135m"), adapter=None)
+tokenizer = reranker.load_tokenizer(spec)
+names = json.loads((work / "query.json").read_text())["candidates"][:3]
+ids = [tokenizer(writer_prompt(tokenizer, writer_messages(n, [])), add_special_tokens=False)["input_ids"]
+       for n in names]
+(work / "write_job.json").write_text(json.dumps(
+    {"model": reranker.base_model_path(spec), "max_model_len": max(map(len, ids)) + 40,
+     "max_new_tokens": 24, "temperature": 0.0, "top_p": 1.0,
+     "chunks": [{"key": "00000", "seed": 0, "prompts": ids}]}))
+model = reranker.load_model(spec)
+texts = []
+for prompt in ids:
+    out = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=24,
+                         pad_token_id=tokenizer.pad_token_id)
+    texts.append(PREFILL + tokenizer.decode(out[0, len(prompt):], skip_special_tokens=True))
+(work / "hf_texts.json").write_text(json.dumps(texts))
+kaggle = conftest.write_dataset(work / "kaggle")
+write_parquet(wide_to_long(read_questions_csv(kaggle / "train.csv", labelled=True)), work / "train.parquet")
+write_parquet(conftest.MAPPING, work / "mis.parquet")
+'''
+
+
+@pytest.fixture(scope="module")
+def written(scored):
+    """The work folder after WRITE_REFERENCE and vllm_generate.py on its job."""
+    work = scored[3].parent
+    _run([MAIN_PYTHON, "-c", WRITE_REFERENCE, work, REPO / "tests"])
+    _run([sys.executable, REPO / "scripts" / "vllm_generate.py", "--job", work / "write_job.json",
+          "--out-dir", work / "written"])
+    return work
+
+
+def test_the_vllm_writer_continues_the_prompts_as_hf_generate_does(written):
+    """Greedy (temperature 0) on the same token ids: vLLM's texts are HF's, PREFILL in front."""
+    got = json.loads((written / "written" / "00000.texts.json").read_text())
+    want = json.loads((written / "hf_texts.json").read_text())
+    assert len(got) == 3 and all(t.startswith("Subject:") and len(t) > len("Subject:") for t in got)
+    assert got == want
+
+
+def test_synth_cli_with_the_vllm_engine_writes_every_chunk_and_counts_them(written, tmp_path):
+    """synth.py (main venv) --engine vllm: one vllm_generate.py run for all its chunks, each
+    text parsed and counted as the HF engine's would be; the parts folder gone at the end."""
+    out = tmp_path / "synth.csv"
+    _run([MAIN_PYTHON, REPO / "scripts" / "synth.py", "--train", written / "train.parquet",
+          "--misconceptions", written / "mis.parquet", "--model", "smollm135m", "--shots", 0,
+          "--fewer-than", 2, "--chunk", 2, "--max-new-tokens", 32, "--engine", "vllm",
+          "--vllm-python", sys.executable, "--out", out])
+    meta = json.loads((tmp_path / "synth.csv.json").read_text())
+    assert meta["engine"] == "vllm" and meta["targets"] == 4      # ids 0, 2, 5 (once), 4 (never)
+    counts = meta["counts"]
+    assert counts["attempts"] == 4 and counts["kept"] + sum(counts["dropped_by_reason"].values()) == 4
+    assert out.read_text().splitlines()[0].startswith("QuestionId,")
+    assert not (tmp_path / "synth.csv.parts").exists()
 
 
 # --------------------------------------------------------------------------- quantised (W4A16)

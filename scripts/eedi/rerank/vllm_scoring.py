@@ -73,6 +73,41 @@ def slot_rank(rank: int) -> int:
     raise click.ClickException(f"LoRA rank {rank} is above vLLM's largest, {LORA_RANKS[-1]}")
 
 
+def make_llm(base_model: str, max_model_len: int, dtype: str = "auto", seed: int = 0,
+             engine_args: dict | None = None, kv_cache_gib: float = 1.0,
+             quantize_4bit: bool = False, **extra):
+    """(vllm.LLM over base_model with prefix caching, the arguments it got beyond model, dtype
+    and seed): what VllmScorer and the synthetic-question writer (eedi.synth.vllm_writing)
+    share. dtype "auto": eedi.precision's for this device; engine_args (the registry's GPU
+    profile) apply on CUDA only; on CPU the engine runs eager with a kv_cache_gib KV cache;
+    extra: more vllm.LLM arguments (LoRA slots, logprobs)."""
+    import torch
+    from vllm import LLM
+
+    cuda = torch.cuda.is_available()
+    if dtype == "auto":  # the HF engine's dtype on this device (bf16 for 4-bit on CPU)
+        dtype = vllm_dtype(quantized=is_quantized(base_model))
+    kwargs = {"tensor_parallel_size": 1, "max_model_len": max_model_len,
+              **four_bit_args(quantize_4bit, cuda, base_model)}
+    if cuda and engine_args:
+        kwargs.update(engine_args)
+        if kwargs["tensor_parallel_size"] > torch.cuda.device_count():
+            raise click.ClickException(
+                f"{base_model}: tensor_parallel_size {kwargs['tensor_parallel_size']} needs "
+                f"that many GPUs; this process sees {torch.cuda.device_count()} "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+                f"run it with more GPUs (make rerank GPUS=n) or set --tensor-parallel")
+    if not cuda:
+        apply_cpu_environment()
+        # eager: the CPU backend's default torch.compile warm-up takes minutes; 32-token
+        # KV blocks (its default is 128) so more of each shared prefix is cached and reused
+        kwargs.update(enforce_eager=True, block_size=32,
+                      kv_cache_memory_bytes=int(kv_cache_gib * 2**30))
+    kwargs.update(extra)
+    return LLM(model=str(base_model), dtype=dtype, seed=seed, enable_prefix_caching=True,
+               **kwargs), kwargs
+
+
 class VllmScorer:
     """One vLLM engine over a base model; score() runs it with or without a LoRA adapter.
 
@@ -91,40 +126,19 @@ class VllmScorer:
     def __init__(self, base_model: str, max_length: int, max_lora_rank: int | None = None,
                  dtype: str = "auto", kv_cache_gib: float = 1.0, seed: int = 0,
                  engine_args: dict | None = None, quantize_4bit: bool = False):
-        import torch
-        from vllm import LLM
-
-        cuda = torch.cuda.is_available()
-        if dtype == "auto":  # the HF engine's dtype on this device (bf16 for 4-bit on CPU)
-            dtype = vllm_dtype(quantized=is_quantized(base_model))
-        kwargs = {"tensor_parallel_size": 1, "max_model_len": max_length + 8,  # + 1 generated token
-                  **four_bit_args(quantize_4bit, cuda, base_model)}
-        if cuda and engine_args:
-            kwargs.update(engine_args)
-            if kwargs["tensor_parallel_size"] > torch.cuda.device_count():
-                raise click.ClickException(
-                    f"{base_model}: tensor_parallel_size {kwargs['tensor_parallel_size']} needs "
-                    f"that many GPUs; this process sees {torch.cuda.device_count()} "
-                    f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
-                    f"run it with more GPUs (make rerank GPUS=n) or set --tensor-parallel")
-        if not cuda:
-            apply_cpu_environment()
-            # eager: the CPU backend's default torch.compile warm-up takes minutes; 32-token
-            # KV blocks (its default is 128) so more of each shared prefix is cached and reused
-            kwargs.update(enforce_eager=True, block_size=32,
-                          kv_cache_memory_bytes=int(kv_cache_gib * 2**30))
+        extra = {}
         if max_lora_rank is not None:
-            kwargs.update(enable_lora=True, max_lora_rank=slot_rank(max_lora_rank), max_loras=1)
+            extra.update(enable_lora=True, max_lora_rank=slot_rank(max_lora_rank), max_loras=1)
         self.max_length = max_length
         self.max_lora_rank = None if max_lora_rank is None else slot_rank(max_lora_rank)
         self._lora_ids: dict[str, int] = {}
         started = time.perf_counter()
-        self.engine_args = kwargs
         # processed_logprobs: a request's logprobs after its allowed_token_ids mask (score()),
         # i.e. log-softmax over Yes and No alone; their difference is still the logit difference
         # max_logprobs: a listwise window's 35 labels all come back (vLLM's default is 20)
-        self.llm = LLM(model=str(base_model), dtype=dtype, seed=seed, enable_prefix_caching=True,
-                       logprobs_mode="processed_logprobs", max_logprobs=MAX_LABELS, **kwargs)
+        self.llm, self.engine_args = make_llm(
+            base_model, max_length + 8, dtype, seed, engine_args, kv_cache_gib, quantize_4bit,
+            logprobs_mode="processed_logprobs", max_logprobs=MAX_LABELS, **extra)  # + 1 generated
         self.startup_s = time.perf_counter() - started
 
     def _lora_request(self, adapter: str | None):
