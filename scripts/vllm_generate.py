@@ -36,7 +36,8 @@ def main(job_path: Path, out_dir: Path) -> None:
         return
     started = time.perf_counter()
     writer = VllmWriter(job["model"], job["max_model_len"], engine_args=job.get("engine_args"),
-                        quantize_4bit=job.get("quantize_4bit", False))
+                        quantize_4bit=job.get("quantize_4bit", False),
+                        seed=job["chunks"][0]["seed"])  # the engine's (CPU: no per-prompt seeds)
     click.echo(f"vLLM writer up in {time.perf_counter() - started:.1f} s", err=True)
     for chunk in todo:
         texts = writer.generate(chunk["prompts"], chunk["seed"], job["max_new_tokens"],

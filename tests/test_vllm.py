@@ -336,6 +336,26 @@ def test_the_vllm_writer_continues_the_prompts_as_hf_generate_does(written):
     assert got == want
 
 
+def test_sampling_more_prompts_than_a_scheduler_step_holds_works_on_this_build(written, tmp_path):
+    """60 distinct prompts of ~500 tokens (a real chunk's size: few-shot prompts run 400-1,070),
+    sampled (temperature 0.8): seven times the tokens a scheduler step takes (4,096 on CPU), so
+    prefills are split across steps; per-request seeds crash vLLM's CPU build there ("CPU
+    Generator does not use offset", as the real-data run did), so on CPU the writer seeds the
+    engine instead."""
+    job = json.loads((written / "write_job.json").read_text())
+    base = job["chunks"][0]["prompts"]
+    # a distinct second token defeats prefix caching: every prompt's prefill is computed
+    prompts = [[p[0], 1000 + i, *(p[1:] * 6)[:500]] for i in range(20) for p in base]
+    assert sum(map(len, prompts)) > 7 * 4096
+    job.update(temperature=0.8, top_p=0.95, max_new_tokens=8, max_model_len=520,
+               chunks=[{"key": "00000", "seed": 7, "prompts": prompts}])
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    _run([sys.executable, REPO / "scripts" / "vllm_generate.py", "--job", tmp_path / "job.json",
+          "--out-dir", tmp_path / "out"])
+    texts = json.loads((tmp_path / "out" / "00000.texts.json").read_text())
+    assert len(texts) == 60 and all(t.startswith("Subject:") for t in texts)
+
+
 def test_synth_cli_with_the_vllm_engine_writes_every_chunk_and_counts_them(written, tmp_path):
     """synth.py (main venv) --engine vllm: one vllm_generate.py run for all its chunks, each
     text parsed and counted as the HF engine's would be; the parts folder gone at the end."""

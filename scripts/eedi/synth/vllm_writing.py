@@ -9,8 +9,11 @@ is the subprocess synth.py --engine vllm starts once for all its missing chunks.
     texts = writer.generate([prompt_ids, ...], seed=42, max_new_tokens=256, temperature=0.8)
     # ["Subject: ...", ...]: PREFILL + each continuation, the text question_format.parse reads
 
-Every prompt gets its own sampling seed (seed * 100,003 + its index): a chunk's texts do not
-depend on how vLLM batches it, and two prompts for one target (--per 2) differ.
+On a GPU every prompt gets its own sampling seed (seed * 100,003 + its index): a chunk's texts
+do not depend on how vLLM batches it, and two prompts for one target (--per 2) differ. vLLM's
+CPU build crashes on per-request seeds once a prefill is split across scheduler steps ("CPU
+Generator does not use offset": a chunk of few-shot prompts always is), so there the engine is
+seeded instead (VllmWriter(seed=...)): the same job on the same build gives the same texts.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ class VllmWriter:
 
     def __init__(self, base_model: str, max_model_len: int, dtype: str = "auto",
                  engine_args: dict | None = None, kv_cache_gib: float = 1.0,
-                 quantize_4bit: bool = False):
+                 quantize_4bit: bool = False, seed: int = 0):
+        import torch
         self.max_model_len = max_model_len
-        self.llm, self.engine_args = make_llm(base_model, max_model_len, dtype,
+        self.seed_per_prompt = torch.cuda.is_available()
+        self.llm, self.engine_args = make_llm(base_model, max_model_len, dtype, seed=seed,
                                               engine_args=engine_args, kv_cache_gib=kv_cache_gib,
                                               quantize_4bit=quantize_4bit)
 
@@ -42,7 +47,8 @@ class VllmWriter:
             raise ValueError(f"a prompt of {max(too_long)} tokens + {max_new_tokens} new is longer "
                              f"than max_model_len {self.max_model_len}")
         params = [SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                                 seed=seed * 100_003 + i, skip_special_tokens=True)
+                                 seed=seed * 100_003 + i if self.seed_per_prompt else None,
+                                 skip_special_tokens=True)
                   for i in range(len(prompts))]
         results = self.llm.generate([{"prompt_token_ids": [int(t) for t in p]} for p in prompts],
                                     params, use_tqdm=progress)
