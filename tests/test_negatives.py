@@ -1,6 +1,7 @@
 """eedi.negatives: `mine_hard_negatives` on hand-built rankings (window, gold, margin,
 unlabelled rows, seeds), `top_up` to exactly n per row (mined first, never the gold, no
-repeats, seeded) and `parse_ranks` ("FIRST:LAST")."""
+repeats, seeded), `parse_ranks` ("FIRST:LAST") and `training_negatives` for rows the ranking
+lacks (synthetic questions: TF-IDF-mined, not random)."""
 
 import click
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from eedi.negatives import mine_hard_negatives
 from eedi.negatives import parse_ranks
 from eedi.negatives import top_up
+from eedi.negatives import training_negatives
 
 
 def ranking(rows: dict, scores: dict | None = None) -> pd.DataFrame:
@@ -101,3 +103,34 @@ def test_allowed_keeps_unseen_misconceptions_out_of_the_negatives():
     gold = pd.Series([1], index=["q"])
     assert sorted(mine_hard_negatives(ranking, gold, n=5)["q"]) == [2, 7, 8, 9]
     assert sorted(mine_hard_negatives(ranking, gold, n=5, allowed={1, 2, 9})["q"]) == [2, 9]
+
+
+def long_row(qa: str, question: str, wrong: str, gold: int) -> dict:
+    """One long-table row with the columns query_text reads."""
+    return {"QuestionId_Answer": qa, "SubjectName": "Number", "ConstructName": "Arithmetic",
+            "QuestionText": question, "CorrectAnswerText": "12", "AnswerText": wrong,
+            "MisconceptionId": gold}
+
+
+def test_rows_the_ranking_lacks_get_negatives_that_read_like_them_not_random_ones():
+    # 40 misconceptions; the synthetic row (gold 3) is about squaring, as only 7's name is.
+    # The ranking covers the real row alone, as the out-of-fold ranking covers train.csv alone.
+    names = {i: f"Confuses rule number {i} of long division" for i in range(40)}
+    names[3] = "Believes the order of operations does not matter"
+    names[7] = "Squares a number by doubling it instead of multiplying it by itself"
+    rows = pd.DataFrame([
+        long_row("1_A", "What is 3 + 4 x 2?", "14", gold=3),
+        long_row("10000000_B", "Square the number 6. What is 6 squared?",
+                 "12: doubling the number instead of multiplying it by itself", gold=3)])
+    r = ranking({"1_A": [21, 3, 22]})
+    got = training_negatives(r, rows, n=1, ranks="1:1", margin=None, names=names, seed=0)
+    assert got["1_A"] == [21]  # the real row: mined from its ranking
+    assert got["10000000_B"] == [7]  # the synthetic row: TF-IDF ranks 7 first
+
+
+def test_rows_the_ranking_holds_are_not_reranked():
+    names = {i: f"misconception {i}" for i in range(10)}
+    rows = pd.DataFrame([long_row("1_A", "q", "w", gold=1)])
+    r = ranking({"1_A": [1, 5, 6]})
+    got = training_negatives(r, rows, n=2, ranks="1:3", margin=None, names=names, seed=0)
+    assert sorted(got["1_A"]) == [5, 6]

@@ -119,7 +119,8 @@ def synthetic_csv(path):
 def test_synthetic_rows_train_every_model_and_never_enter_a_fold_or_cv(tmp_path, data, tiny_bert_dir, run_cli):
     """The fold-leak check: with SYNTH, fold k's training rows are its own plus the synthetic
     ones; the folds file, the CV rows (labelled_rows) and every fold's validation rows are
-    unchanged and hold no synthetic question; the retriever trains on rows + synthetic."""
+    unchanged and hold no synthetic question; the retriever trains on rows + synthetic (with
+    mined negatives: the synthetic rows' from TF-IDF, as the ranking lacks them)."""
     extra = synthetic_csv(tmp_path / "synth.csv")
     folds = pd.read_parquet(data["folds"])
     before = labelled_rows(data["train"], data["folds"])
@@ -138,7 +139,7 @@ def test_synthetic_rows_train_every_model_and_never_enter_a_fold_or_cv(tmp_path,
     result = run_cli(train_retriever.main, [
         "--model", tiny_bert_dir, "--train", data["train"], "--misconceptions", data["mis"],
         "--folds", data["folds"], "--fold", 0, "--synth", extra, "--max-steps", 1,
-        "--batch-size", 2, "--out", out])
+        "--negatives", data["ranking"], "--n-negatives", 1, "--batch-size", 2, "--out", out])
     assert result.exit_code == 0, result.output
     trained = json.loads((out / "train.json").read_text())["pairs"]
     assert trained == len(training_rows(data["train"], data["folds"], 0)) + 2

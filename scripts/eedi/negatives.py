@@ -6,6 +6,10 @@ that are not its gold. One copy for both trainers (retriever and reranker).
     # {"12_B": [1507, 33, 918], ...}: up to n per row, drawn from ranks 1..50, never the gold
     full = top_up(mined, gold, n=3, all_ids=mis["MisconceptionId"], seed=42)
     # exactly n per labelled row: random other misconceptions fill in where mining found fewer
+    negatives = training_negatives(ranking, rows, n=3, ranks="1:50", margin=None,
+                                   names=names, seed=42)
+    # both, for a trainer's rows; rows the ranking lacks (make synth's questions) are ranked
+    # by TF-IDF first, so they get hard negatives too
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ import click
 import numpy as np
 import pandas as pd
 
+from eedi.long_table import query_text
 from eedi.metrics import gold_hits
+from eedi.ranking import ranking_from_scores
+from eedi.retrieval.tfidf import tfidf_scores
+from eedi.run_log import log
 
 
 def parse_ranks(window: str) -> tuple[int, int]:
@@ -79,15 +87,43 @@ def top_up(negatives: dict[str, list[int]], gold: pd.Series, n: int, all_ids,
     return out
 
 
+def rank_unranked_rows(ranking: pd.DataFrame, rows: pd.DataFrame, names: dict[int, str],
+                       top_k: int) -> pd.DataFrame:
+    """A TF-IDF ranking (eedi.retrieval.tfidf) of the rows `ranking` does not hold.
+
+    In:  ranking (the contract); rows (long table: query columns + QuestionId_Answer);
+         names {MisconceptionId: MisconceptionName}; top_k candidates kept per row.
+    Out: the contract for those rows only (empty if none). They are make synth's questions:
+         the retriever's out-of-fold ranking covers train.csv alone, and TF-IDF needs no model,
+         so a synthetic row's negatives are misconceptions that read like its question, as a
+         real row's are, not random ones a trainer learns nothing from.
+    """
+    missing = rows[~rows["QuestionId_Answer"].isin(set(ranking["QuestionId_Answer"]))]
+    if missing.empty:
+        return ranking.iloc[:0]
+    ids = list(names)
+    scores = tfidf_scores([query_text(r) for r in missing.to_dict("records")],
+                          [names[i] for i in ids])
+    return ranking_from_scores(missing["QuestionId_Answer"], ids, scores, top_k)
+
+
 def training_negatives(ranking: pd.DataFrame | None, rows: pd.DataFrame, n: int, ranks: str,
-                       margin: float | None, all_ids, seed: int,
+                       margin: float | None, names: dict[int, str], seed: int,
                        seen_only: bool = False) -> dict[str, list[int]]:
     """The n negatives of each training row: mined from `ranking` in the `ranks` window
-    ("FIRST:LAST") and topped up. seen_only: mine only misconceptions that label one of these
-    training rows. ranking None or n == 0: none ({row: []})."""
+    ("FIRST:LAST") and topped up from `names`' ids. Rows the ranking does not hold (synthetic
+    questions) are mined from their TF-IDF ranking (rank_unranked_rows). seen_only: mine only
+    misconceptions that label one of these training rows. ranking None or n == 0: none
+    ({row: []})."""
     gold = rows.set_index("QuestionId_Answer")["MisconceptionId"].astype(int)
     if ranking is None or n == 0:
         return {qa: [] for qa in gold.index}
-    mined = mine_hard_negatives(ranking, gold, n, parse_ranks(ranks), margin, seed,
+    window = parse_ranks(ranks)
+    extra = rank_unranked_rows(ranking, rows, names, top_k=window[1])
+    if len(extra):
+        log.info("ranked %d training rows the negatives' ranking lacks (synthetic questions) "
+                 "by TF-IDF, to mine their hard negatives", extra["QuestionId_Answer"].nunique())
+        ranking = pd.concat([ranking, extra], ignore_index=True)
+    mined = mine_hard_negatives(ranking, gold, n, window, margin, seed,
                                 allowed=set(gold) if seen_only else None)
-    return top_up(mined, gold, n, all_ids, seed)
+    return top_up(mined, gold, n, names, seed)
