@@ -15,9 +15,9 @@ import click
 import pandas as pd
 
 from eedi.defaults import SUBMISSION_TOP_K, TOP_K
-from eedi.long_table import query_text
-from eedi.ranking import ranking_from_scores, write_ranking
-from eedi.retrieval.tfidf import tfidf_scores
+from eedi.long_table import misconception_names
+from eedi.ranking import write_ranking
+from eedi.retrieval.tfidf import tfidf_ranking
 from eedi.run_log import setup_logging, step_timer
 
 
@@ -34,11 +34,7 @@ def main(queries: Path, misconceptions: Path, top_k: int, out: Path):
     setup_logging()
     with step_timer("retrieve_tfidf", queries=str(queries), top_k=top_k) as record:
         rows = pd.read_parquet(queries)
-        mis = pd.read_parquet(misconceptions)
-        texts = [query_text(r) for r in rows.to_dict("records")]
-        scores = tfidf_scores(texts, mis["MisconceptionName"].tolist())
-        write_ranking(ranking_from_scores(rows["QuestionId_Answer"], mis["MisconceptionId"],
-                                          scores, top_k), out)
+        write_ranking(tfidf_ranking(rows, misconception_names(misconceptions), top_k), out)
         record["rows"] = len(rows)
 
 

@@ -18,10 +18,8 @@ import click
 import numpy as np
 import pandas as pd
 
-from eedi.long_table import query_text
 from eedi.metrics import gold_hits
-from eedi.ranking import ranking_from_scores
-from eedi.retrieval.tfidf import tfidf_scores
+from eedi.retrieval.tfidf import tfidf_ranking
 from eedi.run_log import log
 
 
@@ -101,10 +99,7 @@ def rank_unranked_rows(ranking: pd.DataFrame, rows: pd.DataFrame, names: dict[in
     missing = rows[~rows["QuestionId_Answer"].isin(set(ranking["QuestionId_Answer"]))]
     if missing.empty:
         return ranking.iloc[:0]
-    ids = list(names)
-    scores = tfidf_scores([query_text(r) for r in missing.to_dict("records")],
-                          [names[i] for i in ids])
-    return ranking_from_scores(missing["QuestionId_Answer"], ids, scores, top_k)
+    return tfidf_ranking(missing, names, top_k)
 
 
 def training_negatives(ranking: pd.DataFrame | None, rows: pd.DataFrame, n: int, ranks: str,

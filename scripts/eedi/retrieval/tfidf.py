@@ -2,6 +2,7 @@
 misconception name.
 
     scores = tfidf_scores(query_texts, misconception_names)   # (n queries, m names) float32
+    ranking = tfidf_ranking(rows, names, top_k)   # long-table rows -> the ranking contract
 
 Character 3-5 grams within words, sublinear term frequency: on the real data they beat word
 uni+bigrams because stems match across forms ("numerator"/"numerators",
@@ -12,7 +13,11 @@ ranking of train is already out-of-fold.
 
 from __future__ import annotations
 
+import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from eedi.long_table import query_text
+from eedi.ranking import ranking_from_scores
 
 
 def tfidf_scores(query_texts: list[str], misconception_names: list[str]):
@@ -22,3 +27,12 @@ def tfidf_scores(query_texts: list[str], misconception_names: list[str]):
     queries = vectorizer.transform(query_texts)
     names = vectorizer.transform(misconception_names)
     return (queries @ names.T).astype("float32").toarray()  # rows are L2-normalised
+
+
+def tfidf_ranking(rows: pd.DataFrame, names: dict[int, str], top_k: int) -> pd.DataFrame:
+    """Long-table rows (QuestionId_Answer + query_text's columns) and {MisconceptionId: name}
+    -> the ranking contract, top_k per row."""
+    ids = list(names)
+    scores = tfidf_scores([query_text(r) for r in rows.to_dict("records")],
+                          [names[i] for i in ids])
+    return ranking_from_scores(rows["QuestionId_Answer"], ids, scores, top_k)
