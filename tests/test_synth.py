@@ -141,8 +141,9 @@ def test_synthetic_rows_train_every_model_and_never_enter_a_fold_or_cv(tmp_path,
         "--folds", data["folds"], "--fold", 0, "--synth", extra, "--max-steps", 1,
         "--negatives", data["ranking"], "--n-negatives", 1, "--batch-size", 2, "--out", out])
     assert result.exit_code == 0, result.output
-    trained = json.loads((out / "train.json").read_text())["pairs"]
-    assert trained == len(training_rows(data["train"], data["folds"], 0)) + 2
+    stats = json.loads((out / "train.json").read_text())
+    assert stats["pairs"] == len(training_rows(data["train"], data["folds"], 0)) + 2
+    assert stats["n_negatives"] == 1
 
 
 def test_a_real_question_id_in_the_synthetic_file_is_refused(tmp_path):

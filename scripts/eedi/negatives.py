@@ -85,40 +85,26 @@ def top_up(negatives: dict[str, list[int]], gold: pd.Series, n: int, all_ids,
     return out
 
 
-def rank_unranked_rows(ranking: pd.DataFrame, rows: pd.DataFrame, names: dict[int, str],
-                       top_k: int) -> pd.DataFrame:
-    """A TF-IDF ranking (eedi.retrieval.tfidf) of the rows `ranking` does not hold.
-
-    In:  ranking (the contract); rows (long table: query columns + QuestionId_Answer);
-         names {MisconceptionId: MisconceptionName}; top_k candidates kept per row.
-    Out: the contract for those rows only (empty if none). They are make synth's questions:
-         the retriever's out-of-fold ranking covers train.csv alone, and TF-IDF needs no model,
-         so a synthetic row's negatives are misconceptions that read like its question, as a
-         real row's are, not random ones a trainer learns nothing from.
-    """
-    missing = rows[~rows["QuestionId_Answer"].isin(set(ranking["QuestionId_Answer"]))]
-    if missing.empty:
-        return ranking.iloc[:0]
-    return tfidf_ranking(missing, names, top_k)
-
-
 def training_negatives(ranking: pd.DataFrame | None, rows: pd.DataFrame, n: int, ranks: str,
                        margin: float | None, names: dict[int, str], seed: int,
                        seen_only: bool = False) -> dict[str, list[int]]:
     """The n negatives of each training row: mined from `ranking` in the `ranks` window
     ("FIRST:LAST") and topped up from `names`' ids. Rows the ranking does not hold (synthetic
-    questions) are mined from their TF-IDF ranking (rank_unranked_rows). seen_only: mine only
-    misconceptions that label one of these training rows. ranking None or n == 0: none
-    ({row: []})."""
+    questions) are mined from their TF-IDF ranking. seen_only: mine only misconceptions that
+    label one of these training rows. ranking None or n == 0: none ({row: []})."""
     gold = rows.set_index("QuestionId_Answer")["MisconceptionId"].astype(int)
     if ranking is None or n == 0:
         return {qa: [] for qa in gold.index}
     window = parse_ranks(ranks)
-    extra = rank_unranked_rows(ranking, rows, names, top_k=window[1])
-    if len(extra):
+    # The retriever's out-of-fold ranking covers train.csv alone; make synth's rows get a
+    # TF-IDF ranking (no model needed), so their negatives read like them, as a real row's
+    # do, rather than random ones a trainer learns nothing from.
+    missing = rows[~rows["QuestionId_Answer"].isin(set(ranking["QuestionId_Answer"]))]
+    if len(missing):
         log.info("ranked %d training rows the negatives' ranking lacks (synthetic questions) "
-                 "by TF-IDF, to mine their hard negatives", extra["QuestionId_Answer"].nunique())
-        ranking = pd.concat([ranking, extra], ignore_index=True)
+                 "by TF-IDF, to mine their hard negatives", len(missing))
+        ranking = pd.concat([ranking, tfidf_ranking(missing, names, top_k=window[1])],
+                            ignore_index=True)
     mined = mine_hard_negatives(ranking, gold, n, window, margin, seed,
                                 allowed=set(gold) if seen_only else None)
     return top_up(mined, gold, n, names, seed)
