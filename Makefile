@@ -186,6 +186,14 @@ PYTHON      ?= python3
 PY          ?= .venv/bin/python
 # Order-only prerequisite of every Python step; tests set SETUP= to use their own interpreter.
 SETUP       ?= .venv/.installed
+# The allocator of every step: glibc's malloc hands each block above 32 MB (a training step's
+# activations, 50-400 MB at batch 128) back to the kernel when freed, so every step page-faults
+# them in again: 160 s of system time against 180 s of user time in 3 MiniLM steps. Set, these
+# keep freed memory for the next step (1.85 -> 3.73 examples/s on the real data; jemalloc and
+# tcmalloc gave 3.50, and need a package: docs/results.md, "CPU speed"). Harmless on a GPU.
+export MALLOC_MMAP_THRESHOLD_ ?= 17179869184
+export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
+export MALLOC_TOP_PAD_ ?= 1073741824
 
 # ---------------------------------------------------------------- settings keys
 # A model trained, or a ranking made, with settings other than the defaults is named by them:

@@ -8,6 +8,7 @@ sentence-transformers' subclass), from a spec, in one place: precision, checkpoi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -58,8 +59,13 @@ def trainer_arguments(spec, checkpoints: Path, max_steps: int, seed: int,
     )
 
 
+# glibc malloc's settings the Makefile exports to every step (its "allocator" comment says why)
+MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
 def run_stats(result, log_history: list[dict], seconds: float) -> dict:
-    """What train.json records of every run: steps, seconds, final loss, the loss curve."""
-    return {"steps": result.global_step, "train_seconds": round(seconds, 1),
+    """What train.json records of every run: steps, seconds, final loss, the loss curve, and
+    the allocator settings the process ran with (its speed depends on them)."""
+    return {"malloc": {name: os.environ.get(name) for name in MALLOC_SETTINGS},"steps": result.global_step, "train_seconds": round(seconds, 1),
             "final_loss": round(result.training_loss, 4),
             "loss_curve": [(h["step"], round(h["loss"], 4)) for h in log_history if "loss" in h]}

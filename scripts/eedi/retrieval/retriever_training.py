@@ -26,6 +26,7 @@ from eedi.long_table import query_text
 from eedi.model_folder import last_checkpoint
 from eedi.registry import Retriever
 from eedi.retrieval.embedding import load_embedder
+from eedi.retrieval.length_batching import LengthBucketedSampler, LengthSortedMNRL
 from eedi.training_args import trainer_arguments
 
 def training_examples(rows: pd.DataFrame, names: dict[int, str], negatives: dict[str, list[int]],
@@ -45,8 +46,11 @@ def training_examples(rows: pd.DataFrame, names: dict[int, str], negatives: dict
     return columns
 
 
-def training_loss(spec: Retriever, model):
+def training_loss(spec: Retriever, model, by_length: bool = True):
     """spec.loss -> the sentence-transformers loss over (anchor, positive, negative_1..n).
+
+    by_length: "mnrl" runs each column in length-sorted chunks (length_batching.LengthSortedMNRL:
+    the same loss, less padding); False is sentence-transformers' own MNRL.
 
     "cached-mnrl" is "mnrl" computed in chunks of spec.mini_batch_size (GradCache): the same loss
     and gradients at the same batch size (tests/test_retriever_training.py checks it), so it only
@@ -62,7 +66,8 @@ def training_loss(spec: Retriever, model):
         return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size,
                                                   gather_across_devices=gather)
     if spec.loss == "mnrl":
-        return MultipleNegativesRankingLoss(model, gather_across_devices=gather)
+        mnrl = LengthSortedMNRL if by_length else MultipleNegativesRankingLoss
+        return mnrl(model, gather_across_devices=gather)
     raise ValueError(f"unknown loss {spec.loss!r}")  # Retriever checks its choices
 
 
@@ -80,27 +85,34 @@ def trainable_embedder(spec: Retriever):
     return model
 
 
-def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int):
+def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int,
+          by_length: bool = True, callbacks: list | None = None):
     """Run the sentence-transformers trainer; resume from the newest checkpoint if any.
-    Returns (model, TrainOutput, log history)."""
+    Returns (model, TrainOutput, log history).
+
+    by_length: batches of rows of similar length, each column run in length-sorted chunks
+    (eedi.retrieval.length_batching); False: sentence-transformers' no-duplicates batches and
+    MNRL as they are (what bench_retriever.py compares against). callbacks: the Trainer's.
+    """
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
     model = trainable_embedder(spec)
-    loss = training_loss(spec, model)
+    loss = training_loss(spec, model, by_length)
     dataset = Dataset.from_dict(examples)
     steps_per_epoch = max(1, len(dataset) // spec.batch_size)
     args = SentenceTransformerTrainingArguments(
         **trainer_arguments(spec, checkpoints, max_steps, seed,
                             save_steps=max(10, steps_per_epoch // 4),  # ~4 checkpoints an epoch
                             logging_steps=max(1, steps_per_epoch // 10)),
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=LengthBucketedSampler if by_length else BatchSamplers.NO_DUPLICATES,
         **({"activation_checkpointing": True,  # LLM embedders: memory for big batches
             "activation_checkpointing_kwargs": {"use_reentrant": False}}
            if spec.gradient_checkpointing else {}),
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss,
+                                         callbacks=callbacks)
     result = trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints))
     return model, result, trainer.state.log_history
 

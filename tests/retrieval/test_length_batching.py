@@ -1,0 +1,109 @@
+"""Batching by length (eedi.retrieval.length_batching): the fast path's loss equals
+sentence-transformers' MNRL, and its batches keep every row exactly once an epoch, with no
+misconception twice in a batch."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import NAMES, labelled_rows
+from datasets import Dataset
+from eedi.registry import Retriever
+from eedi.retrieval import embedding
+from eedi.retrieval.length_batching import (LengthBucketedSampler, LengthSortedMNRL,
+                                            bucketed_order, embed_by_length)
+from eedi.retrieval.retriever_training import training_examples, training_loss
+from test_retriever_training import random_negatives
+
+
+def loss_and_grads(model, loss, features):
+    model.zero_grad()
+    value = loss(features, labels=None)
+    value.backward()
+    return value.item(), {n: p.grad.clone() for n, p in model.named_parameters()
+                          if p.grad is not None}
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 64])
+def test_length_sorted_mnrl_gives_mnrls_loss_and_gradients(tiny_bert_dir, kaggle_dir, chunk):
+    """Tolerance 1e-5 on the loss, 1e-5 + 1e-4 relative on every gradient (float rounding:
+    the chunks' matrix products sum in another order). Dropout off: the two draw their masks
+    in a different order. Rows of different lengths, so chunks are cut to different widths."""
+    rows = labelled_rows(kaggle_dir)
+    examples = training_examples(rows, NAMES, random_negatives(rows), "")
+    examples["anchor"] = [t * (1 + i % 3) for i, t in enumerate(examples["anchor"])]
+    spec = Retriever(model=str(tiny_bert_dir), loss="mnrl")
+    model = embedding.load_embedder(spec).eval()
+    features = [model.preprocess(texts) for texts in examples.values()]  # 7 rows, 3 columns
+    assert len(set(features[0]["attention_mask"].sum(1).tolist())) > 2
+
+    reference = training_loss(spec, model, by_length=False)
+    fast = training_loss(spec, model)
+    assert isinstance(fast, LengthSortedMNRL) and not isinstance(reference, LengthSortedMNRL)
+    fast.chunk = chunk
+    plain, plain_grads = loss_and_grads(model, reference, features)
+    value, grads = loss_and_grads(model, fast, features)
+    assert plain > 0 and len(plain_grads) > 10
+    assert abs(value - plain) < 1e-5
+    assert grads.keys() == plain_grads.keys()
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, plain_grads[name], atol=1e-5, rtol=1e-4)
+
+
+def test_embed_by_length_cuts_each_chunk_to_its_longest_row(tiny_bert_dir):
+    model = embedding.load_embedder(Retriever(model=str(tiny_bert_dir))).eval()
+    texts = ["a", "a b c d e f g h i j k l", "b c", "d e f g", "x y z w v u t s r q p o n m"]
+    features = model.preprocess(texts)
+    widths = []
+    handle = model[0].register_forward_pre_hook(
+        lambda module, args: widths.append(args[0]["input_ids"].shape[1]))
+    with torch.no_grad():
+        fast = embed_by_length(model, features, chunk=2)
+        handle.remove()
+        reference = model(features)["sentence_embedding"]
+    lengths = sorted(features["attention_mask"].sum(1).tolist())
+    assert widths == [lengths[1], lengths[3], lengths[4]]  # pairs of the sorted rows, then one
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-4)
+
+
+def dataset_of(n: int, seed: int = 0) -> Dataset:
+    """n rows whose anchors run 1..300 characters and whose positives repeat (7 misconceptions
+    each in many rows), so the no-duplicates rule has work to do."""
+    rng = np.random.default_rng(seed)
+    return Dataset.from_dict({"anchor": [f"q{i} " + "x" * int(rng.integers(1, 300)) for i in range(n)],
+                              "positive": [f"m{i % (n // 7)}" for i in range(n)]})
+
+
+def padded_share(dataset, batches) -> float:
+    lengths = np.array([len(t) for t in dataset["anchor"]])
+    return sum(lengths[b].max() * len(b) for b in batches) / lengths.sum()
+
+
+def test_bucketed_batches_hold_every_row_once_no_duplicate_and_pad_less(tmp_path):
+    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+    data = dataset_of(700)
+    sampler = LengthBucketedSampler(data, batch_size=32, drop_last=False,
+                                    generator=torch.Generator(), seed=3)
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        flat = sorted(i for b in batches for i in b)
+        assert flat == list(range(len(data)))  # each row exactly once an epoch
+        for b in batches:
+            assert len(b) <= 32
+            assert len({data[i]["positive"] for i in b}) == len(b)  # no misconception twice
+        epochs.append(batches)
+    assert epochs[0] != epochs[1]  # batches drawn anew each epoch
+    plain = NoDuplicatesBatchSampler(data, batch_size=32, drop_last=False,
+                                     generator=torch.Generator(), seed=3)
+    # random batches pad anchors to 1.85x their characters here; length buckets less than
+    # half as much (1.34x)
+    assert padded_share(data, epochs[0]) - 1 < (padded_share(data, list(plain)) - 1) / 2
+
+
+def test_bucketed_order_is_a_permutation_sorted_within_each_window():
+    lengths = np.random.default_rng(0).integers(1, 100, 50)
+    order = bucketed_order(lengths, 8, torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(50))
+    windows = np.array_split(order, 7)
+    assert all((np.diff(lengths[w]) >= 0).all() for w in windows)
