@@ -98,6 +98,23 @@ def main(model_name, train_path, misconceptions, ranking_path, n_rows, candidate
     click.echo(f"{model_name} on {hardware()}: "
                f"{len(bench)} rows x {candidates} candidates, {tokens / pairs:.0f} tokens per prompt")
     click.echo(side_by_side(results, ("engine", "pairs", "naive", "score"), pairs))
+    click.echo(bound_line(results["hf naive"][0], results["hf prefix-reuse"][0], bench))
+
+
+def reuse_bound(rows: list[tuple[list[int], list[list[int]]]]) -> float:
+    """B: the tokens the naive path computes (every prompt in full) over the tokens prefix
+    reuse computes (each row's prefix once, then each suffix): the most reuse can gain, when
+    the cost is per token. rows: [(prefix ids, [suffix ids])]."""
+    naive = sum(len(p) + len(x) for p, xs in rows for x in xs)
+    reused = sum(len(p) + sum(len(x) for x in xs) for p, xs in rows)
+    return naive / reused
+
+
+def bound_line(naive_seconds: float, reuse_seconds: float, rows) -> str:
+    """`prefix reuse: Rx of a Bx bound (P%)`: R the measured speed-up over the naive path, B
+    reuse_bound(rows), P = R / B: how much of what reuse could save it saves."""
+    ratio, bound = naive_seconds / reuse_seconds, reuse_bound(rows)
+    return f"prefix reuse: {ratio:.2f}x of a {bound:.2f}x bound ({100 * ratio / bound:.0f}%)"
 
 
 def hardware() -> str:
@@ -153,6 +170,7 @@ def bench_listwise(spec, model_name, rows, lists, picked, names, candidates) -> 
                f"{', both orders' if spec.both_orders else ''}) on {hardware()}: {len(bench[0])} "
                f"rows x top {candidates}, {tokens / n:.0f} tokens per full prompt")
     click.echo(side_by_side(results, ("engine", "windows", "full", "logit"), n, digits=2))
+    click.echo(bound_line(results["hf full prompts"][0], results["hf prefix-reuse"][0], bench[0]))
 
 
 def bench_training(spec, prompts, warm, bench, model_name) -> None:
