@@ -20,6 +20,9 @@ JOBS          ?=
 QUEUE_DIR      = $(RUN)/experiments/$(basename $(notdir $(PLAN)))
 QUEUE_LOG      = $(QUEUE_DIR)/joblog-$(shell md5sum < $(PLAN) 2> /dev/null | cut -c1-8).tsv
 QUEUE_ARGS     = --plan $(PLAN) --dir $(QUEUE_DIR) --report-dir $(RUN)/report
+# NOTIFY as the user wrote it: Make would expand its $VAR (on the command line or from the
+# environment) before exporting it; a simple variable's value is exported verbatim.
+override NOTIFY := $(value NOTIFY)
 export NOTIFY  # to the row runner and the summary, from the environment: no quoting to get wrong
 
 experiments: | $(SETUP)  ## run PLAN=experiments/<name>.tsv's rows JOBS at a time (a GPU group each), resumable; summary table + NOTIFY

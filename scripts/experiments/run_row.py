@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 
 import click
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
-from eedi.experiments.notify import notify
+from eedi.experiments.notify import notify, row_facts
 from eedi.experiments.plan import make_args, pipeline_variables, read_plan, slot_gpus, slot_width
 from eedi.experiments.queue import log_path, rebuild_summary, result_path
 from eedi.experiments.summary import status_line
@@ -122,7 +123,9 @@ def main(plan_path, row_name, queue_dir, report_dir, slot, gpu_ids, notify_comma
     table = rebuild_summary(plan_path.stem, rows, queue_dir, report_dir)
     line = status_line(row.name, result, table)
     log.info("%s", line)
-    notify(notify_command, line)
+    score = table.set_index("row").loc[row.name, "map@25"]
+    notify(notify_command, line, row_facts(row.name, result["status"],
+                                           None if pd.isna(score) else float(score), log_file))
     sys.exit(code)
 
 

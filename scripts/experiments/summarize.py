@@ -18,7 +18,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
-from eedi.experiments.notify import notify
+from eedi.experiments.notify import notify, row_facts
 from eedi.experiments.plan import pipeline_variables, read_plan
 from eedi.experiments.queue import rebuild_summary
 from eedi.experiments.summary import queue_line
@@ -39,7 +39,8 @@ def main(plan_path, queue_dir, report_dir, queue_ended, elapsed_s, notify_comman
     table = rebuild_summary(plan_path.stem, rows, queue_dir, report_dir)
     click.echo((queue_dir / "summary.md").read_text())
     if queue_ended:
-        notify(notify_command, queue_line(plan_path.stem, table, elapsed_s, queue_dir / "summary.md"))
+        notify(notify_command, queue_line(plan_path.stem, table, elapsed_s, queue_dir / "summary.md"),
+               row_facts("", "ended", None, queue_dir / "summary.md"))
 
 
 if __name__ == "__main__":

@@ -52,13 +52,30 @@ def test_rows_read_with_their_settings_goals_and_baseline(tmp_path):
     ("name|TOP_N\n", "no rows"),
     ("name|TOP_N\na|5\nb|10\na|20\n", "column name, row 3: 'a' names two rows"),
     ("name|TOP_N\na b|5\n", "column name, row 1: 'a b': a row's name is letters"),
-    ("name|TRAIN_ARGS\na|--lr $(LR)\n", "column TRAIN_ARGS, row 1: '--lr $(LR)': Make or the shell"),
+    ("name|TRAIN_ARGS\na|--lr $(LR)\n", "column TRAIN_ARGS, row 1: '--lr $(LR)': $ ( ) may mean something to Make or the shell"),
+    # issue 38: a ; would run a second command, a # cut the line, clean wipe the run
+    ("name|TRAIN_ARGS\na|--epochs 1; touch pwned\n", "column TRAIN_ARGS, row 1: '--epochs 1; touch pwned': ; may mean"),
+    ("name|TRAIN_ARGS\na|--epochs 1 # comment\n", "column TRAIN_ARGS, row 1: '--epochs 1 # comment': # may mean"),
+    ("name|FUSE_ARGS\na|--k 10 && touch pwned\n", "column FUSE_ARGS, row 1: '--k 10 && touch pwned': & may mean"),
+    ("name|GOALS\na|evaluate clean\n", "column GOALS, row 1: 'clean' is not a goal a row may run"),
+    ("name|GOALS\na|setup\n", "column GOALS, row 1: 'setup' is not a goal a row may run"),
     ("name|TRAIN_ARGS\na|--x 'y'\n", "column TRAIN_ARGS, row 1"),
     ("name|TOP_N\na|5|6\n", "row 1: 3 cells for 2 columns"),
-    ("name|GOALS\na|evaluate Report\n", "column GOALS, row 1: 'Report' is not a make goal"),
+    ("name|GOALS\na|evaluate Report\n", "column GOALS, row 1: 'Report' is not a goal a row may run"),
 ])
 def test_a_bad_plan_is_one_error_naming_row_and_column(tmp_path, text, message):
     assert message in refused(tmp_path, text)
+
+
+def test_the_goals_a_row_may_run_are_targets_of_the_pipeline():
+    """ROW_GOALS names real goals (a rename in the Makefiles would leave a dead one here)."""
+    from eedi.experiments.plan import REPO, ROW_GOALS
+    phony = set()
+    for path in [REPO / "Makefile", *sorted((REPO / "make").glob("*.mk"))]:
+        for line in path.read_text().splitlines():
+            if line.startswith(".PHONY:"):
+                phony.update(line.split(":", 1)[1].split())
+    assert ROW_GOALS <= phony and not ROW_GOALS & {"clean", "setup", "test", "experiments"}
 
 
 def test_rows_may_differ_only_where_the_outputs_are_named_by_the_value(tmp_path):

@@ -49,6 +49,41 @@ def test_a_bad_plan_is_one_clear_error_and_starts_nothing(tmp_path):
     assert not (tmp_path / "models").exists() and not (tmp_path / "notes.txt").exists()
 
 
+@pytest.mark.parametrize("cell", ["TRAIN_ARGS=--epochs 1; touch {pwned}",
+                                  "TRAIN_ARGS=--epochs 1 # ; touch {pwned}",
+                                  "GOALS=clean"])
+def test_a_plan_with_a_shell_or_clean_cell_is_refused_before_any_row_runs(tmp_path, cell):
+    """Issue 38: a `;` cell would run its second command, a `#` cut the line, a GOALS cell
+    `clean` wipe the run; each is refused by name, and nothing it holds is executed."""
+    pwned = tmp_path / "pwned"
+    column, value = cell.format(pwned=pwned).split("=", 1)
+    plan = write_plan(tmp_path, f"name|{column}\nbaseline|\nbad|{value}\n")
+    out = subprocess.run(command(tmp_path, plan, 2), capture_output=True, text=True)
+    assert out.returncode != 0
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and f"column {column}, row 2" in errors[0], out.stderr[-2000:]
+    runs = tmp_path / "runs"
+    assert not pwned.exists() and not list(runs.rglob("experiments")) and not list(runs.rglob("rankings"))
+    assert not (tmp_path / "notes.txt").exists()
+
+
+def test_notify_runs_as_written_with_the_rows_facts_in_its_environment(tmp_path):
+    """NOTIFY on make's command line keeps its $VAR (Make used to expand $S to nothing, leaving
+    'OME_VAR'); the command reads the row's name, status, MAP@25 and log from its environment."""
+    plan = write_plan(tmp_path, "name|EVALUATE|FINAL\nbaseline|tfidf|tfidf\n")
+    notes = tmp_path / "told.txt"
+    notify = (f'NOTIFY=echo "$SOME_VAR|$EXPERIMENT_ROW|$EXPERIMENT_STATUS|$EXPERIMENT_MAP|'
+              f'$EXPERIMENT_LOG" >> {notes}')
+    out = subprocess.run(command(tmp_path, plan, 1, notify), capture_output=True, text=True,
+                         env={**os.environ, "SOME_VAR": "from-the-shell"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    row, queue = notes.read_text().splitlines()
+    some_var, name, status, map25, log = row.split("|")
+    assert (some_var, name, status) == ("from-the-shell", "baseline", "ok")
+    assert 0 < float(map25) <= 1 and log.endswith("logs/baseline.log")
+    assert queue.split("|")[:3] == ["from-the-shell", "", "ended"] and queue.endswith("summary.md")
+
+
 def test_a_queue_killed_mid_run_finishes_on_rerun_without_redoing_finished_rows(tmp_path):
     """Three rows: the baseline, another TRAIN_ARGS (its own MiniLM, keyed by its settings) and
     another BOOST_ARGS (sharing the baseline's MiniLM). Killed while the second trains, then

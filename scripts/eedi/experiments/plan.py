@@ -48,10 +48,17 @@ SAME_DATA = frozenset({"DATA_DIR", "FOLD_BY", "N_FOLDS", "FOLD_SEED"})
 QUEUE_OWNED = frozenset({"RUNS_ROOT", "MODELS_ROOT", "PY", "PYTHON", "SETUP", "SUBMISSION", "GPU",
                          "GPU_IDS", "FOLD", "PLAN", "JOBS", "NOTIFY", "CUDA_VISIBLE_DEVICES"})
 ROW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-GOAL = re.compile(r"[a-z][a-z0-9-]*")
-# Characters a value may not hold: Make would expand $, and the recipes quote values in '...'
-# for the shell (settings keys, config stamps), which ' \ and ` would break.
-MISREAD = re.compile(r"[$'\\`]")
+# The goals a row may run: the pipeline's own stages, never clean, setup, tests, the Kaggle
+# side (pushing, submitting) or another queue.
+ROW_GOALS = frozenset({"reshape", "folds", "retrieve", "train-retriever", "train-reranker",
+                       "rerank", "quantize", "fuse", "cascade", "report", "cv", "evaluate",
+                       "submission", "kernel-local", "budget", "budget-t4"})
+# What a value may hold: words, numbers, paths, options and model keys (minilm~1a2b3c-ft).
+# Anything else could mean something to Make or the shell: $ (Make's expansion), ; & | < >
+# and backquotes (another command), # (a comment that cuts the line), quotes and \ (which the
+# recipes' own '...' quoting would break), * ? (globs). The row runner passes values as
+# arguments, never through a shell, and this keeps them so in every recipe downstream.
+SAFE_VALUE = re.compile(r"[A-Za-z0-9 ._,:=/+@%~-]*")
 # An overridable setting in the Makefiles: `NAME ?= value`.
 DECLARED = re.compile(r"^([A-Z][A-Z0-9_]*)\s*\?=", re.M)
 
@@ -118,14 +125,17 @@ def read_plan(path, declared: set[str]) -> list[Row]:
         for column, value in zip(header[1:], cells[1:]):
             if not value:
                 continue
-            if MISREAD.search(value):
-                raise DataError(path, column, n, f"{value!r}: Make or the shell would misread "
-                                                 "$ ' \\ or ` in a value")
+            if not SAFE_VALUE.fullmatch(value):
+                bad = sorted(set(SAFE_VALUE.sub("", value)))
+                raise DataError(path, column, n, f"{value!r}: {' '.join(bad)} may mean something "
+                                                 "to Make or the shell; a value holds letters, "
+                                                 "digits, spaces and . _ , : = / + @ % ~ -")
             if column == GOALS:
                 goals = value.split()
-                bad = [g for g in goals if not GOAL.fullmatch(g)]
+                bad = [g for g in goals if g not in ROW_GOALS]
                 if bad:
-                    raise DataError(path, column, n, f"{bad[0]!r} is not a make goal")
+                    raise DataError(path, column, n, f"{bad[0]!r} is not a goal a row may run "
+                                                     f"(one of: {', '.join(sorted(ROW_GOALS))})")
                 row.goals = goals
             else:
                 row.settings[column] = value
