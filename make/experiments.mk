@@ -9,7 +9,9 @@
 # finished rows are skipped (GNU parallel's --resume-failed, its joblog kept per version of the
 # plan), a killed training resumes from its checkpoint. NOTIFY='command' gets one line on stdin
 # as each row ends and when the queue ends (a webhook curl, mail); its failure never stops the
-# queue. Files: RUN/experiments/<name>/ (logs/, results/, summary.md, summary.csv) and
+# queue. One queue per plan (a second is refused, naming the first's pid and host); a kill, a
+# Ctrl-C or a closed terminal stops every row (scripts/experiments/run_queue.py). Files:
+# RUN/experiments/<name>/ (queue.lock, logs/, results/, summary.md, summary.csv) and
 # RUN/report/experiments-<name>.html.
 PLAN          ?=
 NOTIFY        ?=
@@ -17,6 +19,8 @@ QUEUE_GPU_IDS ?= $(if $(CUDA_VISIBLE_DEVICES),$(subst $(comma), ,$(CUDA_VISIBLE_
 # Rows at a time; empty: as many as the GPUs hold (their count / the largest GPUS of a row), 1
 # without GPUs.
 JOBS          ?=
+# Seconds a row may run; past it the row is stopped and recorded as timeout. Empty: no limit.
+ROW_TIMEOUT   ?=
 QUEUE_DIR      = $(RUN)/experiments/$(basename $(notdir $(PLAN)))
 QUEUE_LOG      = $(QUEUE_DIR)/joblog-$(shell md5sum < $(PLAN) 2> /dev/null | cut -c1-8).tsv
 QUEUE_ARGS     = --plan $(PLAN) --dir $(QUEUE_DIR) --report-dir $(RUN)/report
@@ -28,14 +32,8 @@ export NOTIFY  # to the row runner and the summary, from the environment: no quo
 experiments: | $(SETUP)  ## run PLAN=experiments/<name>.tsv's rows JOBS at a time (a GPU group each), resumable; summary table + NOTIFY
 	@[ -n "$(PLAN)" ] || { echo "error: make experiments needs PLAN=experiments/<name>.tsv (e.g. experiments/sample.tsv)" >&2; exit 1; }
 	@command -v parallel > /dev/null || { echo "error: make experiments runs its rows through GNU parallel: apt-get install parallel (brew install parallel)" >&2; exit 1; }
-	@start=$$(date +%s); failed=0; \
-	  jobs=$$($(PY) scripts/experiments/check_plan.py --plan $(PLAN) $(if $(JOBS),--jobs $(JOBS)) \
-	    --gpu-ids '$(QUEUE_GPU_IDS)' --out $(QUEUE_DIR)/rows.txt); \
-	  parallel --will-cite --jobs $$jobs --halt never --line-buffer --tag --joblog $(QUEUE_LOG) --resume-failed \
-	    '$(PY) scripts/experiments/run_row.py $(QUEUE_ARGS) --row {} --slot {%} --gpu-ids "$(QUEUE_GPU_IDS)"' \
-	    :::: $(QUEUE_DIR)/rows.txt || failed=$$?; \
-	  $(PY) scripts/experiments/summarize.py $(QUEUE_ARGS) --queue-ended --elapsed-s $$(( $$(date +%s) - start )); \
-	  [ $$failed = 0 ] || { echo "error: $$failed row(s) of $(PLAN) failed: $(QUEUE_DIR)/logs/" >&2; exit 1; }
+	@exec $(PY) scripts/experiments/run_queue.py $(QUEUE_ARGS) --joblog $(QUEUE_LOG) \
+	  $(if $(JOBS),--jobs $(JOBS)) --gpu-ids '$(QUEUE_GPU_IDS)' --row-timeout $(or $(ROW_TIMEOUT),0)
 
 experiments-summary: | $(SETUP)  ## rebuild PLAN's summary table from the rows that ended (while a queue runs, or after)
 	$(PY) scripts/experiments/summarize.py $(QUEUE_ARGS)

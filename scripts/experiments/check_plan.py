@@ -18,7 +18,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
-from eedi.experiments.plan import pipeline_variables, read_plan, slot_width
+from eedi.experiments.plan import pipeline_variables, read_plan, rows_at_a_time, slot_width
 from eedi.files import write_text
 from eedi.run_log import log, setup_logging
 
@@ -34,14 +34,7 @@ def main(plan_path: Path, jobs: int, gpu_ids: str, out: Path):
     setup_logging()
     rows = read_plan(plan_path, pipeline_variables())
     width, gpus = slot_width(rows), gpu_ids.split()
-    if gpus and width > len(gpus):
-        raise click.ClickException(f"{plan_path}: a row asks for GPUS={width} and there are "
-                                   f"{len(gpus)} ({' '.join(gpus)})")
-    jobs = jobs or (len(gpus) // width if gpus else 1)
-    if gpus and jobs * width > len(gpus):
-        raise click.ClickException(
-            f"{plan_path}: JOBS={jobs} rows at a time x {width} GPUs each needs {jobs * width} "
-            f"GPUs, and there are {len(gpus)} ({' '.join(gpus)}): lower JOBS")
+    jobs = rows_at_a_time(plan_path, rows, jobs, gpus)
     write_text("".join(f"{r.name}\n" for r in rows), out)
     log.info("%s: %d rows, %d at a time, %s", plan_path, len(rows), jobs,
              f"{width} GPU(s) each of {' '.join(gpus)}" if gpus else "no GPUs (sharing the CPU)")

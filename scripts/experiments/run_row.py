@@ -22,10 +22,12 @@ from pathlib import Path
 
 import click
 import pandas as pd
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
 from eedi.experiments.notify import notify, row_facts
+from eedi.experiments.processes import stop_tree
 from eedi.experiments.plan import make_args, pipeline_variables, read_plan, slot_gpus, slot_width
 from eedi.experiments.queue import log_path, rebuild_summary, result_path
 from eedi.experiments.summary import status_line
@@ -72,6 +74,22 @@ def training_seconds(run: Path, final: str, n_folds: int) -> float:
     return round(total, 1)
 
 
+def run_make(command: list[str], log_file, env: dict, timeout_s: float) -> tuple[str, int]:
+    """The row's make, its output to log_file. Out: ("ok" | "failed", its exit status), or
+    ("timeout", 124) when it ran past timeout_s (> 0): then it and everything it started are
+    stopped (Make deletes the target it was making: nothing looks finished)."""
+    make = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    try:
+        code = make.wait(timeout=timeout_s or None)
+    except subprocess.TimeoutExpired:
+        log.warning("row past its %g s (ROW_TIMEOUT): stopping its make", timeout_s)
+        stop_tree(psutil.Process(make.pid), include_root=True)
+        make.wait()
+        log_file.write(f"\n# stopped after {timeout_s:g} s (ROW_TIMEOUT)\n")
+        return "timeout", 124
+    return ("ok" if code == 0 else "failed"), code
+
+
 @click.command(help=__doc__)
 @click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--row", "row_name", required=True)
@@ -81,10 +99,13 @@ def training_seconds(run: Path, final: str, n_folds: int) -> float:
 @click.option("--slot", type=click.IntRange(1), default=1, show_default=True,
               help="GNU parallel's job slot ({%}).")
 @click.option("--gpu-ids", default="", help="The queue's GPUs, space-separated (empty: none).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0), default=0, show_default=True,
+              help="Seconds the row's make may run (ROW_TIMEOUT); past it the make and all it "
+                   "started are stopped and the row is recorded as timeout. 0: no limit.")
 @click.option("--notify", "notify_command", envvar="NOTIFY", default="", help="NOTIFY: a shell "
               "command given one line on stdin when the row ends [$NOTIFY].")
 @click.option("--make", default=os.environ.get("MAKE", "make"), show_default=True)
-def main(plan_path, row_name, queue_dir, report_dir, slot, gpu_ids, notify_command, make):
+def main(plan_path, row_name, queue_dir, report_dir, slot, gpu_ids, timeout_s, notify_command, make):
     setup_logging()
     rows = read_plan(plan_path, pipeline_variables())
     row = next((r for r in rows if r.name == row_name), None)
@@ -110,10 +131,10 @@ def main(plan_path, row_name, queue_dir, report_dir, slot, gpu_ids, notify_comma
         f.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} make {' '.join(args)} {ranking}\n")
         f.flush()
         # the ranking scored is asked for by name, whatever the goals are
-        code = subprocess.run([make, "--no-print-directory", *args, str(ranking)],
-                              stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        status, code = run_make([make, "--no-print-directory", *args, str(ranking)], f, env,
+                                timeout_s)
     elapsed = round(time.time() - start, 1)
-    result = {"row": row.name, "status": "ok" if code == 0 else "failed", "returncode": code,
+    result = {"row": row.name, "status": status, "returncode": code,
               "make": args, "gpus": gpus, "elapsed_s": elapsed, "git": git,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "log": str(log_file),
               "ranking": values["FINAL"], "ranking_path": str(ranking),

@@ -180,3 +180,74 @@ def test_job_slots_are_checked_against_the_gpus_before_anything_starts(tmp_path)
     out = check(one_gpu, "--jobs", "5", "--gpu-ids", "0 1 2 3")
     assert out.returncode != 0 and "JOBS=5 rows at a time x 1 GPUs each needs 5 GPUs" in out.stderr
     assert not (tmp_path / "rows.txt").exists()
+
+
+def sleepy_python(tmp_path, seconds: int = 300):
+    """A PY whose TF-IDF step sleeps (a row that runs long at no cost); every other step, and
+    the queue's own scripts, run as usual. It leaves <tmp>/asleep when it starts sleeping."""
+    wrapper = tmp_path / "sleepy-python"
+    wrapper.write_text(f"#!/bin/bash\n"
+                       f"case \" $* \" in *retrieve_tfidf.py*) touch {tmp_path}/asleep; sleep {seconds};; esac\n"
+                       f"exec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def queue_processes(tmp_path) -> list:
+    """Live processes started for this test's queue (their command line names its folder)."""
+    import psutil
+    procs = []
+    for p in psutil.process_iter(["cmdline"]):
+        if any(str(tmp_path) in part for part in p.info["cmdline"] or []) and p.pid != os.getpid():
+            procs.append(p)
+    return procs
+
+
+def test_one_queue_per_plan_and_a_kill_of_make_stops_every_row(tmp_path):
+    """Issue 38: a second make experiments of a running plan is refused at once, naming the
+    holder's pid and host; kill -TERM of the first make (make alone, as `kill <pid>` does)
+    leaves no process of its queue within 20 s and no row that looks finished; the same command
+    then finishes the plan."""
+    import socket
+    plan = write_plan(tmp_path, "name|EVALUATE|FINAL\nbaseline|tfidf|tfidf\nboosted|tfidf.boost|tfidf.boost\n")
+    sleepy = f"PY={sleepy_python(tmp_path)}"
+    first = subprocess.Popen(command(tmp_path, plan, 2, sleepy), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (tmp_path / "asleep").exists():
+        assert first.poll() is None and time.time() < deadline, "the queue ended before a row slept"
+        time.sleep(0.2)
+
+    second = subprocess.run(command(tmp_path, plan, 2), capture_output=True, text=True, timeout=120)
+    assert second.returncode != 0
+    assert "night is running already (pid " in second.stderr and socket.gethostname() in second.stderr
+
+    first.send_signal(signal.SIGTERM)  # make alone, not its process group
+    first.wait(30)
+    deadline = time.time() + 20
+    while queue_processes(tmp_path) and time.time() < deadline:
+        time.sleep(0.5)
+    assert queue_processes(tmp_path) == [], [p.info["cmdline"] for p in queue_processes(tmp_path)]
+    qdir = next((tmp_path / "runs").glob("data-*")) / "experiments" / "night"
+    assert not list((qdir / "results").glob("*.json")) if (qdir / "results").exists() else True
+    assert not list((tmp_path / "runs").rglob("train_tfidf.parquet"))  # the half-made step
+
+    rerun = subprocess.run(command(tmp_path, plan, 2), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    table = pd.read_csv(qdir / "summary.csv", keep_default_na=False)
+    assert list(table["status"]) == ["ok", "ok"]
+
+
+def test_a_row_past_row_timeout_is_stopped_and_recorded_as_timeout(tmp_path):
+    plan = write_plan(tmp_path, "name|EVALUATE|FINAL\nbaseline|tfidf|tfidf\n")
+    start = time.time()
+    out = subprocess.run(command(tmp_path, plan, 1, f"PY={sleepy_python(tmp_path)}", "ROW_TIMEOUT=5"),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and time.time() - start < 120
+    qdir = next((tmp_path / "runs").glob("data-*")) / "experiments" / "night"
+    record = json.loads((qdir / "results" / "baseline.json").read_text())
+    assert record["status"] == "timeout" and record["returncode"] == 124
+    assert "stopped after 5 s (ROW_TIMEOUT)" in (qdir / "logs" / "baseline.log").read_text()
+    assert pd.read_csv(qdir / "summary.csv", keep_default_na=False)["status"].tolist() == ["timeout"]
+    assert (tmp_path / "notes.txt").read_text().startswith("baseline: timeout")
+    assert queue_processes(tmp_path) == []

@@ -46,7 +46,8 @@ ROW_VARIABLES = frozenset({
 SAME_DATA = frozenset({"DATA_DIR", "FOLD_BY", "N_FOLDS", "FOLD_SEED"})
 # What the queue sets itself, or where outputs go: never a column.
 QUEUE_OWNED = frozenset({"RUNS_ROOT", "MODELS_ROOT", "PY", "PYTHON", "SETUP", "SUBMISSION", "GPU",
-                         "GPU_IDS", "FOLD", "PLAN", "JOBS", "NOTIFY", "CUDA_VISIBLE_DEVICES"})
+                         "GPU_IDS", "FOLD", "PLAN", "JOBS", "NOTIFY", "CUDA_VISIBLE_DEVICES",
+                         "ROW_TIMEOUT", "QUEUE_GPU_IDS"})
 ROW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # The goals a row may run: the pipeline's own stages, never clean, setup, tests, the Kaggle
 # side (pushing, submitting) or another queue.
@@ -197,3 +198,19 @@ def slot_gpus(gpu_ids: list[str], slot: int, width: int) -> list[str]:
     """GNU parallel's job slot `slot` (1-based, its {%}) holds GPUs `width` at a time, in order:
     slot 2 of width 2 over 0 1 2 3 -> ["2", "3"]."""
     return gpu_ids[(slot - 1) * width: slot * width]
+
+
+def rows_at_a_time(plan_path, rows: list[Row], jobs: int | None, gpus: list[str]) -> int:
+    """The rows to run at a time: `jobs`, else as many as the GPUs hold (their count / the
+    largest GPUS of a row), 1 without GPUs. DataError when the job slots ask for more GPUs
+    than there are (JOBS x the largest GPUS of a row)."""
+    width = slot_width(rows)
+    if gpus and width > len(gpus):
+        raise DataError(plan_path, "GPUS", None, f"a row asks for GPUS={width} and there are "
+                                                 f"{len(gpus)} ({' '.join(gpus)})")
+    jobs = jobs or (len(gpus) // width if gpus else 1)
+    if gpus and jobs * width > len(gpus):
+        raise DataError(plan_path, "GPUS", None,
+                        f"JOBS={jobs} rows at a time x {width} GPUs each needs {jobs * width} "
+                        f"GPUs, and there are {len(gpus)} ({' '.join(gpus)}): lower JOBS")
+    return jobs

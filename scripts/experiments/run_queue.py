@@ -1,0 +1,102 @@
+"""Run an experiment plan's rows as one queue: JOBS at a time through GNU parallel, one queue
+per plan, stopped whole by a kill.
+
+\b
+Reads  PLAN                   experiments/<name>.tsv (eedi/experiments/plan.py: the rules)
+Writes DIR/queue.lock         held while the queue runs: its pid, host and start
+       DIR/rows.txt           the row names (GNU parallel's input)
+       JOBLOG                 GNU parallel's record of the rows that ended (--resume-failed)
+       and, through run_row.py, each row's log, record and the summary; at the end the
+       summary again and NOTIFY's line for the queue. Exits non-zero when a row failed.
+
+A second queue of the same plan is refused at once, naming the holder (the lock is the
+kernel's: it dies with its holder, kill -9 included). TERM, INT or HUP (a kill, Ctrl-C, a closed
+terminal), or the death of the make that started it, stop every row it started: each leaves
+nothing that looks finished, and the same command resumes the plan. ROW_TIMEOUT: a row running
+longer is stopped and recorded as timeout; the queue goes on.
+"""
+
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
+
+from eedi.experiments.notify import notify, row_facts
+from eedi.experiments.plan import pipeline_variables, read_plan, rows_at_a_time, slot_width
+from eedi.experiments.processes import QueueRunning, die_with_parent, plan_lock, stop_tree
+from eedi.experiments.queue import rebuild_summary
+from eedi.experiments.summary import queue_line
+from eedi.files import write_text
+from eedi.run_log import log, setup_logging
+
+ROW_RUNNER = Path(__file__).resolve().parent / "run_row.py"
+
+
+@click.command(help=__doc__)
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--dir", "queue_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The queue's folder (RUN/experiments/<plan name>).")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--joblog", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="GNU parallel's joblog (one per version of the plan).")
+@click.option("--jobs", type=click.IntRange(1), help="Rows run at a time (JOBS) [as many as "
+              "the GPUs hold; 1 without GPUs].")
+@click.option("--gpu-ids", default="", help="The queue's GPUs, space-separated (empty: none).")
+@click.option("--row-timeout", type=click.FloatRange(0), default=0, show_default=True,
+              help="Seconds a row may run (ROW_TIMEOUT); 0: no limit.")
+@click.option("--notify", "notify_command", envvar="NOTIFY", default="",
+              help="NOTIFY: a shell command told how each row and the queue ended [$NOTIFY].")
+def main(plan_path, queue_dir, report_dir, joblog, jobs, gpu_ids, row_timeout, notify_command):
+    setup_logging()
+    die_with_parent()  # make killed: this gets TERM, and stops the rows below
+    rows = read_plan(plan_path, pipeline_variables())
+    gpus = gpu_ids.split()
+    jobs = rows_at_a_time(plan_path, rows, jobs, gpus)
+    try:
+        with plan_lock(queue_dir / "queue.lock"):
+            write_text("".join(f"{r.name}\n" for r in rows), queue_dir / "rows.txt")
+            log.info("%s: %d rows, %d at a time, %s", plan_path, len(rows), jobs,
+                     f"{slot_width(rows)} GPU(s) each of {' '.join(gpus)}" if gpus
+                     else "no GPUs (sharing the CPU)")
+            failed, elapsed = run_rows(plan_path, queue_dir, report_dir, joblog, jobs, gpu_ids,
+                                       row_timeout)
+            table = rebuild_summary(plan_path.stem, rows, queue_dir, report_dir)
+            click.echo((queue_dir / "summary.md").read_text())
+            notify(notify_command, queue_line(plan_path.stem, table, elapsed, queue_dir / "summary.md"),
+                   row_facts("", "ended", None, queue_dir / "summary.md"))
+    except QueueRunning as e:
+        raise click.ClickException(str(e)) from None
+    if failed:
+        raise click.ClickException(f"{failed} row(s) of {plan_path} failed: {queue_dir / 'logs'}/")
+
+
+def run_rows(plan_path, queue_dir, report_dir, joblog, jobs, gpu_ids, row_timeout) -> tuple[int, float]:
+    """GNU parallel over rows.txt, each row through run_row.py; a TERM, INT or HUP stops the
+    whole tree first. Out: (rows failed, seconds)."""
+    row = " ".join(shlex.quote(str(a)) for a in (
+        sys.executable, ROW_RUNNER, "--plan", plan_path, "--dir", queue_dir, "--report-dir",
+        report_dir, "--gpu-ids", gpu_ids, "--timeout", row_timeout))
+    command = ["parallel", "--will-cite", "--jobs", str(jobs), "--halt", "never", "--line-buffer",
+               "--tag", "--joblog", str(joblog), "--resume-failed",
+               f"{row} --row {{}} --slot {{%}}", "::::", str(queue_dir / "rows.txt")]
+
+    def stop(signum, frame):
+        log.warning("%s: stopping every row of the queue", signal.Signals(signum).name)
+        stop_tree(psutil.Process())
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    start = time.time()
+    failed = subprocess.run(command).returncode
+    return failed, time.time() - start
+
+
+if __name__ == "__main__":
+    main()
