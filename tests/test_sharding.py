@@ -20,7 +20,8 @@ from eedi.ranking import merge_shards, read_ranking
 from eedi.sharding import gpu_groups, shard_argv
 
 
-def test_gpu_groups_per_copy():
+def test_gpu_groups_per_copy(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert gpu_groups(2) == ["0", "1"]
     assert gpu_groups(4, per_copy=2) == ["0,1", "2,3"]
     assert gpu_groups(2, per_copy=2) == ["0,1"]  # qwen32b on 2x T4: one copy over both

@@ -2,6 +2,7 @@
 own slice of the rows, then their rankings merged into one.
 
     gpu_groups(4, per_copy=2)                 # ["0,1", "2,3"]: CUDA_VISIBLE_DEVICES per copy
+    gpu_groups(2, visible="4,5,6,7")          # ["4", "5"]: inside a queue row's GPUs
     shard_argv(command, params, i, n, out_i)  # the command's own options, + --shard i/n --out out_i
     run_on_gpus(script, command, params, groups, out, rows, reference)
         # copy i runs `python script <its options> --shard i/n --out OUT.shard<i>` with
@@ -29,12 +30,21 @@ from eedi.run_log import log
 LAUNCHER_OPTIONS = ("gpus", "shard", "out")
 
 
-def gpu_groups(gpus: int, per_copy: int = 1) -> list[str]:
-    """GPUs 0..gpus-1 in groups of `per_copy` (the GPUs one model copy spans): one
-    CUDA_VISIBLE_DEVICES value per copy. ValueError when they do not divide."""
+def gpu_groups(gpus: int, per_copy: int = 1, visible: str | None = None) -> list[str]:
+    """The first `gpus` GPUs this process may use, in groups of `per_copy` (the GPUs one model
+    copy spans): one CUDA_VISIBLE_DEVICES value per copy. The GPUs: those of `visible` (default:
+    this process's CUDA_VISIBLE_DEVICES, as a queue row's job slot sets it), else 0..gpus-1; a
+    copy's value names the same devices, so it never leaves the GPUs it was given. ValueError
+    when they do not divide, or when fewer are visible than asked for."""
     if gpus < 1 or per_copy < 1 or gpus % per_copy:
         raise ValueError(f"GPUS={gpus} is not a multiple of the tensor parallel size {per_copy}")
-    return [",".join(str(g) for g in range(i, i + per_copy)) for i in range(0, gpus, per_copy)]
+    if visible is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [g.strip() for g in visible.split(",") if g.strip()] if visible else \
+        [str(g) for g in range(gpus)]
+    if len(ids) < gpus:
+        raise ValueError(f"GPUS={gpus} but CUDA_VISIBLE_DEVICES={visible} holds {len(ids)}")
+    return [",".join(ids[i:i + per_copy]) for i in range(0, gpus, per_copy)]
 
 
 def shard_argv(command: click.Command, params: dict, shard: int, shards: int, out: Path,
