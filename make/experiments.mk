@@ -22,7 +22,6 @@ JOBS          ?=
 # Seconds a row may run; past it the row is stopped and recorded as timeout. Empty: no limit.
 ROW_TIMEOUT   ?=
 QUEUE_DIR      = $(RUN)/experiments/$(basename $(notdir $(PLAN)))
-QUEUE_LOG      = $(QUEUE_DIR)/joblog-$(shell md5sum < $(PLAN) 2> /dev/null | cut -c1-8).tsv
 QUEUE_ARGS     = --plan $(PLAN) --dir $(QUEUE_DIR) --report-dir $(RUN)/report
 # NOTIFY as the user wrote it: Make would expand its $VAR (on the command line or from the
 # environment) before exporting it; a simple variable's value is exported verbatim.
@@ -32,7 +31,8 @@ export NOTIFY  # to the row runner and the summary, from the environment: no quo
 experiments: | $(SETUP)  ## run PLAN=experiments/<name>.tsv's rows JOBS at a time (a GPU group each), resumable; summary table + NOTIFY
 	@[ -n "$(PLAN)" ] || { echo "error: make experiments needs PLAN=experiments/<name>.tsv (e.g. experiments/sample.tsv)" >&2; exit 1; }
 	@command -v parallel > /dev/null || { echo "error: make experiments runs its rows through GNU parallel: apt-get install parallel (brew install parallel)" >&2; exit 1; }
-	@exec $(PY) scripts/experiments/run_queue.py $(QUEUE_ARGS) --joblog $(QUEUE_LOG) \
+	@[ -z "$(HOSTS)" ] || { echo "error: HOSTS= (one queue over several machines) is not supported yet: run one queue per machine, or GNU parallel --sshloginfile by hand (docs/experiments.md, 'Past one machine')" >&2; exit 1; }
+	@exec $(PY) scripts/experiments/run_queue.py $(QUEUE_ARGS) \
 	  $(if $(JOBS),--jobs $(JOBS)) --gpu-ids '$(QUEUE_GPU_IDS)' --row-timeout $(or $(ROW_TIMEOUT),0)
 
 experiments-summary: | $(SETUP)  ## rebuild PLAN's summary table from the rows that ended (while a queue runs, or after)

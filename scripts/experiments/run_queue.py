@@ -4,8 +4,14 @@ per plan, stopped whole by a kill.
 \b
 Reads  PLAN                   experiments/<name>.tsv (eedi/experiments/plan.py: the rules)
 Writes DIR/queue.lock         held while the queue runs: its pid, host and start
+       DIR/plans/<digest>/<plan>.tsv  the plan as it was at the start: the rows read this
+                              copy, so an edit of PLAN mid-run changes nothing that runs
+       DIR/queue.json         the digest, the plan's path, the settings of make's command
+                              line (every row runs with them) and the start
        DIR/rows.txt           the row names (GNU parallel's input)
-       JOBLOG                 GNU parallel's record of the rows that ended (--resume-failed)
+       DIR/joblog-<digest>.tsv  GNU parallel's record of the rows that ended (--resume-failed);
+                              <digest>: the plan's text and the command line's settings, so
+                              other settings for every row are another queue, not a resume
        and, through run_row.py, each row's log, record and the summary; at the end the
        summary again and NOTIFY's line for the queue. Exits non-zero when a row failed.
 
@@ -16,6 +22,7 @@ nothing that looks finished, and the same command resumes the plan. ROW_TIMEOUT:
 longer is stopped and recorded as timeout; the queue goes on.
 """
 
+import os
 import shlex
 import signal
 import subprocess
@@ -29,11 +36,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the eedi library
 
 from eedi.experiments.notify import notify, row_facts
-from eedi.experiments.plan import pipeline_variables, read_plan, rows_at_a_time, slot_width
+from eedi.experiments.plan import (command_line_settings, pipeline_variables, queue_digest,
+                                  read_plan, rows_at_a_time, slot_width)
 from eedi.experiments.processes import QueueRunning, die_with_parent, plan_lock, stop_tree
 from eedi.experiments.queue import rebuild_summary
 from eedi.experiments.summary import queue_line
-from eedi.files import write_text
+from eedi.files import write_json, write_text
 from eedi.run_log import log, setup_logging
 
 ROW_RUNNER = Path(__file__).resolve().parent / "run_row.py"
@@ -44,8 +52,6 @@ ROW_RUNNER = Path(__file__).resolve().parent / "run_row.py"
 @click.option("--dir", "queue_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The queue's folder (RUN/experiments/<plan name>).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--joblog", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="GNU parallel's joblog (one per version of the plan).")
 @click.option("--jobs", type=click.IntRange(1), help="Rows run at a time (JOBS) [as many as "
               "the GPUs hold; 1 without GPUs].")
 @click.option("--gpu-ids", default="", help="The queue's GPUs, space-separated (empty: none).")
@@ -53,16 +59,26 @@ ROW_RUNNER = Path(__file__).resolve().parent / "run_row.py"
               help="Seconds a row may run (ROW_TIMEOUT); 0: no limit.")
 @click.option("--notify", "notify_command", envvar="NOTIFY", default="",
               help="NOTIFY: a shell command told how each row and the queue ended [$NOTIFY].")
-def main(plan_path, queue_dir, report_dir, joblog, jobs, gpu_ids, row_timeout, notify_command):
+def main(plan_path, queue_dir, report_dir, jobs, gpu_ids, row_timeout, notify_command):
     setup_logging()
     die_with_parent()  # make killed: this gets TERM, and stops the rows below
-    rows = read_plan(plan_path, pipeline_variables())
+    declared = pipeline_variables()
+    rows = read_plan(plan_path, declared)
     gpus = gpu_ids.split()
     jobs = rows_at_a_time(plan_path, rows, jobs, gpus)
     try:
         with plan_lock(queue_dir / "queue.lock"):
+            text = plan_path.read_text()
+            settings = command_line_settings(os.environ.get("MAKEFLAGS", ""), declared)
+            digest = queue_digest(text, settings)
+            snapshot = queue_dir / "plans" / digest / plan_path.name
+            write_text(text, snapshot)
+            write_json({"digest": digest, "plan": str(plan_path), "command_line": settings,
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S")}, queue_dir / "queue.json")
+            joblog = queue_dir / f"joblog-{digest}.tsv"
+            plan_path = snapshot
             write_text("".join(f"{r.name}\n" for r in rows), queue_dir / "rows.txt")
-            log.info("%s: %d rows, %d at a time, %s", plan_path, len(rows), jobs,
+            log.info("%s (%s): %d rows, %d at a time, %s", plan_path, digest, len(rows), jobs,
                      f"{slot_width(rows)} GPU(s) each of {' '.join(gpus)}" if gpus
                      else "no GPUs (sharing the CPU)")
             failed, elapsed = run_rows(plan_path, queue_dir, report_dir, joblog, jobs, gpu_ids,

@@ -14,6 +14,7 @@ own up-to-date checks make a re-run cheap: what a row shares with another, or fi
 queue was killed, is not made again, and a killed training resumes from its checkpoint.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -140,6 +141,10 @@ def main(plan_path, row_name, queue_dir, report_dir, slot, gpu_ids, timeout_s, n
               "ranking": values["FINAL"], "ranking_path": str(ranking),
               "train": values["TRAIN_LONG"], "folds": values["FOLDS"], "group_by": values["FOLD_BY"],
               "train_s": training_seconds(run, values["FINAL"], int(values["N_FOLDS"])) if code == 0 else None}
+    queue = Path(queue_dir) / "queue.json"  # run_queue.py's: the plan's digest, the command line
+    if queue.is_file():
+        facts = json.loads(queue.read_text())
+        result |= {"plan_digest": facts["digest"], "command_line": facts["command_line"]}
     write_json(result, result_path(queue_dir, row.name))
     table = rebuild_summary(plan_path.stem, rows, queue_dir, report_dir)
     line = status_line(row.name, result, table)

@@ -251,3 +251,34 @@ def test_a_row_past_row_timeout_is_stopped_and_recorded_as_timeout(tmp_path):
     assert pd.read_csv(qdir / "summary.csv", keep_default_na=False)["status"].tolist() == ["timeout"]
     assert (tmp_path / "notes.txt").read_text().startswith("baseline: timeout")
     assert queue_processes(tmp_path) == []
+
+
+def test_the_plan_is_snapshotted_at_start_and_keyed_with_the_command_lines_settings(tmp_path):
+    """An edit of the plan while its queue runs changes nothing that runs (the rows read the
+    copy taken at the start); the records carry the plan's digest and the command line's
+    settings (JOBS, NOTIFY and the like left out), and the summary's title the digest."""
+    plan = write_plan(tmp_path, "name|EVALUATE|FINAL\nbaseline|tfidf|tfidf\nboosted|tfidf.boost|tfidf.boost\n")
+    queue = subprocess.Popen(command(tmp_path, plan, 1, f"PY={sleepy_python(tmp_path, 5)}"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "asleep").exists():
+        assert queue.poll() is None and time.time() < deadline
+        time.sleep(0.2)
+    plan.write_text(plan.read_text().replace("tfidf.boost|tfidf.boost", "tfidf|no-such-ranking"))
+    assert queue.wait(300) == 0, queue.stderr.read()[-3000:]
+    qdir = next((tmp_path / "runs").glob("data-*")) / "experiments" / "night"
+    record = json.loads((qdir / "results" / "boosted.json").read_text())
+    assert record["status"] == "ok" and record["ranking"] == "tfidf.boost"
+    facts = json.loads((qdir / "queue.json").read_text())
+    assert record["plan_digest"] == facts["digest"] and len(facts["digest"]) == 12
+    assert record["command_line"] == {"DATA_DIR": str(tmp_path / "data"), "N_FOLDS": "2",
+                                      "TRAIN_ARGS": QUEUE_TRAIN_ARGS.split("=", 1)[1]}
+    assert "tfidf.boost" in (qdir / "plans" / facts["digest"] / "night.tsv").read_text()
+    assert (qdir / "summary.md").read_text().startswith(f"# Experiments: night (plan {facts['digest']})")
+
+
+def test_hosts_is_refused_until_one_queue_spans_machines(tmp_path):
+    plan = write_plan(tmp_path, "name|EVALUATE\nbaseline|tfidf\n")
+    out = subprocess.run(command(tmp_path, plan, 1, f"HOSTS={tmp_path / 'boxes.txt'}"),
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "HOSTS= (one queue over several machines) is not supported" in out.stderr

@@ -214,3 +214,30 @@ def rows_at_a_time(plan_path, rows: list[Row], jobs: int | None, gpus: list[str]
                         f"JOBS={jobs} rows at a time x {width} GPUs each needs {jobs * width} "
                         f"GPUs, and there are {len(gpus)} ({' '.join(gpus)}): lower JOBS")
     return jobs
+
+
+def command_line_settings(makeflags: str, declared: set[str]) -> dict[str, str]:
+    """The pipeline settings given on make's command line, from MAKEFLAGS (Make passes them to
+    every recipe there, after " -- ", spaces in a value escaped by a backslash), less what the
+    queue owns (JOBS, NOTIFY, ...): what every row of this queue runs with besides its cells.
+
+    >>> command_line_settings("s -- PLAN=x.tsv TRAIN_ARGS=--epochs\\ 1 JOBS=2", {"TRAIN_ARGS", "PLAN", "JOBS"})
+    {'TRAIN_ARGS': '--epochs 1'}
+    """
+    _, _, assignments = (" " + makeflags).partition(" -- ")
+    words = re.split(r"(?<!\\) ", assignments.strip()) if assignments.strip() else []
+    out = {}
+    for word in words:
+        name, eq, value = word.replace("\\ ", " ").replace("$$", "$").partition("=")
+        if eq and name in declared and name not in QUEUE_OWNED:
+            out[name] = value
+    return dict(sorted(out.items()))
+
+
+def queue_digest(plan_text: str, settings: dict[str, str]) -> str:
+    """What a queue's record is keyed by: the plan's text and the command line's settings
+    (12 hex digits of their sha256). Another plan, or other settings for every row, is another
+    queue: its rows run again (cheaply where their outputs exist) instead of counting as done."""
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps([plan_text, settings]).encode()).hexdigest()[:12]

@@ -82,7 +82,9 @@ def rebuild_summary(plan_name: str, rows: list[Row], queue_dir, report_dir) -> p
             for name, r in finished.items():
                 ranks[name] = labelled_ranks(read_ranking(r["ranking_path"]), labelled)
         table = summary_table(rows, results, ranks, labelled, weights)
-        title = f"Experiments: {plan_name}"
+        queue = queue_dir / "queue.json"
+        digest = json.loads(queue.read_text())["digest"] if queue.is_file() else None
+        title = f"Experiments: {plan_name}" + (f" (plan {digest})" if digest else "")
         write_text(markdown(table, title), queue_dir / "summary.md")
         write_csv(table[COLUMNS], queue_dir / "summary.csv")
         figures = {"MAP@25 per row": png(plot(table))} if ranks else {}
