@@ -15,7 +15,8 @@ Writes DIR/queue.lock         held while the queue runs: its pid, host and start
        and, through run_row.py, each row's log, record and the summary; at the end the
        summary again and NOTIFY's line for the queue. Exits non-zero when a row failed.
 
-A second queue of the same plan is refused at once, naming the holder (the lock is the
+A plan that breaks a rule starts nothing: the error goes to DIR/refused.json and to NOTIFY
+(an unattended night says why it did not run). A second queue of the same plan is refused at once, naming the holder (the lock is the
 kernel's: it dies with its holder, kill -9 included). TERM, INT or HUP (a kill, Ctrl-C, a closed
 terminal), or the death of the make that started it, stop every row it started: each leaves
 nothing that looks finished, and the same command resumes the plan. ROW_TIMEOUT: a row running
@@ -41,6 +42,7 @@ from eedi.experiments.plan import (command_line_settings, pipeline_variables, qu
 from eedi.experiments.processes import QueueRunning, die_with_parent, plan_lock, stop_tree
 from eedi.experiments.queue import rebuild_summary
 from eedi.experiments.summary import queue_line
+from eedi.errors import DataError
 from eedi.files import write_json, write_text
 from eedi.run_log import log, setup_logging
 
@@ -63,9 +65,17 @@ def main(plan_path, queue_dir, report_dir, jobs, gpu_ids, row_timeout, notify_co
     setup_logging()
     die_with_parent()  # make killed: this gets TERM, and stops the rows below
     declared = pipeline_variables()
-    rows = read_plan(plan_path, declared)
     gpus = gpu_ids.split()
-    jobs = rows_at_a_time(plan_path, rows, jobs, gpus)
+    try:
+        rows = read_plan(plan_path, declared)
+        jobs = rows_at_a_time(plan_path, rows, jobs, gpus)
+    except DataError as e:  # nothing runs; the night's record and NOTIFY say why
+        write_json({"status": "refused", "error": e.message, "plan": str(plan_path),
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%S")}, queue_dir / "refused.json")
+        notify(notify_command, f"queue {plan_path.stem}: refused, nothing ran: {e.message}",
+               row_facts("", "refused", None, queue_dir / "refused.json"))
+        raise
+    (queue_dir / "refused.json").unlink(missing_ok=True)
     try:
         with plan_lock(queue_dir / "queue.lock"):
             text = plan_path.read_text()

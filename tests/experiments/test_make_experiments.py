@@ -45,8 +45,11 @@ def test_a_bad_plan_is_one_clear_error_and_starts_nothing(tmp_path):
     errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "night.tsv, column TOP_K, row 2: TOP_K differs between rows" in errors[0]
     runs = tmp_path / "runs"
-    assert not list(runs.rglob("experiments")) and not list(runs.rglob("rankings"))
-    assert not (tmp_path / "models").exists() and not (tmp_path / "notes.txt").exists()
+    assert not list(runs.rglob("rankings")) and not (tmp_path / "models").exists()
+    # the night's record says why nothing ran: refused.json, and NOTIFY's one line
+    (refused,) = runs.rglob("experiments/night/*")
+    assert refused.name == "refused.json" and "TOP_K differs" in json.loads(refused.read_text())["error"]
+    assert (tmp_path / "notes.txt").read_text().startswith("queue night: refused, nothing ran: ")
 
 
 @pytest.mark.parametrize("cell", ["TRAIN_ARGS=--epochs 1; touch {pwned}",
@@ -63,8 +66,8 @@ def test_a_plan_with_a_shell_or_clean_cell_is_refused_before_any_row_runs(tmp_pa
     errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and f"column {column}, row 2" in errors[0], out.stderr[-2000:]
     runs = tmp_path / "runs"
-    assert not pwned.exists() and not list(runs.rglob("experiments")) and not list(runs.rglob("rankings"))
-    assert not (tmp_path / "notes.txt").exists()
+    assert not pwned.exists() and not list(runs.rglob("rankings"))
+    assert [p.name for p in runs.rglob("experiments/night/*")] == ["refused.json"]
 
 
 def test_notify_runs_as_written_with_the_rows_facts_in_its_environment(tmp_path):
