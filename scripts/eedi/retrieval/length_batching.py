@@ -64,8 +64,13 @@ class LengthBucketedSampler(NoDuplicatesBatchSampler):
         order = bucketed_order(self.lengths, self.batch_size * WINDOW_BATCHES, self.generator)
         batches = list(_no_duplicate_batches(order, self.batch_size, self.drop_last,
                                              get_sample_values, has_overlap))
-        for b in torch.randperm(len(batches), generator=self.generator).tolist():
-            yield batches[b]
+        # full batches in random order, the short ones (the last rows, or rows that would have
+        # repeated a value) after them, as the parent's pass leaves them: a short batch first
+        # would change the step count and, under torchrun, how a batch splits over processes
+        full = [b for b in batches if len(b) == self.batch_size]
+        for b in torch.randperm(len(full), generator=self.generator).tolist():
+            yield full[b]
+        yield from (b for b in batches if len(b) < self.batch_size)
 
 
 def _no_duplicate_batches(order, batch_size, drop_last, get_sample_values, has_overlap):
