@@ -7,7 +7,7 @@
 # make push-weights: the model folder it publishes (default: the reranker's, or the embedder's
 # when RERANKER=none; make quantize prints its folder's), the Kaggle dataset (slug or user/slug;
 # default eedi-<folder name>); DRY_RUN=1 stages it and prints the command without uploading.
-MODEL_DIR   ?= $(if $(filter none,$(RERANKER)),$(MODELS)/$(notdir $(EMBEDDER)),$(RERANKER_DIR))
+MODEL_DIR   ?= $(if $(filter none,$(RERANKER)),$(MODELS)/$(EMBEDDER_ID),$(RERANKER_DIR))
 DATASET     ?=
 DRY_RUN     ?=
 # make kernel: the Kaggle inference notebook (KERNEL_DIR is rebuilt whole). KERNEL_USER /

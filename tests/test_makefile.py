@@ -80,6 +80,11 @@ def test_push_weights_publishes_the_reranker_else_the_embedder(tmp_path):
     assert value(tmp_path, "MODEL_DIR") == f"{models}/minilm"
     assert value(tmp_path, "MODEL_DIR", "MODEL=qwen32b", "RETRIEVED=minilm-ft") == f"{models}/qwen32b"
     assert value(tmp_path, "MODEL_DIR", "MODEL_DIR=elsewhere/q.w4a16") == "elsewhere/q.w4a16"
+    # issue 37: the embedder trained with other settings is minilm~<key>, and that is what is
+    # published (MODEL_DIR took the bare name: the default model went out instead)
+    keyed = value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 1")
+    assert keyed.startswith("minilm~")
+    assert value(tmp_path, "MODEL_DIR", "TRAIN_ARGS=--epochs 1") == f"{models}/{keyed}"
 
 
 def test_cv_files_are_named_by_a_hash_of_the_rankings(tmp_path):
