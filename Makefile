@@ -104,7 +104,7 @@ FINAL       ?= $(FUSED)$(BOOSTED)
 # Rankings of train that `make evaluate` scores side by side: single, fused, fused + boost.
 EVALUATE    ?= $(strip tfidf $(EMBEDDER)-zs $(EMBEDDER_ID)-ft $(RERANKED) $(FUSED) $(FUSED)$(BOOSTED))
 # make cascade: what the later stage gains by reordering only the earlier one's top N / delta.
-CASCADE     ?= $(if $(RERANKED),$(RETRIEVED) $(RERANKED),tfidf $(EMBEDDER)-ft)
+CASCADE     ?= $(if $(RERANKED),$(RETRIEVED) $(RERANKED),tfidf $(EMBEDDER_ID)-ft)
 CASCADE_ARGS ?=
 # Fine-tuning settings passed to train_retriever.py; empty = the registry's (epochs, batch size,
 # --n-negatives, --negative-ranks FIRST:LAST, ...). The embedded sample trains 1 epoch at batch

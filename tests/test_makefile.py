@@ -228,3 +228,11 @@ def test_synth_reaches_every_training_command_and_the_boost_under_keyed_names(tm
     out = make(tmp_path, "-n", "synth", "MODEL=smollm135m", "ENGINE=vllm")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "--engine vllm" in out.stdout
+
+
+def test_cascade_compares_the_embedder_trained_with_this_command_lines_settings(tmp_path):
+    """Issue 37: with TRAIN_ARGS the fine-tuned ranking is minilm~<key>-ft; CASCADE named the
+    default's minilm-ft, so make cascade trained a second, default model."""
+    keyed = value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 1")
+    assert value(tmp_path, "CASCADE", "TRAIN_ARGS=--epochs 1") == f"tfidf {keyed}-ft"
+    assert value(tmp_path, "CASCADE") == "tfidf minilm-ft"
