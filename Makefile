@@ -341,6 +341,10 @@ define one_job_per_gpu
 endef
 
 NO_FSDP = $(if $(filter fsdp,$(DISTRIBUTED)),$(error DISTRIBUTED=fsdp shards an LLM reranker; an embedder trains over several GPUs with DISTRIBUTED=ddp))
+# An embedder's launcher: TRAIN_PY's, but under DISTRIBUTED=fsdp (a reranker sharded over the
+# GPUs) the embedder whose ranking gives the reranker its negatives trains in one process on the
+# first GPU; asked for by name (make train-retriever DISTRIBUTED=fsdp) it is refused.
+RETRIEVER_PY = $(if $(filter fsdp,$(DISTRIBUTED)),$(if $(filter train-retriever,$(MAKECMDGOALS)),$(NO_FSDP))CUDA_VISIBLE_DEVICES=$(firstword $(GPU_IDS)) $(PY),$(TRAIN_PY))
 # What an embedder's training reads (a fold's model: FOLDS too; GPUS=n builds it before the jobs);
 # DISTRIBUTED=fsdp is for an LLM reranker.
 # (its negatives: $(call negatives_of,M), a second expansion in the pattern rules)
@@ -544,7 +548,7 @@ $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,
 named = $(subst %,,$(1))
 define embedder_training
 $(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FOLDS)) $(call retriever_inputs) $(if $(call key_of,$(1)),$(SYNTH)) $(if $(named),$(call spec,retriever,$(call base_of,$(1))) $(call negatives_of,$(1)),$$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $$$$(call negatives_of,$$$$*)) | $(SETUP) $(if $(call key_of,$(1)),$(call keyed,RETRIEVER))
-	$$(once)$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(if $(named),$(call base_of,$(1)),$$(call base_of,$$*)) --train $(TRAIN_LONG) \
+	$$(once)$$(RETRIEVER_PY) scripts/train_retriever.py --model $(if $(named),$(call base_of,$(1)),$$(call base_of,$$*)) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(if $(filter-out all,$(2)),--folds $(FOLDS) --fold $(2)) \
 	  --negatives $(if $(named),$(call negatives_of,$(1)),$$(call negatives_of,$$*)) \
 	  $(if $(named),$(call train_args_of,$(1)),$$(call train_args_of,$$*)) --out $$(@D)
@@ -569,7 +573,7 @@ $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRA
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $$@
 $(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,ROUND2_ARGS) $$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $(call code,train_retriever) $$$$(if $$$$(call key_of,$$$$*),$(SYNTH)) | $(SETUP)
-	$$(once)$$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $$(call base_of,$$*) --train $(TRAIN_LONG) \
+	$$(once)$$(RETRIEVER_PY) scripts/train_retriever.py --model $$(call base_of,$$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $$(call train_args_of,$$*) $(ROUND2_ARGS) --out $$(@D)
 endef
@@ -579,7 +583,7 @@ $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEP
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
 $(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,ROUND2_ARGS) $$(call spec,retriever,$$(call base_of,$$*)) $(call code,train_retriever) $$(if $$(call key_of,$$*),$(SYNTH)) | $(SETUP)
-	$(once)$(NO_FSDP)$(TRAIN_PY) scripts/train_retriever.py --model $(call base_of,$*) --train $(TRAIN_LONG) \
+	$(once)$(RETRIEVER_PY) scripts/train_retriever.py --model $(call base_of,$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
 	  $(call train_args_of,$*) $(ROUND2_ARGS) --out $(@D)
 

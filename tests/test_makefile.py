@@ -236,3 +236,16 @@ def test_cascade_compares_the_embedder_trained_with_this_command_lines_settings(
     keyed = value(tmp_path, "EMBEDDER_ID", "TRAIN_ARGS=--epochs 1")
     assert value(tmp_path, "CASCADE", "TRAIN_ARGS=--epochs 1") == f"tfidf {keyed}-ft"
     assert value(tmp_path, "CASCADE") == "tfidf minilm-ft"
+
+
+def test_the_readmes_fsdp_command_passes_a_dry_run(tmp_path):
+    """Issue 37: `make train-reranker MODEL=qwen72b GPUS=2 DISTRIBUTED=fsdp FOLD=0` stopped while
+    Make expanded the embedder's rule (its negatives come from minilm-ft): that embedder now
+    trains in one process on the first GPU, the reranker over both with FSDP."""
+    out = make(tmp_path, "-n", "train-reranker", "MODEL=qwen72b", "GPUS=2", "DISTRIBUTED=fsdp",
+               "FOLD=0", retriever="minilm-ft")
+    assert out.returncode == 0, out.stderr[-2000:]
+    embedders = re.findall(r"(\S+) \S+ scripts/train_retriever\.py", out.stdout)
+    assert embedders and set(embedders) == {"CUDA_VISIBLE_DEVICES=0"}
+    assert "-m torch.distributed.run --nproc_per_node 2 --standalone scripts/train_reranker.py" in out.stdout
+    assert "--fsdp" in out.stdout
