@@ -129,6 +129,11 @@ def test_rejects_empty_sizes(tmp_path):
     assert not (tmp_path / "train.csv").exists()
 
 
-def test_large_size_is_quick(tmp_path):
+def test_a_large_sample_has_every_row_asked_for_with_unique_questions(tmp_path):
+    """20,000 questions (the speed of this is not asserted: a timed assert would be a flaky
+    benchmark): every one written, each QuestionId once, every answer cell filled."""
     out = generate(tmp_path, "--n-train", 20000, "--n-test", 100)
-    assert len(pd.read_csv(out / "train.csv")) == 20000
+    train = pd.read_csv(out / "train.csv")
+    assert len(train) == 20000 and train["QuestionId"].is_unique
+    answers = [f"Answer{letter}Text" for letter in "ABCD"]
+    assert train[answers].notna().all().all()
