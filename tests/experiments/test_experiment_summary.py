@@ -45,3 +45,20 @@ def test_rows_against_the_baseline_with_paired_intervals():
     fig = plot(table)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["baseline", "better"]  # top down
     assert set(COLUMNS) <= set(table.columns)
+
+
+def test_the_summary_lock_wait_is_bounded_and_names_the_lock(tmp_path):
+    """Issue 38: every lock wait of the queue is bounded; a rebuild behind a stuck holder gives
+    up with the lock's name instead of hanging the row."""
+    import fcntl
+
+    import pytest
+    from eedi.experiments.queue import locked
+    path = tmp_path / ".summary.lock"
+    with open(path, "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: flock excludes it
+        with pytest.raises(TimeoutError, match=r"waited 0.3 s for .*\.summary\.lock"):
+            with locked(path, wait_s=0.3):
+                pass
+    with locked(path, wait_s=0.3):  # free again: taken at once
+        pass

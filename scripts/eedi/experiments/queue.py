@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -53,12 +54,30 @@ def read_results(queue_dir, rows: list[Row]) -> dict[str, dict]:
     return out
 
 
+LOCK_WAIT_S = 600  # a summary's rebuild takes seconds; a holder past this is stuck
+
+
 @contextlib.contextmanager
-def locked(path: Path):
-    """Hold an exclusive lock on `path` (created) for the block: one writer at a time."""
+def locked(path: Path, wait_s: float = LOCK_WAIT_S):
+    """Hold an exclusive lock on `path` (created) for the block: one writer at a time. The wait
+    is bounded: past wait_s, TimeoutError naming the lock (a wait of more than a second is
+    logged, saying what it waits for)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        deadline, told = time.monotonic() + wait_s, False
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"waited {wait_s:g} s for {path}, held by another row's "
+                                       "summary rebuild") from None
+                if not told and time.monotonic() > deadline - wait_s + 1:
+                    log.info("waiting up to %g s for %s (another row rebuilds the summary)",
+                             wait_s, path)
+                    told = True
+                time.sleep(0.1)
         try:
             yield
         finally:
