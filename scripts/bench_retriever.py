@@ -13,8 +13,9 @@ Prints the peak (GFLOP/s of a large matmul in float32 and bfloat16), then for ea
        (P: the fast path's GFLOP/s over the peak of float32, the dtype both paths run in).
 
 Paths: "today" is sentence-transformers' no-duplicates batches and MNRL under glibc malloc's
-defaults; "fast" is what train_retriever.py runs: length-bucketed batches, length-sorted chunks
-(eedi.retrieval.length_batching) and the Makefile's MALLOC_* settings. Each path runs in a
+defaults; "fast" is what train_retriever.py runs: length-sorted chunks (eedi.retrieval.
+length_batching), the Makefile's MALLOC_* settings, and the spec's batching (--batching
+length: length-bucketed batches, opt-in). Each path runs in a
 process of its own (the allocator is set at start-up): training one epoch of ROWS rows after
 WARMUP steps, encoding TEXTS query texts after a warm-up. Nothing is written.
 """
@@ -57,7 +58,7 @@ PATHS = ("today", "fast")
               help="Training steps run before the clock starts.")
 @click.option("--path", type=click.Choice(PATHS), hidden=True,
               help="Measure this path alone and print its JSON (the parent runs both).")
-@spec_options(Retriever, "batch_size", "loss", "mini_batch_size")
+@spec_options(Retriever, "batch_size", "loss", "mini_batch_size", "batching")
 def main(model_name, train_path, misconceptions, n_rows, n_texts, warmup, path, overrides):
     setup_logging()
     if path:
@@ -105,6 +106,8 @@ def measure(path, model_name, train_path, misconceptions, n_rows, n_texts, warmu
     from transformers import TrainerCallback
 
     spec = embedder_spec(model_name).replace(**overrides)
+    if path == "today":  # sentence-transformers' own batches, whatever --batching says
+        spec = spec.replace(batching="random")
     labelled = pd.read_parquet(train_path).dropna(subset=["MisconceptionId"])
     rows = labelled.sample(n=min(n_rows, len(labelled)), random_state=0)
     names = misconception_names(misconceptions)
@@ -131,7 +134,7 @@ def measure(path, model_name, train_path, misconceptions, n_rows, n_texts, warmu
     timed_steps = max(1, len(rows) // spec.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         train(spec, examples, Path(tmp) / "ckpt", max_steps=warmup + timed_steps, seed=0,
-              by_length=path == "fast", callbacks=[Clock()])
+              sorted_chunks=path == "fast", callbacks=[Clock()])
     trained = timed_steps * spec.batch_size
 
     model = load_embedder(spec)

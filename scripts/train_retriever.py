@@ -40,7 +40,7 @@ from eedi.training_args import run_stats
 @click.option("--model", "model_name", default="minilm", show_default=True,
               help="Registry name, HF id or local folder to start from.")
 @training_data_options
-@spec_options(Retriever, "n_negatives", "negative_ranks", "negative_margin", "seen_negatives_only",
+@spec_options(Retriever, "batching", "n_negatives", "negative_ranks", "negative_margin", "seen_negatives_only",
               "epochs", "batch_size", "lr", "loss", "mini_batch_size")
 def main(model_name, train_path, misconceptions, folds_path, fold, negatives_path, synth_path,
          max_steps, seed, out, overrides):

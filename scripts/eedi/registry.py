@@ -88,6 +88,10 @@ class Retriever:
     loss: str = setting("mnrl", "mnrl, or cached-mnrl (GradCache: big batches in small memory).",
                         choices=("mnrl", "cached-mnrl"))
     mini_batch_size: int = setting(16, "cached-mnrl's forward chunk: memory, not the maths.", low=1)
+    batching: str = setting("random", "random: sentence-transformers' no-duplicates batches; "
+                            "length: rows of similar length together (2x the examples/s on a "
+                            "CPU, and -0.02 MAP@25 on the real data: docs/results.md).",
+                            choices=("random", "length"))
     n_negatives: int = setting(1, "Hard negatives per row; random misconceptions fill in where "
                                "mining finds fewer.", low=0)
     negative_ranks: str = setting("1:50", "Window of the negatives ranking's ranks they come "

@@ -36,7 +36,7 @@ def test_length_sorted_mnrl_gives_mnrls_loss_and_gradients(tiny_bert_dir, kaggle
     features = [model.preprocess(texts) for texts in examples.values()]  # 7 rows, 3 columns
     assert len(set(features[0]["attention_mask"].sum(1).tolist())) > 2
 
-    reference = training_loss(spec, model, by_length=False)
+    reference = training_loss(spec, model, sorted_chunks=False)
     fast = training_loss(spec, model)
     assert isinstance(fast, LengthSortedMNRL) and not isinstance(reference, LengthSortedMNRL)
     fast.chunk = chunk
@@ -109,3 +109,20 @@ def test_bucketed_order_is_a_permutation_sorted_within_each_window():
     assert sorted(order.tolist()) == list(range(50))
     windows = np.array_split(order, 7)
     assert all((np.diff(lengths[w]) >= 0).all() for w in windows)
+
+
+@pytest.mark.parametrize("batching, bucketed", [("random", False), ("length", True)])
+def test_the_spec_chooses_the_batches_random_by_default(tmp_path, tiny_bert_dir, kaggle_dir,
+                                                       monkeypatch, batching, bucketed):
+    """Length buckets cost 0.02 MAP@25 on the real data (docs/results.md, "CPU speed"): the
+    default is sentence-transformers' random no-duplicates batches, --batching length opts in."""
+    from eedi.retrieval.retriever_training import train
+    assert Retriever(model="x").batching == "random"
+    passes, one_pass = [], LengthBucketedSampler._iter_one_pass
+    monkeypatch.setattr(LengthBucketedSampler, "_iter_one_pass",
+                        lambda self, *a: (passes.append(1), one_pass(self, *a))[1])
+    rows = labelled_rows(kaggle_dir)
+    spec = Retriever(model=str(tiny_bert_dir), batching=batching, batch_size=2, epochs=1)
+    train(spec, training_examples(rows, NAMES, random_negatives(rows), ""), tmp_path / "ckpt",
+          max_steps=2, seed=0)
+    assert bool(passes) == bucketed

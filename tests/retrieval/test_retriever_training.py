@@ -106,7 +106,7 @@ def test_accumulation_of_cached_mnrl_chunks_gives_the_full_batch_loss_and_gradie
     for loss_name, chunk in [("mnrl", 16), ("cached-mnrl", 2), ("cached-mnrl", 3)]:
         spec = Retriever(model=str(tiny_bert_dir), loss=loss_name, mini_batch_size=chunk)
         model = embedding.load_embedder(spec).eval()
-        loss = training_loss(spec, model)
+        loss = training_loss(spec, model, sorted_chunks=False)  # sentence-transformers' MNRL
         features = [model.preprocess(texts) for texts in examples.values()]  # 7 rows, 3 columns
         value = loss(features, labels=None)
         value.backward()

@@ -46,11 +46,11 @@ def training_examples(rows: pd.DataFrame, names: dict[int, str], negatives: dict
     return columns
 
 
-def training_loss(spec: Retriever, model, by_length: bool = True):
+def training_loss(spec: Retriever, model, sorted_chunks: bool = True):
     """spec.loss -> the sentence-transformers loss over (anchor, positive, negative_1..n).
 
-    by_length: "mnrl" runs each column in length-sorted chunks (length_batching.LengthSortedMNRL:
-    the same loss, less padding); False is sentence-transformers' own MNRL.
+    sorted_chunks: "mnrl" runs each column in length-sorted chunks (length_batching.
+    LengthSortedMNRL: the same loss, less padding); False is sentence-transformers' own MNRL.
 
     "cached-mnrl" is "mnrl" computed in chunks of spec.mini_batch_size (GradCache): the same loss
     and gradients at the same batch size (tests/test_retriever_training.py checks it), so it only
@@ -66,7 +66,7 @@ def training_loss(spec: Retriever, model, by_length: bool = True):
         return CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec.mini_batch_size,
                                                   gather_across_devices=gather)
     if spec.loss == "mnrl":
-        mnrl = LengthSortedMNRL if by_length else MultipleNegativesRankingLoss
+        mnrl = LengthSortedMNRL if sorted_chunks else MultipleNegativesRankingLoss
         return mnrl(model, gather_across_devices=gather)
     raise ValueError(f"unknown loss {spec.loss!r}")  # Retriever checks its choices
 
@@ -86,27 +86,31 @@ def trainable_embedder(spec: Retriever):
 
 
 def train(spec: Retriever, examples: dict, checkpoints: Path, max_steps: int, seed: int,
-          by_length: bool = True, callbacks: list | None = None):
+          sorted_chunks: bool = True, callbacks: list | None = None):
     """Run the sentence-transformers trainer; resume from the newest checkpoint if any.
     Returns (model, TrainOutput, log history).
 
-    by_length: batches of rows of similar length, each column run in length-sorted chunks
-    (eedi.retrieval.length_batching); False: sentence-transformers' no-duplicates batches and
-    MNRL as they are (what bench_retriever.py compares against). callbacks: the Trainer's.
+    Batches: spec.batching ("random": sentence-transformers' no-duplicates batches; "length":
+    length_batching.LengthBucketedSampler). sorted_chunks: each column's forward in
+    length-sorted chunks (the same loss); False: sentence-transformers' MNRL as it is (what
+    bench_retriever.py compares against). callbacks: the Trainer's.
     """
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
     model = trainable_embedder(spec)
-    loss = training_loss(spec, model, by_length)
+    loss = training_loss(spec, model, sorted_chunks)
     dataset = Dataset.from_dict(examples)
     steps_per_epoch = max(1, len(dataset) // spec.batch_size)
     args = SentenceTransformerTrainingArguments(
         **trainer_arguments(spec, checkpoints, max_steps, seed,
                             save_steps=max(10, steps_per_epoch // 4),  # ~4 checkpoints an epoch
                             logging_steps=max(1, steps_per_epoch // 10)),
-        batch_sampler=LengthBucketedSampler if by_length else BatchSamplers.NO_DUPLICATES,
+        # "length" is 2x faster on a CPU but cost 0.02 MAP@25 on the real data (rows of one
+        # question, alike in length, share a batch): opt-in (docs/results.md, "CPU speed")
+        batch_sampler=(LengthBucketedSampler if spec.batching == "length"
+                       else BatchSamplers.NO_DUPLICATES),
         **({"activation_checkpointing": True,  # LLM embedders: memory for big batches
             "activation_checkpointing_kwargs": {"use_reentrant": False}}
            if spec.gradient_checkpointing else {}),
