@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: the ee
 from eedi.experiments.notify import notify, row_facts
 from eedi.experiments.plan import (command_line_settings, pipeline_variables, queue_digest,
                                   read_plan, rows_at_a_time, slot_width)
-from eedi.experiments.processes import QueueRunning, die_with_parent, plan_lock, stop_tree
+from eedi.experiments.processes import (QueueRunning, die_with_parent, on_parent_fatal_signal,
+                                       plan_lock, stop_tree)
 from eedi.experiments.queue import rebuild_summary
 from eedi.experiments.summary import queue_line
 from eedi.errors import DataError
@@ -119,6 +120,8 @@ def run_rows(plan_path, queue_dir, report_dir, joblog, jobs, gpu_ids, row_timeou
         raise SystemExit(128 + signum)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
+    # make given INT or HUP alone waits for this process instead of passing them on
+    on_parent_fatal_signal(lambda: os.kill(os.getpid(), signal.SIGTERM))
     start = time.time()
     failed = subprocess.run(command).returncode
     return failed, time.time() - start

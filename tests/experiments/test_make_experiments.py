@@ -206,7 +206,8 @@ def queue_processes(tmp_path) -> list:
     return procs
 
 
-def test_one_queue_per_plan_and_a_kill_of_make_stops_every_row(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"])
+def test_one_queue_per_plan_and_a_kill_of_make_stops_every_row(tmp_path, sig):
     """Issue 38: a second make experiments of a running plan is refused at once, naming the
     holder's pid and host; kill -TERM of the first make (make alone, as `kill <pid>` does)
     leaves no process of its queue within 20 s and no row that looks finished; the same command
@@ -225,7 +226,7 @@ def test_one_queue_per_plan_and_a_kill_of_make_stops_every_row(tmp_path):
     assert second.returncode != 0
     assert "night is running already (pid " in second.stderr and socket.gethostname() in second.stderr
 
-    first.send_signal(signal.SIGTERM)  # make alone, not its process group
+    first.send_signal(sig)  # make alone, not its process group
     first.wait(30)
     deadline = time.time() + 20
     while queue_processes(tmp_path) and time.time() < deadline:

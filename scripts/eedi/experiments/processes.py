@@ -79,3 +79,39 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     elsewhere, nothing."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def caught_signals(pid: int) -> int:
+    """The signal mask a process catches (/proc/<pid>/status SigCgt); 0 where unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def on_parent_fatal_signal(action, signals=(signal.SIGINT, signal.SIGHUP, signal.SIGTERM),
+                           every_s: float = 0.5) -> None:
+    """Call action() (from a daemon thread) when the parent stops catching one of `signals`.
+
+    GNU Make passes only TERM on to its recipes; given INT or HUP (`kill -INT <make>`) it runs
+    its fatal-signal handler, which resets that signal to its default and then waits for its
+    children: the queue would run on, and Make with it. The reset shows in /proc (SigCgt), so
+    the queue sees it and stops itself. Not Linux, or a parent that catches none of them:
+    nothing is watched."""
+    import threading
+    parent = os.getppid()
+    bits = sum(1 << (int(s) - 1) for s in signals)
+    watched = caught_signals(parent) & bits
+    if not watched:
+        return
+
+    def watch():
+        while True:
+            time.sleep(every_s)
+            if caught_signals(parent) & watched != watched:
+                action()
+                return
+    threading.Thread(target=watch, daemon=True, name="parent-signals").start()
