@@ -15,8 +15,8 @@ queries to ~2.5x their tokens, and the merged positive + negative names ~2.5x th
 
 LengthBucketedSampler: sentence-transformers' no-duplicates sampler (no misconception twice in
 a batch: a repeated gold would be a false in-batch negative) over an order in which each window
-of WINDOW_BATCHES batches, drawn at random, is sorted by anchor length; the batches are then
-shuffled. Each row is in exactly one batch an epoch, and windows drawn anew every epoch keep the
+of WINDOW_BATCHES batches, drawn at random, is sorted by anchor length; the full batches are
+then shuffled and the short ones come last. Each row is in exactly one batch an epoch, and windows drawn anew every epoch keep the
 batches, and so the in-batch negatives, changing from epoch to epoch.
 
 LengthSortedMNRL: MNRL whose columns (the anchors; the positives and negatives merged) run
