@@ -8,6 +8,7 @@
     trainer_precision()                # {"bf16": ..., "fp16": ..., "use_cpu": ...} for TrainingArguments
     vllm_dtype()                       # "float32" / "bfloat16" / "half" for vllm.LLM(dtype=...)
     vllm_dtype(quantized=True)         # the same on a GPU; "bfloat16" on CPU (see below)
+    sorted_chunk_rows()                # 16 on CPU, 64 on CUDA: rows per length-sorted forward
 
 A 4-bit folder (quantize.py's W4A16) served by vLLM on CPU runs in bfloat16: vLLM's CPU kernel
 for those layers (torch.ops._C.cpu_gemm_wna16) is built for bfloat16 and float16 only, and
@@ -41,3 +42,14 @@ def vllm_dtype(quantized: bool = False) -> str:
     if quantized and dtype == torch.float32:
         dtype = torch.bfloat16
     return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "half"}[dtype]
+
+
+def sorted_chunk_rows() -> int:
+    """Rows per forward pass of the retriever's length-sorted chunks (retrieval.length_batching).
+
+    A CPU computes every padded token, so small chunks of near-equal length pay: on the real
+    data 16 rows trained 1.63x the examples/s of 64 (padding 1.12 tokens per real one against
+    1.57; 8 rows: 1.66x; docs/results.md, "CPU speed"). A GPU runs a chunk's rows side by side,
+    where fewer, larger launches pay: 64 there, as before.
+    """
+    return 64 if torch.cuda.is_available() else 16

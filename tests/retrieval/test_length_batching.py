@@ -126,3 +126,27 @@ def test_the_spec_chooses_the_batches_random_by_default(tmp_path, tiny_bert_dir,
     train(spec, training_examples(rows, NAMES, random_negatives(rows), ""), tmp_path / "ckpt",
           max_steps=2, seed=0)
     assert bool(passes) == bucketed
+
+
+@pytest.mark.parametrize("cuda, rows_per_pass", [(False, 16), (True, 64)])
+def test_the_sorted_chunks_size_follows_the_device(tiny_bert_dir, kaggle_dir, monkeypatch, cuda,
+                                                   rows_per_pass):
+    """eedi.precision.sorted_chunk_rows: small chunks on a CPU (each padded token costs), large
+    on a GPU; LengthSortedMNRL without a chunk of its own runs its columns in those."""
+    rows = labelled_rows(kaggle_dir)
+    examples = training_examples(rows, NAMES, random_negatives(rows), "")
+    examples = {k: (v * 20)[:80] for k, v in examples.items()}  # 80 rows, 3 columns
+    spec = Retriever(model=str(tiny_bert_dir), loss="mnrl")
+    model = embedding.load_embedder(spec).eval()
+    features = [model.preprocess(texts) for texts in examples.values()]
+    passes = []
+    handle = model[0].register_forward_pre_hook(
+        lambda module, args: passes.append(args[0]["input_ids"].shape[0]))
+    loss = training_loss(spec, model)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)  # the model stays on the CPU
+    with torch.no_grad():
+        loss(features, labels=None)
+    handle.remove()
+    # the anchors (80 rows), then the positives and negatives merged (160 rows)
+    assert max(passes) == rows_per_pass
+    assert len(passes) == -(-160 // rows_per_pass) + -(-80 // rows_per_pass)

@@ -20,8 +20,9 @@ then shuffled and the short ones come last. Each row is in exactly one batch an 
 batches, and so the in-batch negatives, changing from epoch to epoch.
 
 LengthSortedMNRL: MNRL whose columns (the anchors; the positives and negatives merged) run
-through the model in chunks of CHUNK rows sorted by length, each cut to its longest row: the
-same embeddings, as padding changes nothing under the attention mask (tested within 1e-5).
+through the model in chunks of rows sorted by length (eedi.precision.sorted_chunk_rows: 16 on a
+CPU, 64 on a GPU), each cut to its longest row: the same embeddings, as padding changes nothing
+under the attention mask (tested within 1e-5).
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ from sentence_transformers.base.losses.merged_forward import merge_feature_batch
 from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
+from eedi.precision import sorted_chunk_rows
+
 # A window of 8 batches sorted by length: padding near that of a full sort (8 bins), while the
 # rows of a batch still come from a random eighth-or-so of the data each epoch.
 WINDOW_BATCHES = 8
-# Rows per forward pass inside a step: small enough that a chunk's longest row is near its
-# others, large enough (64 x ~100 tokens) to keep the matrix products efficient.
-CHUNK = 64
 
 
 def bucketed_order(lengths: np.ndarray, window: int, generator: torch.Generator) -> np.ndarray:
@@ -99,7 +99,7 @@ def _no_duplicate_batches(order, batch_size, drop_last, get_sample_values, has_o
             yield batch
 
 
-def embed_by_length(model, features: dict, chunk: int = CHUNK) -> torch.Tensor:
+def embed_by_length(model, features: dict, chunk: int) -> torch.Tensor:
     """model(features)["sentence_embedding"], run in chunks of rows sorted by real length.
 
     Right-padded input (an encoder's tokenizer) is cut to each chunk's longest row; left-padded
@@ -123,15 +123,16 @@ def embed_by_length(model, features: dict, chunk: int = CHUNK) -> torch.Tensor:
 class LengthSortedMNRL(MultipleNegativesRankingLoss):
     """MultipleNegativesRankingLoss with each column's forward pass run by length
     (embed_by_length): the anchors alone, the candidates (positive, negatives) merged."""
-    chunk = CHUNK
+    chunk: int | None = None  # rows per forward pass; None: sorted_chunk_rows() of the device
 
     def forward(self, sentence_features, labels):
+        chunk = self.chunk or sorted_chunk_rows()
         columns = list(sentence_features)
         candidates = merge_feature_batches(columns[1:]) if len(columns) > 2 else columns[1]
         if candidates is None:  # columns that cannot merge: one pass each
-            embeddings = [embed_by_length(self.model, c, self.chunk) for c in columns]
+            embeddings = [embed_by_length(self.model, c, chunk) for c in columns]
         else:
-            docs = embed_by_length(self.model, candidates, self.chunk)
-            embeddings = [embed_by_length(self.model, columns[0], self.chunk),
+            docs = embed_by_length(self.model, candidates, chunk)
+            embeddings = [embed_by_length(self.model, columns[0], chunk),
                           *docs.reshape(len(columns) - 1, -1, docs.shape[-1]).unbind(0)]
         return self.compute_loss_from_embeddings(embeddings, labels)
