@@ -37,6 +37,12 @@
 # file and renames it, so a killed step leaves no target that looks complete. Needs GNU Make
 # >= 4.3 (grouped targets `&:`).
 
+# make why [GOAL...] / make accept [GOAL...]: say why each step of GOAL would run, or take
+# the changes as made without running them (make/why.mk); the goals named beside are not run.
+ifneq ($(filter why accept,$(MAKECMDGOALS)),)
+include make/why.mk
+else
+
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -231,15 +237,32 @@ BOOST_KEY     := $(call settings_key,BOOST_ARGS=$(strip $(BOOST_ARGS)),BOOST_ARG
 # M~<key>'s this command line's, refused when <key> is another's (it cannot be rebuilt here).
 train_args_of = $(if $(call key_of,$(1)),$(if $(filter $(call key_of,$(1)),$(RETRIEVER_KEY)),$(TRAIN_ARGS),$(error $(1) stands for other settings than this command line's ($(RETRIEVER_SETTINGS)): see $(RUN)/keys/$(subst ~,,$(call key_of,$(1))); run with those to rebuild it)),$(TRAIN_ARGS_DEFAULT))
 
-# One folder of outputs per DATA_DIR (its name + a hash of its absolute path): switching
-# DATA_DIR never reuses another dataset's outputs, and switching back reuses its own.
-DATA_KEY := $(notdir $(abspath $(DATA_DIR)))-$(shell printf %s '$(abspath $(DATA_DIR))' | md5sum | cut -c1-8)
+# Freshness by content (make/freshness.py): each recipe ends with $(record), which writes its
+# target's manifest (the digests of what its inputs held, code by its meaning: comments and
+# docstrings out); while Make parses, `sync` sets each output's mtime so that Make's mtime
+# test agrees with those digests. A touch, a checkout there and back, a comment: nothing runs.
+# make why [GOAL] says why each step would run; make accept [GOAL] takes a change as made.
+FRESH  = $(PYTHON) make/freshness.py --cache $(RUNS_ROOT)/.digests.json
+record = @$(FRESH) record $(foreach t,$(or $(1),$@),--target $(t)) $^
+
+# One folder of outputs per dataset, keyed by a digest of its CSVs' content: the same files at
+# two paths share a run folder; an edited train.csv gets a new one, and switching back reuses
+# the old one. The key lives in a file per DATA_DIR that Make remakes (first, under make -n
+# too) when a CSV changes, generating the embedded sample where it does not exist yet. Goals
+# that read no data skip it.
+RAW       := $(addprefix $(DATA_DIR)/,train.csv test.csv misconception_mapping.csv)
+NO_DATA_GOALS := help setup setup-vllm clean download sample test test-qlora test-vllm
+ifneq ($(filter-out $(NO_DATA_GOALS),$(or $(MAKECMDGOALS),help)),)
+DATA_KEYS := $(RUNS_ROOT)/.data-keys/$(shell printf %s '$(abspath $(DATA_DIR))' | md5sum | cut -c1-8).mk
+include $(DATA_KEYS)
+endif
+$(DATA_KEYS): $(RAW)
+	@mkdir -p $(@D) && key=$$($(FRESH) data-key $(RAW)) && echo "DATA_KEY := data-$$key" > $@.tmp && mv $@.tmp $@
 RUN      := $(RUNS_ROOT)/$(DATA_KEY)
 MODELS   := $(MODELS_ROOT)/$(DATA_KEY)
 # Every script appends its step, wall time and status here (scripts/eedi/run_log.py).
 export RUN_LOG := $(abspath $(RUN))/run_log.jsonl
 
-RAW            := $(addprefix $(DATA_DIR)/,train.csv test.csv misconception_mapping.csv)
 TRAIN_LONG     := $(RUN)/train_long.parquet
 TEST_LONG      := $(RUN)/test_long.parquet
 MISCONCEPTIONS := $(RUN)/misconceptions.parquet
@@ -290,22 +313,35 @@ $(foreach k,RETRIEVER RERANKER FUSE BOOST,$(if $($(k)_KEY),$(eval $(call key_rul
 once = make/once $(RUNS_ROOT)/locks $@ env 
 
 # $(call config,NAME): a file holding $(NAME), so a target depending on it rebuilds when e.g.
-# TOP_K changes, and only then.
+# TOP_K changes, and only then. Written while Make parses (below), so no recipe runs for it.
 config = $(RUN)/config/$(1)
-$(RUN)/config/%: FORCE
-	$(call stamp,printf '%s\n' '$($*)')
-FORCE:
+CONFIGS := TOP_K ROUND2_ARGS QUANTIZE_ARGS CASCADE_ARGS
+# SUBMISSION_FROM: which run's file SUBMISSION copies, so another DATA_DIR or FINAL copies its
+# own, and switching back copies the first again.
+SUBMISSION_FROM := $(RUNS_ROOT)/config/SUBMISSION_FROM
 
 # $(call spec,KIND,NAME): a stamp of one registry entry (KIND retriever | reranker): the fields
 # training depends on, rewritten only when they change, so adding or editing one model in
-# scripts/eedi/registry.py retrains that model alone. A stamp's first version takes registry.py's
-# mtime, so outputs made before stamps existed stay as valid as they were.
+# scripts/eedi/registry.py retrains that model alone. The registry's names, EMBEDDER's and
+# RERANKER's are (re)written while Make parses, with every stamp already made; another name's
+# (an HF id) by its rule the first time.
 spec = $(RUN)/spec/$(1)-$(2).json
-spec_stamp = $(call stamp,$(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp,touch -r scripts/eedi/registry.py $$t)
-$(RUN)/spec/retriever-%.json: FORCE | $(SETUP)
+spec_stamp = $(call stamp,$(PY) scripts/show_spec.py --kind $(1) --model '$*' --stamp)
+$(RUN)/spec/retriever-%.json: | $(SETUP)
 	$(call spec_stamp,retriever)
-$(RUN)/spec/reranker-%.json: FORCE | $(SETUP)
+$(RUN)/spec/reranker-%.json: | $(SETUP)
 	$(call spec_stamp,reranker)
+
+# While Make parses: the stamps above, then every output's mtime set by its manifest (sync).
+ifneq ($(DATA_KEY),)
+FRESH_ROOTS := $(RUN) $(MODELS) $(SAMPLE_DIR) .venv/.installed .venv-vllm/.installed $(SUBMISSION)
+SYNC_ARGS := $(FRESH_ROOTS) \
+  $(foreach n,$(CONFIGS),--stamp '$(call config,$(n))=$(subst ','\'',$($(n)))') --spec-dir $(RUN)/spec \
+  --stamp '$(SUBMISSION_FROM)=$(RUN)/submission_$(FINAL).csv' \
+  $(foreach n,$(MODELS.retriever) $(EMBEDDER),--spec 'retriever:$(n)') \
+  $(foreach n,$(MODELS.reranker) $(RERANKER),--spec 'reranker:$(n)')
+$(if $(shell $(FRESH) sync $(SYNC_ARGS) >&2 || echo failed),$(error make/freshness.py sync failed: see above))
+endif
 
 # ---------------------------------------------------------------- GPUs in training
 ifneq ($(filter-out ddp fsdp,$(DISTRIBUTED)),)
@@ -359,7 +395,7 @@ RERANKER_INPUTS = $(FOLDS) $(RERANKER_ALL_INPUTS)
 FSDP_ARG = $(if $(filter fsdp,$(DISTRIBUTED)),--fsdp)
 
 # ---------------------------------------------------------------- top-level targets
-.PHONY: help all experiments experiments-summary check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank synth quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean FORCE
+.PHONY: help all experiments experiments-summary check-deps setup setup-vllm download sample reshape folds retrieve train-retriever train-reranker rerank synth quantize fuse cascade report cv evaluate submission bench-retriever bench-rerank test test-qlora test-vllm clean why accept
 
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVED=tfidf] [FOLD_BY=QuestionId] ..."
@@ -407,6 +443,7 @@ $(SYNTH_OUT): $(TRAIN_LONG) $(MISCONCEPTIONS) $(MODELS)/$(EMBEDDER_ID)/all/train
 	  --embedder $(MODELS)/$(EMBEDDER_ID)/all --model $(SYNTH_WRITER) --engine $(ENGINE) \
 	  --vllm-profile $(VLLM_PROFILE) $(SYNTH_ARGS) --out $@
 	@echo "wrote $@ ($@.json: counts); train on it: make evaluate SYNTH=$@" >&2
+	$(record)
 else
 synth:
 	@echo "error: make synth writes a new file of questions; run it without SYNTH= (SYNTH=$(SYNTH) is what the models train on)" >&2; exit 1
@@ -417,8 +454,9 @@ quantize: $(if $(filter none,$(RERANKER)),,$(QUANTIZED_DIR)/all/train.json)  ## 
 	@if [ "$(RERANKER)" = none ]; then echo "error: make quantize needs MODEL=<reranker>, e.g. MODEL=qwen32b" >&2; exit 1; fi
 	@echo "$(QUANTIZED_DIR)/all: rerank.py --model $(QUANTIZED_DIR)/all; make push-weights MODEL_DIR=$(QUANTIZED_DIR)"
 
+# (The table is printed when it is made; `cat RUN/cv-*.txt` shows it again. A goal with a
+# recipe would run it every time, and `make -n` would list it.)
 evaluate: $(CV_NAME).json  ## CV MAP@25 and recall@K of each ranking in EVALUATE, per fold, seen/unseen
-	@cat $(CV_NAME).txt
 
 cv: evaluate  ## the same as evaluate: build every out-of-fold ranking in EVALUATE and score it
 
@@ -431,10 +469,12 @@ cascade: $(RUN)/cascade-$(subst $() ,+,$(CASCADE)).txt  ## MAP@25, ceiling and p
 report: $(RUN)/report/index.html  ## CV report (HTML + PNGs): MAP per fold, recall@K, seen/unseen, fusion weights, cascade
 	@echo "open $(abspath $<)"
 
-submission: $(RUN)/submission_$(FINAL).csv  ## write submissions/submission.csv for DATA_DIR/test.csv from FINAL (default: the boosted fusion)
-	@mkdir -p $(dir $(SUBMISSION))
-	@cp $< $(SUBMISSION).tmp && mv $(SUBMISSION).tmp $(SUBMISSION)
-	@echo "wrote $(SUBMISSION) for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVED), reranker: $(RERANKER))"
+submission: $(SUBMISSION)  ## write submissions/submission.csv for DATA_DIR/test.csv from FINAL (default: the boosted fusion)
+$(SUBMISSION): $(RUN)/submission_$(FINAL).csv $(SUBMISSION_FROM)
+	@mkdir -p $(@D)
+	@cp $< $@.tmp && mv $@.tmp $@
+	@echo "wrote $@ for $(DATA_DIR)/test.csv from $(FINAL) (retriever: $(RETRIEVED), reranker: $(RERANKER))"
+	$(record)
 
 # The Kaggle side: make kernel, kernel-local, budget and the targets that publish and submit.
 include make/kaggle.mk
@@ -489,16 +529,19 @@ VLLM_REQUIREMENTS = requirements-vllm$(if $(filter cuda,$(VLLM_BUILD)),-cuda).tx
 	$(if $(filter cpu,$(VLLM_BUILD)),.venv-vllm/bin/pip uninstall -y torchvision torchaudio torchcodec)
 	.venv-vllm/bin/python -c "import vllm, peft, pandas; print('vllm', vllm.__version__)"
 	touch $@
+	$(record)
 
 .venv/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv .venv
 	.venv/bin/pip install -r requirements.txt
 	.venv/bin/pip install --no-deps -r requirements-nodeps.txt
 	touch $@
+	$(record)
 
 $(addprefix $(SAMPLE_DIR)/,train.csv test.csv misconception_mapping.csv sample_submission.csv test_labels.csv) &: $(call code,make_sample) | $(SETUP)
 	@echo "No Kaggle data in $(KAGGLE_DIR): generating the embedded sample in $(SAMPLE_DIR) (make download fetches the real data)." >&2
 	$(PY) scripts/make_sample.py --out-dir $(SAMPLE_DIR) $(SAMPLE_ARGS)
+	$(call record,$(addprefix $(SAMPLE_DIR)/,train.csv test.csv misconception_mapping.csv sample_submission.csv test_labels.csv))
 
 # Any other missing input CSV: say where the data should be (explicit rules above win).
 $(DATA_DIR)/%.csv:
@@ -506,25 +549,23 @@ $(DATA_DIR)/%.csv:
 	@exit 1
 
 # ---------------------------------------------------------------- pipeline steps
-# reshape.py runs when an input CSV or its code changes (reshape.done records the run) and
-# rewrites only the tables whose bytes change; each table keeps its mtime otherwise, so a fresh
-# copy of the same data (a re-download, a re-mounted dataset) or a test.csv edit retrains
-# nothing. A table's own rule only re-runs reshape if the table is missing.
-$(RUN)/reshape.done: $(RAW) $(call code,reshape) | $(SETUP)
+# reshape.py rewrites only the tables whose bytes change (a test.csv edit leaves train_long as
+# it was, and Make rebuilds nothing that reads only train_long).
+$(TRAIN_LONG) $(TEST_LONG) $(MISCONCEPTIONS) &: $(RAW) $(call code,reshape) | $(SETUP)
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Running on the embedded sample ($(SAMPLE_DIR)), not Kaggle's data." >&2; fi
 	$(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
-	touch $@
-$(TRAIN_LONG) $(TEST_LONG) $(MISCONCEPTIONS): $(RUN)/reshape.done
-	@test -f $@ || $(PY) scripts/reshape.py --data-dir $(DATA_DIR) --out-dir $(RUN)
+	$(call record,$(TRAIN_LONG) $(TEST_LONG) $(MISCONCEPTIONS))
 
 $(FOLDS) $(FOLDS:.parquet=.txt) &: $(TRAIN_LONG) $(call code,make_folds) | $(SETUP)
 	$(PY) scripts/make_folds.py --train $(TRAIN_LONG) --by $(FOLD_BY) --n-folds $(N_FOLDS) \
 	  --seed $(FOLD_SEED) --out $(FOLDS) --report $(FOLDS:.parquet=.txt)
+	$(call record,$(FOLDS) $(FOLDS:.parquet=.txt))
 
 # TF-IDF uses no labels: one ranking of all train rows is already out-of-fold.
 $(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_tfidf) | $(SETUP)
 	$(PY) scripts/retrieve_tfidf.py --queries $< --misconceptions $(MISCONCEPTIONS) \
 	  $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	$(record)
 
 # Embedding retrievers (GPUS=n: retrieve_embed.py runs one copy per GPU, a slice of the rows
 # each, and merges them). Zero-shot: the model as it is; it saw no labels, so ranking all of train
@@ -532,9 +573,11 @@ $(RUN)/rankings/%_tfidf.parquet: $(RUN)/%_long.parquet $(MISCONCEPTIONS) $(call 
 $(RUN)/rankings/train_%-zs.parquet: $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $* --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 $(RUN)/rankings/test_%-zs.parquet: $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call spec,retriever,%) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $* --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 
 # Fine-tuned: one model per fold, trained on the other folds, ranks that fold (out-of-fold CV);
 # one model trained on all of train ranks test. Hard negatives come from NEGATIVES' ranking of
@@ -552,6 +595,7 @@ $(MODELS)/$(1)/$(call job_dir,$(2))/train.json: $(if $(filter-out all,$(2)),$(FO
 	  --misconceptions $(MISCONCEPTIONS) $(if $(filter-out all,$(2)),--folds $(FOLDS) --fold $(2)) \
 	  --negatives $(if $(named),$(call negatives_of,$(1)),$$(call negatives_of,$$*)) \
 	  $(if $(named),$(call train_args_of,$(1)),$$(call train_args_of,$$*)) --out $$(@D)
+	$$(record)
 endef
 .SECONDEXPANSION:
 $(foreach m,% $(MODELS.retriever) $(if $(RETRIEVER_KEY),$(addsuffix $(RETRIEVER_KEY),$(MODELS.retriever))),$(foreach j,$(FOLD_IDS) all,$(eval $(call embedder_training,$(m),$(j)))))
@@ -559,9 +603,11 @@ $(foreach m,% $(MODELS.retriever) $(if $(RETRIEVER_KEY),$(addsuffix $(RETRIEVER_
 $(RUN)/rankings/train_%-ft.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 $(RUN)/rankings/test_%-ft.parquet: $(MODELS)/%/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 
 # Round 2 (<model>-ft2): hard negatives mined by the fine-tuned model itself. Fold k's round-2
 # model mines with fold k's round-1 model ranking its own training rows (never fold k), so no
@@ -572,27 +618,33 @@ define round2_rule
 $(RUN)/mined/%-fold$(1).parquet: $(MODELS)/%/$(CV_TAG)/fold$(1)/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$$*/$(CV_TAG)/fold$(1) --folds $(FOLDS) --outside-fold $(1) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $$@
+	$$(record)
 $(MODELS)/%.r2/$(CV_TAG)/fold$(1)/train.json: $(RUN)/mined/%-fold$(1).parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,ROUND2_ARGS) $$$$(call spec,retriever,$$$$(call base_of,$$$$*)) $(call code,train_retriever) $$$$(if $$$$(call key_of,$$$$*),$(SYNTH)) | $(SETUP)
 	$$(once)$$(RETRIEVER_PY) scripts/train_retriever.py --model $$(call base_of,$$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --folds $(FOLDS) --fold $(1) \
 	  --negatives $(RUN)/mined/$$*-fold$(1).parquet $$(call train_args_of,$$*) $(ROUND2_ARGS) --out $$(@D)
+	$$(record)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call round2_rule,$(k))))
 
 $(RUN)/mined/%-all.parquet: $(MODELS)/%/all/train.json $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*/all --queries $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 $(MODELS)/%.r2/all/train.json: $(RUN)/mined/%-all.parquet $(TRAIN_LONG) $(MISCONCEPTIONS) $(call config,ROUND2_ARGS) $$(call spec,retriever,$$(call base_of,$$*)) $(call code,train_retriever) $$(if $$(call key_of,$$*),$(SYNTH)) | $(SETUP)
 	$(once)$(RETRIEVER_PY) scripts/train_retriever.py --model $(call base_of,$*) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/mined/$*-all.parquet \
 	  $(call train_args_of,$*) $(ROUND2_ARGS) --out $(@D)
+	$(record)
 
 $(RUN)/rankings/train_%-ft2.parquet: $(foreach k,$(FOLD_IDS),$(MODELS)/%.r2/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model '$(MODELS)/$*.r2/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 $(RUN)/rankings/test_%-ft2.parquet: $(MODELS)/%.r2/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call config,TOP_K) $(call code,retrieve_embed) | $(SETUP)
 	$(once)$(PY) scripts/retrieve_embed.py --model $(MODELS)/$*.r2/all --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(EMBED_ARGS) --out $@
+	$(record)
 
 # LLM reranker: one LoRA adapter per fold, trained on the other folds' rows with hard negatives
 # from RETRIEVED's out-of-fold ranking, reranks its fold (out-of-fold CV); one adapter trained
@@ -604,6 +656,7 @@ $(RERANKER_DIR)/$(CV_TAG)/fold$(1)/train.json: $(FOLDS) $(RERANKER_ALL_INPUTS) |
 	$$(once)$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --folds $(FOLDS) --fold $(1) $(FSDP_ARG) $(TRAIN_RERANKER_ARGS) --out $$(@D)
+	$$(record)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call reranker_fold_rule,$(k))))
 
@@ -611,6 +664,7 @@ $(RERANKER_DIR)/all/train.json: $(RERANKER_ALL_INPUTS) | $(SETUP)
 	$(once)$(TRAIN_PY) scripts/train_reranker.py --model $(RERANKER) --train $(TRAIN_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) --negatives $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  $(FSDP_ARG) $(TRAIN_RERANKER_ARGS) --out $(@D)
+	$(record)
 
 # Merge and quantise for serving: the all-train adapter merged into its full-precision base, then
 # GPTQ 4-bit weights calibrated on the task's prompts (RETRIEVED's candidates for train rows).
@@ -621,6 +675,7 @@ $(QUANTIZED_DIR)/all/train.json: $(RERANKER_DIR)/all/train.json $(QUANTIZE_INPUT
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --scheme $(QUANT_SCHEME) --method $(QUANT_METHOD) $(if $(QUANT_GROUP),--group-size $(QUANT_GROUP)) \
 	  $(QUANTIZE_ARGS) --out $(@D)
+	$(record)
 # Each fold's adapter merged and quantised the same way, calibrated on the rows outside its
 # fold (never the rows it scores), for the out-of-fold ranking RERANKED.<scheme>.
 define quantized_fold_rule
@@ -629,6 +684,7 @@ $(QUANTIZED_DIR)/$(CV_TAG)/fold$(1)/train.json: $(RERANKER_DIR)/$(CV_TAG)/fold$(
 	  --misconceptions $(MISCONCEPTIONS) --ranking $(RUN)/rankings/train_$(RETRIEVED).parquet \
 	  --folds $(FOLDS) --fold $(1) --scheme $(QUANT_SCHEME) --method $(QUANT_METHOD) \
 	  $(if $(QUANT_GROUP),--group-size $(QUANT_GROUP)) $(QUANTIZE_ARGS) --out $$(@D)
+	$$(record)
 endef
 $(foreach k,$(FOLD_IDS),$(eval $(call quantized_fold_rule,$(k))))
 
@@ -642,17 +698,21 @@ $(RUN)/rankings/train_$(RERANKED).parquet: $(RUN)/rankings/train_$(RETRIEVED).pa
 	$(once)$(RERANK_PY) scripts/rerank.py --model '$(RERANKER_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
 	  $(RERANK_ARGS) --out $@
+	$(record)
 $(RUN)/rankings/test_$(RERANKED).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(RERANKER_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call code,rerank) | $(RERANK_SETUP)
 	$(once)$(RERANK_PY) scripts/rerank.py --model $(RERANKER_DIR)/all --ranking $< --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
+	$(record)
 # The same two rankings by the quantised models (RERANKED.<scheme>): what Kaggle serves.
 $(RUN)/rankings/train_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/train_$(RETRIEVED).parquet $(foreach k,$(FOLD_IDS),$(QUANTIZED_DIR)/$(CV_TAG)/fold$(k)/train.json) $(TRAIN_LONG) $(MISCONCEPTIONS) $(FOLDS) $(call code,rerank) | $(RERANK_SETUP)
 	$(once)$(RERANK_PY) scripts/rerank.py --model '$(QUANTIZED_DIR)/$(CV_TAG)/fold{fold}' --folds $(FOLDS) \
 	  --labelled-only --ranking $< --queries $(TRAIN_LONG) --misconceptions $(MISCONCEPTIONS) \
 	  $(RERANK_ARGS) --out $@
+	$(record)
 $(RUN)/rankings/test_$(RERANKED).$(QUANT_TAG).parquet: $(RUN)/rankings/test_$(RETRIEVED).parquet $(QUANTIZED_DIR)/all/train.json $(TEST_LONG) $(MISCONCEPTIONS) $(call code,rerank) | $(RERANK_SETUP)
 	$(once)$(RERANK_PY) scripts/rerank.py --model $(QUANTIZED_DIR)/all --ranking $< --queries $(TEST_LONG) \
 	  --misconceptions $(MISCONCEPTIONS) $(RERANK_ARGS) --out $@
+	$(record)
 endif
 
 # Fusion: train side tunes the weights out-of-fold (nested) and writes them; test side applies
@@ -661,9 +721,11 @@ $(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json &: $(foreach 
 	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/train_$(m).parquet) \
 	  --train $(TRAIN_LONG) --folds $(FOLDS) $(FUSE_ARGS) $(if $(TOP_K),--top-k $(TOP_K)) \
 	  --out-weights $(RUN)/fusion-$(FUSED).json --out $(RUN)/rankings/train_$(FUSED).parquet
+	$(call record,$(RUN)/rankings/train_$(FUSED).parquet $(RUN)/fusion-$(FUSED).json)
 $(RUN)/rankings/test_$(FUSED).parquet: $(foreach m,$(FUSE),$(RUN)/rankings/test_$(m).parquet) $(RUN)/fusion-$(FUSED).json $(call code,fuse) | $(SETUP)
 	$(PY) scripts/fuse.py $(foreach m,$(FUSE),--member $(m)=$(RUN)/rankings/test_$(m).parquet) \
 	  --weights $(RUN)/fusion-$(FUSED).json $(if $(TOP_K),--top-k $(TOP_K)) --out $@
+	$(record)
 
 # Unseen boost of any ranking X: X.boost (the default BOOST_ARGS), X.boost~<key> (this command
 # line's). Train side: C tuned out-of-fold; test side: C tuned on all folds, "unseen" = absent
@@ -672,9 +734,11 @@ define boost_rules
 $(RUN)/rankings/train_%.boost$(1).parquet $(RUN)/boost-%$(1).json &: $(RUN)/rankings/train_%.parquet $(TRAIN_LONG) $(FOLDS) $(call code,boost_unseen) $(if $(1),$(SYNTH)) | $(SETUP) $(if $(1),$(call keyed,BOOST))
 	$(PY) scripts/boost_unseen.py --ranking $$< --train $(TRAIN_LONG) --folds $(FOLDS) $(2) \
 	  --out-json $(RUN)/boost-$$*$(1).json --out $(RUN)/rankings/train_$$*.boost$(1).parquet
+	$$(call record,$(RUN)/rankings/train_$$*.boost$(1).parquet $(RUN)/boost-$$*$(1).json)
 $(RUN)/rankings/test_%.boost$(1).parquet: $(RUN)/rankings/test_%.parquet $(RUN)/boost-%$(1).json $(MISCONCEPTIONS) $(call code,boost_unseen) | $(SETUP)
 	$(PY) scripts/boost_unseen.py --ranking $$< --misconceptions $(MISCONCEPTIONS) \
 	  --constant-from $(RUN)/boost-$$*$(1).json --out $$@
+	$$(record)
 endef
 $(eval $(call boost_rules,,))
 $(if $(BOOST_KEY),$(eval $(call boost_rules,$(BOOST_KEY),$(BOOST_ARGS))))
@@ -685,6 +749,7 @@ $(RUN)/$(CASCADE_NAME).json $(RUN)/$(CASCADE_NAME).txt &: $(foreach r,$(CASCADE)
 	  --later $(word 2,$(CASCADE))=$(RUN)/rankings/train_$(word 2,$(CASCADE)).parquet \
 	  --train $(TRAIN_LONG) $(CASCADE_ARGS) --out-json $(RUN)/$(CASCADE_NAME).json \
 	  --out-table $(RUN)/$(CASCADE_NAME).txt > /dev/null
+	$(call record,$(RUN)/$(CASCADE_NAME).json $(RUN)/$(CASCADE_NAME).txt)
 
 $(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(filter $(FUSED),$(EVALUATE)),$(RUN)/fusion-$(FUSED).json) $(call code,report) | $(SETUP)
 	$(PY) scripts/report.py --cv-json $(CV_NAME).json --train $(TRAIN_LONG) \
@@ -692,16 +757,20 @@ $(RUN)/report/index.html: $(CV_NAME).json $(RUN)/$(CASCADE_NAME).json $(if $(fil
 	  $(if $(filter $(FUSED),$(EVALUATE)),--fusion $(RUN)/fusion-$(FUSED).json) \
 	  $(foreach r,$(filter %$(BOOSTED),$(EVALUATE)),--boost $(r:$(BOOSTED)=)=$(RUN)/boost-$(r:$(BOOSTED)=)$(BOOST_KEY).json) \
 	  --cascade $(RUN)/$(CASCADE_NAME).json --title "Eedi CV report: $(DATA_KEY)" --out-dir $(@D)
+	$(record)
 
 $(CV_NAME).json $(CV_NAME).txt &: $(TRAIN_LONG) $(FOLDS) $(foreach r,$(EVALUATE),$(RUN)/rankings/train_$(r).parquet) $(call code,evaluate) | $(SETUP)
 	$(PY) scripts/evaluate.py --train $(TRAIN_LONG) --folds $(FOLDS) --group-by $(FOLD_BY) \
 	  $(foreach r,$(EVALUATE),--ranking $(r)=$(RUN)/rankings/train_$(r).parquet) \
 	  --out-json $(CV_NAME).json --out-table $(CV_NAME).txt > /dev/null
+	@cat $(CV_NAME).txt
+	$(call record,$(CV_NAME).json $(CV_NAME).txt)
 
 $(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(DATA_DIR)/misconception_mapping.csv $(call code,make_submission) | $(SETUP)
 	@if [ "$(DATA_DIR)" = "$(SAMPLE_DIR)" ]; then echo "Note: this submission is for the embedded sample's test.csv." >&2; fi
 	$(PY) scripts/make_submission.py --ranking $< --test-csv $(DATA_DIR)/test.csv \
 	  --mapping $(DATA_DIR)/misconception_mapping.csv --out $@
+	$(record)
 
 # Keep every file the pattern rules above make (Make deletes "intermediate" files otherwise):
 # each rule's target pattern, as .PRECIOUS matches them. Not a bare .SECONDARY: that makes
@@ -717,3 +786,5 @@ $(RUN)/submission_%.csv: $(RUN)/rankings/test_%.parquet $(DATA_DIR)/test.csv $(D
   $(foreach b,.boost $(if $(BOOST_KEY),.boost$(BOOST_KEY)),$(RUN)/rankings/train_%$(b).parquet $(RUN)/rankings/test_%$(b).parquet) \
   $(RUN)/boost-%.json \
   $(RUN)/submission_%.csv
+
+endif  # why / accept

@@ -12,9 +12,10 @@
         reads Make's database and fails, naming the target, the script and the module, when a
         rule whose recipe runs scripts/X.py lacks a module that X imports (make check-deps).
 
-Two kinds of module are left out on purpose: `__init__.py` files (they only list modules, so
-adding one to a list must not retrain anything) and eedi/registry.py (a model rule depends on the
-stamp of its own registry entry instead, so adding one model retrains no other).
+Three kinds of module are left out on purpose: `__init__.py` files (they only list modules, so
+adding one to a list must not retrain anything), eedi/registry.py (a model rule depends on the
+stamp of its own registry entry instead, so adding one model retrains no other), and the
+modules that compute nothing (make/freshness.py's NON_COMPUTING: the run log, error messages).
 Standard library only: it runs before any virtual environment exists.
 """
 
@@ -27,9 +28,12 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from freshness import NON_COMPUTING  # noqa: E402  (make/freshness.py, beside this file)
+
 SCRIPTS = Path("scripts")
 LIBRARY = SCRIPTS / "eedi"
-LEFT_OUT = {LIBRARY / "registry.py"}
+LEFT_OUT = {LIBRARY / "registry.py", *map(Path, NON_COMPUTING)}
 
 
 def _module_file(name: str, roots: list[Path]) -> Path | None:
@@ -127,7 +131,7 @@ def problems(database: str) -> list[str]:
 
     def covered(prereqs: set[str], name: str) -> set[str]:
         """The prerequisites, and theirs through rules that run the same script: the tables
-        made by reshape.done's rule depend on reshape's code through reshape.done. (Not through
+        made by one rule depend on its code through that rule. (Not through
         another stage's output: that it changes with its own code is no dependency on ours.)"""
         seen, todo = set(), list(prereqs)
         while todo:

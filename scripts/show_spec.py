@@ -24,7 +24,7 @@ import json
 
 import click
 
-from eedi.model_folder import load_spec
+from eedi.registry import load_spec
 from eedi.registry import VLLM_PROFILES, Reranker, Retriever, training_fields, vllm_settings
 
 KINDS = {"reranker": Reranker, "retriever": Retriever}

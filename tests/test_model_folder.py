@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eedi.model_folder import checkpoints_of
-from eedi.model_folder import load_spec
+from eedi.registry import load_spec
 from eedi.model_folder import save_model_folder
 from eedi.registry import Reranker
 from eedi.registry import Retriever

@@ -79,25 +79,28 @@ def test_rerun_does_no_work_and_input_change_rebuilds(built):
     assert "scripts/" not in again.stdout  # no step ran
     assert mtimes(run) == before
 
-    # the same train.csv copied anew (a new mtime): reshape re-reads it, nothing else runs,
-    # and the run after that does nothing at all
+    # the same train.csv copied anew (a new mtime): its content decides (make/freshness.py),
+    # so nothing runs, not even reshape, and no output changes
+    contents = {p: p.read_bytes() for p in run.rglob("*.parquet")}
     (data / "train.csv").touch()
     same = make(tmp, "evaluate", f"DATA_DIR={data}")
-    assert same.returncode == 0 and "scripts/reshape.py" in same.stdout
-    assert "scripts/retrieve_tfidf.py" not in same.stdout
-    assert {k: v for k, v in mtimes(run).items() if k.name != "reshape.done"} == \
-        {k: v for k, v in before.items() if k.name != "reshape.done"}
-    assert "scripts/" not in make(tmp, "evaluate", f"DATA_DIR={data}").stdout
+    assert same.returncode == 0 and "scripts/" not in same.stdout, same.stdout
+    assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == contents
 
-    # a changed train.csv rebuilds everything downstream of it
+    # a changed train.csv is other data: a run folder of its own (keyed by content), made
+    # from the start; the first one is left as it was, for a switch back
+    original = (data / "train.csv").read_bytes()
     train = pd.read_csv(data / "train.csv", dtype=str, keep_default_na=False)
     train.loc[0, "ConstructName"] += " (edited)"
     train.to_csv(data / "train.csv", index=False)
     rebuilt = make(tmp, "evaluate", f"DATA_DIR={data}")
     assert rebuilt.returncode == 0
-    after = mtimes(run)
-    assert after[Path("train_long.parquet")] > before[Path("train_long.parquet")]
-    assert after[Path("rankings/train_tfidf.parquet")] > before[Path("rankings/train_tfidf.parquet")]
+    assert run_dir(tmp, data) != run
+    assert "scripts/reshape.py" in rebuilt.stdout and "scripts/retrieve_tfidf.py" in rebuilt.stdout
+    assert {p: p.read_bytes() for p in run.rglob("*.parquet")} == contents
+    (data / "train.csv").write_bytes(original)
+    assert run_dir(tmp, data) == run
+    assert "scripts/" not in make(tmp, "evaluate", f"DATA_DIR={data}").stdout
 
 
 def test_config_change_rebuilds_only_what_it_affects(built):
@@ -320,10 +323,12 @@ def test_round2_mining_never_sees_the_held_out_folds_labels(tmp_path):
         mask = train["QuestionId"].astype(int).isin(fold0) & (train[col] != "")
         train.loc[mask, col] = [str(ids[(ids.index(int(v)) + 1) % len(ids)]) for v in train.loc[mask, col]]
     train.to_csv(data / "train.csv", index=False)
-    targets = [str(run / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)]
+    relabelled = run_dir(tmp_path, data)  # other data: a run folder of its own (content key)
+    assert relabelled != run
+    targets = [str(relabelled / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)]
     result = make(tmp_path, *targets, *args, retriever=f"{model}-ft")
     assert result.returncode == 0, result.stderr[-3000:]
-    again = {k: read_ranking(run / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)}
+    again = {k: read_ranking(relabelled / "mined" / f"{model}-fold{k}.parquet") for k in (0, 1)}
     pd.testing.assert_frame_equal(again[0], mined[0])       # fold 0's round 2: untouched
     assert not again[1]["score"].equals(mined[1]["score"])  # fold 1's: its model saw fold 0
 
@@ -332,24 +337,23 @@ def test_training_rules_depend_on_their_registry_entry_not_on_registry_py(tmp_pa
     """Adding or editing one model in registry.py must not retrain the others (an overnight CV
     lost to a new qwen entry): every model rule depends on a stamp of its own entry
     ($(RUN)/spec/<kind>-<name>.json), rewritten only when that entry's training fields change.
-    A stamp's first version carries registry.py's mtime (outputs older than it rebuild, as
-    before stamps existed)."""
+    Make writes the registry's stamps while it parses (make/freshness.py sync), so no recipe
+    runs for them and `make -n` lists none."""
     data = generate(tmp_path / "data", seed=3, n_train=20, n_test=3)
     run = run_dir(tmp_path, data)
     stamp = run / "spec" / "retriever-minilm.json"
-    registry = REPO / "scripts/eedi/registry.py"
-    assert make(tmp_path, str(stamp), f"DATA_DIR={data}").returncode == 0
     shown = subprocess.run([sys.executable, str(REPO / "scripts/show_spec.py"), "--kind", "retriever",
                             "--model", "minilm", "--stamp"], capture_output=True, text=True, check=True)
     assert stamp.read_text() == shown.stdout and json.loads(shown.stdout)["epochs"] == 2
-    assert stamp.stat().st_mtime_ns == registry.stat().st_mtime_ns
+    made = stamp.stat().st_mtime_ns
 
-    assert make(tmp_path, str(stamp), f"DATA_DIR={data}").returncode == 0  # entry unchanged
-    assert stamp.stat().st_mtime_ns == registry.stat().st_mtime_ns
+    dry = make(tmp_path, "-n", str(stamp), f"DATA_DIR={data}")
+    assert dry.returncode == 0 and "show_spec.py" not in dry.stdout  # entry unchanged
+    assert stamp.stat().st_mtime_ns == made
     # the entry differs from the one the stamp recorded (as after an edit): rewritten, newer
     stamp.write_text(shown.stdout.replace('"epochs": 2', '"epochs": 3'))
     os.utime(stamp, ns=(1_000_000_000, 1_000_000_000))
-    assert make(tmp_path, str(stamp), f"DATA_DIR={data}").returncode == 0
+    assert make(tmp_path, "-s", "print-RUN", f"DATA_DIR={data}").returncode == 0
     assert stamp.read_text() == shown.stdout and stamp.stat().st_mtime_ns > 1_000_000_000
 
     # what Make's database says: no model rule names registry.py; each names its stamp

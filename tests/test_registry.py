@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import show_spec
-from eedi.model_folder import load_spec, save_spec
+from eedi.model_folder import save_spec
+from eedi.registry import load_spec
 from eedi.registry import (RERANKERS, RETRIEVERS, VLLM_PROFILES, Reranker, lookup, training_fields,
                            vllm_profile, vllm_settings)
 

@@ -7,7 +7,7 @@
       train.json         training stats (seconds, throughput, loss curve): written last
     OUT.checkpoints/     while training only: a re-run after a kill resumes from the newest
 
-    spec = load_spec(Reranker, "models/x/reranker/fold0")   # or a registry name / HF id
+    spec = load_spec(Reranker, "models/x/reranker/fold0")   # eedi.registry: a folder, a name or an HF id
     last = last_checkpoint(checkpoints_of(out))             # None on a fresh start
     save_model_folder(out, model.save_pretrained, spec.replace(adapter="./"), stats)
     quantization = nf4_config(torch.bfloat16)                # QLoRA's 4-bit NF4 weights
@@ -22,27 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from eedi.files import atomic_folder, write_json
-from eedi.registry import lookup
 from eedi.run_log import log
 
 STATS_FILE = "train.json"
-# Field names of specs saved before the two trainers shared one vocabulary.
-_RENAMED = {"hard_negatives": "n_negatives", "negatives": "n_negatives"}
-
-
-def load_spec(kind: type, name_or_path: str):
-    """A folder with kind.SPEC_FILE (written by a trainer), a registry name, or any HF id /
-    local folder with the kind's default settings."""
-    folder = Path(name_or_path)
-    if not (folder / kind.SPEC_FILE).is_file():
-        return lookup(kind, name_or_path)
-    saved = json.loads((folder / kind.SPEC_FILE).read_text())
-    saved = {_RENAMED.get(k, k): v for k, v in saved.items()}
-    for key in ("model", "adapter"):
-        if isinstance(saved.get(key), str) and saved[key].startswith("./"):
-            saved[key] = str(folder / saved[key][2:])
-    return kind(**saved)
-
 
 def save_spec(spec, folder: Path) -> None:
     write_json(dataclasses.asdict(spec), Path(folder) / spec.SPEC_FILE)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -381,3 +382,21 @@ def lookup(kind: type, name_or_path: str):
     if kind is Reranker:
         return RERANKERS.get(name_or_path) or Reranker(model=name_or_path, lora=_lora(16))
     raise TypeError(f"no registry of {kind}")
+
+
+# Field names of specs saved before the two trainers shared one vocabulary.
+_RENAMED = {"hard_negatives": "n_negatives", "negatives": "n_negatives"}
+
+
+def load_spec(kind: type, name_or_path: str):
+    """A folder with kind.SPEC_FILE (written by a trainer), a registry name, or any HF id /
+    local folder with the kind's default settings."""
+    folder = Path(name_or_path)
+    if not (folder / kind.SPEC_FILE).is_file():
+        return lookup(kind, name_or_path)
+    saved = json.loads((folder / kind.SPEC_FILE).read_text())
+    saved = {_RENAMED.get(k, k): v for k, v in saved.items()}
+    for key in ("model", "adapter"):
+        if isinstance(saved.get(key), str) and saved[key].startswith("./"):
+            saved[key] = str(folder / saved[key][2:])
+    return kind(**saved)

@@ -9,6 +9,9 @@
     #            "status": "ok", "finished": "2026-11-22T20:31:02"}
 
 stdout is kept for tables a user may redirect.
+
+This module computes nothing (make/freshness.py's NON_COMPUTING): editing it reruns no step,
+so it imports no module of the library that computes (tests/test_freshness.py).
 """
 
 from __future__ import annotations
@@ -22,10 +25,20 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from eedi.distributed import is_main_process
-from eedi.files import json_default
-
 log = logging.getLogger("eedi")
+
+
+def _main_process() -> bool:
+    """Rank 0 under torchrun, or no torchrun (eedi.distributed.is_main_process's test, not
+    imported: see the module's docstring)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _json_value(o):
+    """json.dumps(default=...): numpy scalars (anything with .item()) as Python numbers."""
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
 def setup_logging() -> None:
@@ -60,7 +73,7 @@ def step_timer(step: str, **details) -> Iterator[dict]:
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         log.info("%s %s in %.1fs", step, status, record["seconds"])
         run_log = os.environ.get("RUN_LOG")
-        if run_log and is_main_process():  # under torchrun: one line a step, not one a rank
+        if run_log and _main_process():  # under torchrun: one line a step, not one a rank
             Path(run_log).parent.mkdir(parents=True, exist_ok=True)
             with open(run_log, "a") as f:  # one short append: atomic enough for a log
-                f.write(json.dumps(record, default=json_default) + "\n")
+                f.write(json.dumps(record, default=_json_value) + "\n")

@@ -43,7 +43,7 @@ from eedi.kaggle.kernel import METADATA, PLACEHOLDER_USER, kernel_metadata, slug
 from eedi.kaggle.notebook import build_notebook
 from eedi.kaggle.plan import build_plan, is_folder_of, plan_steps
 from eedi.kaggle.time_budget import DEFAULT_BUDGET_S, Estimates, rates_from_run_log, with_rates
-from eedi.model_folder import load_spec
+from eedi.registry import load_spec
 from eedi.registry import Reranker, lookup, vllm_settings
 from eedi.rerank.quantization import weight_scheme
 from eedi.run_log import log, setup_logging, step_timer

@@ -19,7 +19,8 @@ import click
 import torch
 
 from eedi.distributed import local_rank
-from eedi.model_folder import load_spec, nf4_config, one_cpu_path
+from eedi.model_folder import nf4_config, one_cpu_path
+from eedi.registry import load_spec
 from eedi.precision import model_dtype
 from eedi.registry import REPO, Reranker, resolve_model_path
 from eedi.run_log import log

@@ -27,7 +27,8 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 
 from eedi.files import atomic_write
 from eedi.long_table import query_text
-from eedi.model_folder import load_spec, nf4_config, one_cpu_path
+from eedi.model_folder import nf4_config, one_cpu_path
+from eedi.registry import load_spec
 from eedi.precision import model_dtype
 from eedi.ranking import ranking_from_topk
 from eedi.registry import Retriever, resolve_model_path
