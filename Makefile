@@ -226,13 +226,17 @@ key_of    = $(word 2,$(subst ~, ~,$(1)))
 # the any-name embedder rule never takes a round-2 folder from the round-2 rule)
 base_of   = $(word 1,$(subst ~, ,$(1)))$(if $(filter %.r2,$(1)),.r2)
 RETRIEVER_SETTINGS := TRAIN_ARGS=$(strip $(TRAIN_ARGS)) NEGATIVES=$(strip $(NEGATIVES))
-RETRIEVER_KEY := $(call settings_key,$(RETRIEVER_SETTINGS),TRAIN_ARGS=$(strip $(TRAIN_ARGS_DEFAULT)) NEGATIVES=)
+KEY_DEFAULTS.RETRIEVER := TRAIN_ARGS=$(strip $(TRAIN_ARGS_DEFAULT)) NEGATIVES=
+RETRIEVER_KEY := $(call settings_key,$(RETRIEVER_SETTINGS),$(KEY_DEFAULTS.RETRIEVER))
 EMBEDDER_ID   := $(EMBEDDER)$(RETRIEVER_KEY)
 RERANKER_SETTINGS := RETRIEVED=$(strip $(RETRIEVED)) TRAIN_RERANKER_ARGS=$(strip $(TRAIN_RERANKER_ARGS))
-RERANKER_KEY  := $(call settings_key,$(RERANKER_SETTINGS),RETRIEVED=minilm-ft TRAIN_RERANKER_ARGS=$(strip $(TRAIN_RERANKER_ARGS_DEFAULT)))
+KEY_DEFAULTS.RERANKER := RETRIEVED=minilm-ft TRAIN_RERANKER_ARGS=$(strip $(TRAIN_RERANKER_ARGS_DEFAULT))
+RERANKER_KEY  := $(call settings_key,$(RERANKER_SETTINGS),$(KEY_DEFAULTS.RERANKER))
 RERANKER_ID   := $(notdir $(RERANKER))$(if $(filter none,$(RERANKER)),,$(RERANKER_KEY))
-FUSE_KEY      := $(call settings_key,FUSE_ARGS=$(strip $(FUSE_ARGS)),FUSE_ARGS=)
-BOOST_KEY     := $(call settings_key,BOOST_ARGS=$(strip $(BOOST_ARGS)),BOOST_ARGS=)
+KEY_DEFAULTS.FUSE := FUSE_ARGS=
+KEY_DEFAULTS.BOOST := BOOST_ARGS=
+FUSE_KEY      := $(call settings_key,FUSE_ARGS=$(strip $(FUSE_ARGS)),$(KEY_DEFAULTS.FUSE))
+BOOST_KEY     := $(call settings_key,BOOST_ARGS=$(strip $(BOOST_ARGS)),$(KEY_DEFAULTS.BOOST))
 # The TRAIN_ARGS a model folder name M stands for (in recipes only): a bare name's defaults;
 # M~<key>'s this command line's, refused when <key> is another's (it cannot be rebuilt here).
 train_args_of = $(if $(call key_of,$(1)),$(if $(filter $(call key_of,$(1)),$(RETRIEVER_KEY)),$(TRAIN_ARGS),$(error $(1) stands for other settings than this command line's ($(RETRIEVER_SETTINGS)): see $(RUN)/keys/$(subst ~,,$(call key_of,$(1))); run with those to rebuild it)),$(TRAIN_ARGS_DEFAULT))
@@ -295,7 +299,8 @@ endef
 
 # $(call keyed,KIND): the file RUN/keys/<key> holding the settings KIND's key stands for
 # (RETRIEVER, RERANKER, FUSE, BOOST; nothing when they are the defaults); an order-only
-# prerequisite of what is named by the key.
+# prerequisite of what is named by the key. Written while Make parses (with RUN/keys/
+# defaults.<KIND>, the defaults', so make why can say what changed), else by the rule below.
 keyed = $(if $($(1)_KEY),$(RUN)/keys/$(subst ~,,$($(1)_KEY)))
 KEY_SETTINGS.RETRIEVER = $(RETRIEVER_SETTINGS)
 KEY_SETTINGS.RERANKER  = $(RERANKER_SETTINGS)
@@ -338,6 +343,8 @@ FRESH_ROOTS := $(RUN) $(MODELS) $(SAMPLE_DIR) .venv/.installed .venv-vllm/.insta
 SYNC_ARGS := $(FRESH_ROOTS) \
   $(foreach n,$(CONFIGS),--stamp '$(call config,$(n))=$(subst ','\'',$($(n)))') --spec-dir $(RUN)/spec \
   --stamp '$(SUBMISSION_FROM)=$(RUN)/submission_$(FINAL).csv' \
+  $(foreach k,RETRIEVER RERANKER FUSE BOOST,--stamp '$(RUN)/keys/defaults.$(k)=$(subst ','\'',$(KEY_DEFAULTS.$(k)))' \
+    $(if $($(k)_KEY),--stamp '$(call keyed,$(k))=$(subst ','\'',$(KEY_SETTINGS.$(k)))')) \
   $(foreach n,$(MODELS.retriever) $(EMBEDDER),--spec 'retriever:$(n)') \
   $(foreach n,$(MODELS.reranker) $(RERANKER),--spec 'reranker:$(n)')
 $(if $(shell $(FRESH) sync $(SYNC_ARGS) >&2 || echo failed),$(error make/freshness.py sync failed: see above))
@@ -400,7 +407,8 @@ FSDP_ARG = $(if $(filter fsdp,$(DISTRIBUTED)),--fsdp)
 help:  ## list the targets (this)
 	@echo "usage: make TARGET [DATA_DIR=dir] [RETRIEVED=tfidf] [FOLD_BY=QuestionId] ..."
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
-	@echo "data: $(DATA_DIR)  ->  outputs: $(RUN)"
+	@grep -hE '^[a-z]+ [a-z]+:.*## ' make/why.mk | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@echo "data: $(DATA_DIR)  ->  outputs: $(if $(DATA_KEY),$(RUN),$(RUNS_ROOT)/data-<digest of its CSVs> (make print-RUN))"
 
 all: evaluate submission  ## the whole pipeline: setup, data, CV table, submission.csv
 

@@ -348,12 +348,28 @@ def accept(trace: str, roots: list[str], digests: Digests) -> list[str]:
     return accepted
 
 
+SETTING = re.compile(r"(?:^| )([A-Z][A-Z0-9_]*)=")
+
+
+def settings_of(text: str) -> dict[str, str]:
+    """'TRAIN_ARGS=--epochs 1 NEGATIVES=' -> {'TRAIN_ARGS': '--epochs 1', 'NEGATIVES': ''}."""
+    parts = SETTING.split(text.strip())
+    return {name: value.strip() for name, value in zip(parts[1::2], parts[2::2])}
+
+
 def _key_note(target: str, keys: Path | None) -> str:
-    """For a name keyed by settings (<name>~<key>): the settings the key stands for."""
+    """For a name keyed by settings (<name>~<key>): which settings differ from the defaults
+    (RUN/keys/<key> against RUN/keys/defaults.<KIND>)."""
     found = re.search(r"~([0-9a-f]{6})", target)
     if not (found and keys and (keys / found[1]).is_file()):
         return ""
-    return f": settings changed from the defaults: {(keys / found[1]).read_text().strip()}"
+    settings = settings_of((keys / found[1]).read_text())
+    defaults = {}
+    for path in sorted(keys.glob("defaults.*")):
+        defaults.update(settings_of(path.read_text()))
+    changed = [f"{name} '{defaults.get(name, '')}' -> '{value}'"
+               for name, value in settings.items() if defaults.get(name, "") != value]
+    return f": settings changed: {', '.join(changed)} (key ~{found[1]})" if changed else ""
 
 
 # ---------------------------------------------------------------- main

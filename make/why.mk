@@ -16,7 +16,7 @@ WHY_GOALS := $(or $(filter-out why accept,$(MAKECMDGOALS)),all)
 # the run's folders, as the pipeline names them under these settings
 pipeline = $(MAKE) --no-print-directory -f Makefile $(1)
 .PHONY: why accept $(WHY_GOALS)
-why accept:
+why accept:  ## why each step of GOAL would run (make why evaluate) / take its changes as made
 	@roots="$$($(call pipeline,-s print-FRESH_ROOTS))"; \
 	  trace=$$(mktemp); trap 'rm -f $$trace' EXIT; \
 	  $(call pipeline,-n --trace $(WHY_GOALS)) > $$trace 2>&1 || { cat $$trace >&2; exit 1; }; \

@@ -190,6 +190,11 @@ def test_why_names_a_changed_setting_and_accept_takes_a_code_change(finished):
     assert why.returncode == 0, why.stderr[-2000:]
     assert "settings changed: TOP_K '' -> '30'" in why.stdout
     assert "train_tfidf.parquet" in why.stdout
+    # a setting keyed in a model's name: the model was never made with it, and why says which
+    why = make(repo, "-s", "why", "evaluate", f"DATA_DIR={data}", "TRAIN_ARGS=--epochs 1",
+               "EVALUATE=$(EMBEDDER_ID)-ft")
+    assert why.returncode == 0, why.stderr[-2000:]
+    assert "never made: settings changed: TRAIN_ARGS '' -> '--epochs 1'" in why.stdout, why.stdout
 
     # a change of meaning in one stage's code: that stage and what reads it, nothing else
     script = repo / "scripts/retrieve_tfidf.py"
