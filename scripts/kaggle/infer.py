@@ -56,7 +56,7 @@ from eedi.kaggle.inputs import (MissingInput, find_competition, find_kaggle_mode
 from eedi.kaggle.plan import (PUBLIC_TEST_QUESTIONS, Paths, read_plan, reshape_command,
                               stage_commands, steps_of, submission_command, with_base_model)
 from eedi.kaggle.install import VLLM_SITE_ENV
-from eedi.kaggle.time_budget import KAGGLE_LIMIT_S, Estimates, TimeGuard
+from eedi.kaggle.time_budget import KAGGLE_LIMIT_S, Estimates, TimeGuard, notebook_elapsed
 from eedi.run_log import log, setup_logging
 
 CODE = Path(__file__).resolve().parents[2]  # the code dataset this driver ships in
@@ -214,7 +214,7 @@ def main(root, working, out, log_json, work_dir, budget_s):
         plan_dir = find_plan(root)
         plan = read_plan(plan_dir / "kernel.json")
         guard = TimeGuard(budget_s if budget_s is not None else plan["budget_s"],
-                          Estimates.from_plan(plan.get("estimates")))
+                          Estimates.from_plan(plan.get("estimates")), already_s=notebook_elapsed())
         paths = resolve(root, plan, plan_dir, work)
     except (MissingInput, ValueError) as e:  # an input absent, or a plan this code cannot read
         raise click.ClickException(str(e)) from None
@@ -223,9 +223,12 @@ def main(root, working, out, log_json, work_dir, budget_s):
     env = {**os.environ, "RUN_LOG": str(paths.run / "run_log.jsonl"), "PYTHONUNBUFFERED": "1"}
     report = {"rerun": rerun, "budget_s": guard.budget_s, "final": plan["final"],
               "inputs": {"data": str(paths.data), "plan": str(plan_dir),
-                         **{k: str(v) for k, v in paths.models.items()}}, "stages": []}
+                         **{k: str(v) for k, v in paths.models.items()}}, "stages": [],
+              "before_driver_s": round(guard.elapsed(), 1)}
     log.info("%s: %s; budget %.0f s; plan %s", "hidden-test rerun" if rerun else "public run",
              paths.data, guard.budget_s, plan_dir)
+    log.info("time guard: %.0f s spent before the driver (the installs), counted in the budget",
+             guard.elapsed())
 
     def record(entry):
         report["stages"].append(entry)

@@ -18,6 +18,7 @@ allowance); past that the driver kills it, however wrong its own estimate was.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -117,14 +118,30 @@ def with_rates(estimates: Estimates, rates: dict[str, float]) -> Estimates:
     return Estimates(table)
 
 
-class TimeGuard:
-    """The notebook's clock against its budget (seconds from the guard's creation)."""
+# The notebook's first cell sets it (time.time() when the notebook started), before any
+# install: the guard's clock counts from there, not from the driver's start.
+NOTEBOOK_START_ENV = "EEDI_NOTEBOOK_START"
 
-    def __init__(self, budget_s: float, estimates: Estimates, clock=time.monotonic):
+
+def notebook_elapsed(env=None, now=time.time) -> float:
+    """Seconds since the notebook's first cell (NOTEBOOK_START_ENV), 0 when unset or unread."""
+    value = (os.environ if env is None else env).get(NOTEBOOK_START_ENV)
+    try:
+        return max(now() - float(value), 0.0) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+class TimeGuard:
+    """The notebook's clock against its budget: seconds from the guard's creation, plus
+    `already_s` spent before it (the installs, by notebook_elapsed())."""
+
+    def __init__(self, budget_s: float, estimates: Estimates, clock=time.monotonic,
+                 already_s: float = 0.0):
         self.budget_s = float(budget_s)
         self.estimates = estimates
         self.clock = clock
-        self.start = clock()
+        self.start = clock() - already_s
 
     def elapsed(self) -> float:
         return self.clock() - self.start
