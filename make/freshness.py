@@ -297,13 +297,7 @@ def reasons(trace: str, roots: list[str], digests: Digests, keys: Path | None) -
     """One line per step `make -n --trace` would run: the step's target and why."""
     manifests = read_manifests(roots)
     lines, seen = [], set()
-    for line in trace.splitlines():
-        match = TRACE.search(line)
-        if not match:
-            continue
-        target = os.path.normpath(match["target"] or match["missing"])
-        if target in seen or any(f"/{d}/" in f"/{target}" for d in STAMP_DIRS):
-            continue
+    for target, match in _trace_steps(trace):
         seen.add(target)
         why = []
         if match["missing"] or not os.path.exists(target):
@@ -325,16 +319,23 @@ def reasons(trace: str, roots: list[str], digests: Digests, keys: Path | None) -
     return lines
 
 
-def would_run(trace: str) -> list[str]:
-    """The targets `make -n --trace` would update, in its order (stamps left out)."""
-    found = []
+def _trace_steps(trace: str):
+    """(target, its trace line's match) for each target `make -n --trace` would update, once
+    each, in its order; stamps left out (they are written while Make parses)."""
+    seen = set()
     for line in trace.splitlines():
         match = TRACE.search(line)
-        if match:
-            target = os.path.normpath(match["target"] or match["missing"])
-            if target not in found and not any(f"/{d}/" in f"/{target}" for d in STAMP_DIRS):
-                found.append(target)
-    return found
+        if not match:
+            continue
+        target = os.path.normpath(match["target"] or match["missing"])
+        if target not in seen and not any(f"/{d}/" in f"/{target}" for d in STAMP_DIRS):
+            seen.add(target)
+            yield target, match
+
+
+def would_run(trace: str) -> list[str]:
+    """The targets `make -n --trace` would update, in its order (stamps left out)."""
+    return [target for target, _ in _trace_steps(trace)]
 
 
 def accept(trace: str, roots: list[str], digests: Digests) -> list[str]:

@@ -369,6 +369,18 @@ def run_dir(tmp_path, data_dir) -> Path:
     return REPO / out.stdout.strip()
 
 
+def sample_map_and_chance(submission: pd.DataFrame, data: Path) -> tuple[float, float]:
+    """A submission of a generated dataset scored on its test_labels.csv: (MAP@25, the MAP@25
+    of a random ranking of the dataset's misconceptions)."""
+    lists = submission["MisconceptionId"].str.split().map(lambda ids: [int(i) for i in ids])
+    labels = pd.read_csv(data / "test_labels.csv").dropna()
+    gold = dict(zip(labels["QuestionId_Answer"], labels["MisconceptionId"].astype(int)))
+    predicted = dict(zip(submission["QuestionId_Answer"], lists))
+    ap = [1 / (predicted[qa].index(g) + 1) if g in predicted[qa] else 0 for qa, g in gold.items()]
+    n_ids = len(pd.read_csv(data / "misconception_mapping.csv"))
+    return sum(ap) / len(ap), sum(1 / r for r in range(1, 26)) / n_ids
+
+
 def generate(folder: Path, seed: int, n_train=80, n_test=10) -> Path:
     subprocess.run([sys.executable, str(REPO / "scripts/make_sample.py"), "--out-dir", str(folder),
                     "--n-train", str(n_train), "--n-test", str(n_test), "--seed", str(seed)],
